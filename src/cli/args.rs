@@ -1,0 +1,82 @@
+//! The command line, as clap reads it. The same definition generates completions and the
+//! man page.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "opsdeck",
+    version,
+    about = "A terminal operations console for apps on a few Docker hosts",
+    long_about = "With no command, opens the console (TUI). With a command, runs headless: the same actions, for scripts and CI.\n\nExit codes: 0 done; 1 the action failed; 2 bad usage or input; 3 a host could not be reached; 4 refused."
+)]
+pub struct Cli {
+    /// Inventory file (default: $OPSDECK_CONFIG, ./opsdeck.toml, $XDG_CONFIG_HOME/opsdeck/opsdeck.toml).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Only these hosts: a name, or tag:TAG. Repeatable.
+    #[arg(long = "host", global = true, value_name = "NAME|tag:TAG")]
+    pub hosts: Vec<String>,
+    /// Output for people or for machines.
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Human)]
+    pub output: OutputFormat,
+    /// Confirm destructive actions.
+    #[arg(long, global = true)]
+    pub yes: bool,
+    /// Print the plan and change nothing.
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+    /// More detail (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// No colours (NO_COLOR is honoured too).
+    #[arg(long, global = true)]
+    pub no_color: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Each host: reachable, auth method, engine and compose versions, latency.
+    Hosts,
+    /// Containers per host: project/service, state, health, image:tag, uptime, CPU, memory.
+    Status {
+        /// Only this app's containers.
+        app: Option<String>,
+        /// Skip the CPU/memory sample (faster on hosts with many containers).
+        #[arg(long)]
+        no_stats: bool,
+    },
+    /// The journal: actions, who, when, outcome.
+    History {
+        /// Only this app.
+        app: Option<String>,
+        /// Only this action (deploy, restart, backup, ...).
+        #[arg(long)]
+        action: Option<String>,
+        /// Only this outcome.
+        #[arg(long, value_parser = ["running", "succeeded", "failed", "cancelled", "refused"])]
+        outcome: Option<String>,
+        /// Only entries newer than this (e.g. 2h, 7d).
+        #[arg(long, value_name = "DURATION")]
+        since: Option<String>,
+        /// At most this many entries.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Print shell completions.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    Man,
+}

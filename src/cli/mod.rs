@@ -1,0 +1,92 @@
+//! The headless frontend: parses the command line, calls the action layer, prints.
+//!
+//! Human output is plain text (tables); `--output json` prints one JSON document for a
+//! snapshot command. Exit codes follow the contract in `crate::error::ExitKind`.
+
+pub mod args;
+mod format;
+mod history;
+mod hosts;
+mod status;
+
+pub use args::{Cli, Command, OutputFormat};
+
+use crate::error::{Error, ExitKind};
+use crate::inventory;
+use clap::{CommandFactory, Parser};
+use std::process::ExitCode;
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .worker_threads(2)
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("opsdeck: error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("opsdeck: error: {}", crate::secrets::mask_text(&e.message));
+            ExitCode::from(e.kind.code() as u8)
+        }
+    }
+}
+
+/// Run one invocation; `Ok(code)` for outcomes that are not errors of opsdeck itself
+/// (e.g. exit 3 when one of several hosts was unreachable but the rest were printed).
+pub async fn run(cli: Cli) -> Result<u8, Error> {
+    match &cli.command {
+        Some(Command::Completions { shell }) => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(*shell, &mut cmd, "opsdeck", &mut std::io::stdout());
+            return Ok(0);
+        }
+        Some(Command::Man) => {
+            let man = clap_mangen::Man::new(Cli::command());
+            man.render(&mut std::io::stdout())
+                .map_err(|e| Error::failed(format!("writing the man page: {e}")))?;
+            return Ok(0);
+        }
+        _ => {}
+    }
+    let (inv, _source) = inventory::load(cli.config.as_deref())
+        .map_err(|e| Error::usage(format!("bad inventory:\n{e}")))?;
+    match cli.command {
+        None => crate::tui::run(inv, &cli).await.map(|_| 0),
+        Some(Command::Hosts) => hosts::run(&inv, &cli).await,
+        Some(Command::Status { ref app, no_stats }) => {
+            status::run(&inv, &cli, app.clone(), !no_stats).await
+        }
+        Some(Command::History {
+            ref app,
+            ref action,
+            ref outcome,
+            ref since,
+            limit,
+        }) => history::run(&cli, app, action, outcome, since, limit).await,
+        Some(Command::Completions { .. }) | Some(Command::Man) => Ok(0),
+    }
+}
+
+/// Exit code for a fan-out: 3 when some host could not be reached.
+pub(crate) fn fanout_code(any_unreachable: bool) -> u8 {
+    if any_unreachable {
+        ExitKind::Unreachable.code() as u8
+    } else {
+        0
+    }
+}
+
+pub(crate) fn print_json<T: serde::Serialize>(v: &T) -> Result<(), Error> {
+    let s = serde_json::to_string_pretty(v)
+        .map_err(|e| Error::failed(format!("encoding JSON: {e}")))?;
+    println!("{s}");
+    Ok(())
+}

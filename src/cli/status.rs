@@ -1,0 +1,92 @@
+use super::format::{bytes, short_duration, table};
+use super::{fanout_code, print_json, Cli, OutputFormat};
+use crate::error::Error;
+use crate::inventory::Inventory;
+use crate::ops;
+
+pub async fn run(
+    inv: &Inventory,
+    cli: &Cli,
+    app: Option<String>,
+    stats: bool,
+) -> Result<u8, Error> {
+    let hosts = ops::select_hosts(inv, &ops::HostSelection(cli.hosts.clone()))?;
+    let report = ops::status_report(inv, &hosts, &ops::StatusOptions { app, stats }).await?;
+    let any_down = report.iter().any(|h| !h.reachable);
+    match cli.output {
+        OutputFormat::Json => print_json(&report)?,
+        OutputFormat::Human => {
+            let mut rows = Vec::new();
+            for h in &report {
+                let mut last_project: Option<Option<&str>> = None;
+                for c in &h.containers {
+                    let i = &c.info;
+                    let project = i.project.as_deref();
+                    if last_project != Some(project) {
+                        rows.push(vec![
+                            h.host.clone(),
+                            match project {
+                                Some(p) => format!("{p}/"),
+                                None => "(no project)".to_string(),
+                            },
+                        ]);
+                        last_project = Some(project);
+                    }
+                    let health = match i.health {
+                        crate::docker::Health::None => "-".to_string(),
+                        other => other.as_str().to_string(),
+                    };
+                    let state = match i.exit_code {
+                        Some(code) => format!("{} ({code})", i.state.as_str()),
+                        None => i.state.as_str().to_string(),
+                    };
+                    rows.push(vec![
+                        String::new(),
+                        format!("  {}", i.service.as_deref().unwrap_or(&i.name)),
+                        i.name.clone(),
+                        state,
+                        health,
+                        i.image.clone(),
+                        i.uptime_secs
+                            .map(short_duration)
+                            .unwrap_or_else(|| "-".into()),
+                        c.cpu_percent
+                            .map(|v| format!("{v:.1}%"))
+                            .unwrap_or_else(|| "-".into()),
+                        c.memory_bytes.map(bytes).unwrap_or_else(|| "-".into()),
+                    ]);
+                }
+                if h.reachable && h.containers.is_empty() {
+                    rows.push(vec![h.host.clone(), "(no containers)".into()]);
+                }
+            }
+            if !rows.is_empty() {
+                println!(
+                    "{}",
+                    table(
+                        &[
+                            "HOST",
+                            "PROJECT/SERVICE",
+                            "CONTAINER",
+                            "STATE",
+                            "HEALTH",
+                            "IMAGE",
+                            "UPTIME",
+                            "CPU",
+                            "MEM"
+                        ],
+                        &rows
+                    )
+                );
+            }
+            for h in report.iter().filter(|h| !h.reachable) {
+                eprintln!(
+                    "{}: unreachable: {}",
+                    h.host,
+                    h.error.as_deref().unwrap_or("unknown error")
+                );
+            }
+        }
+    }
+    Ok(fanout_code(any_down))
+}

@@ -1,0 +1,63 @@
+//! Compose on a host: `docker compose` (v2) or `docker-compose` (v1), whichever it has.
+
+use crate::host::{Cmd, Host, HostError};
+use serde::Serialize;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Which compose a host has.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ComposeFlavor {
+    /// `docker compose` (v2 plugin) or `docker-compose` (v1 standalone, or v2 standalone).
+    pub command: Vec<String>,
+    pub version: String,
+}
+
+impl ComposeFlavor {
+    /// A compose command: the flavor's program and arguments, then `args`.
+    pub fn cmd<I, S>(&self, args: I) -> Cmd
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let (program, first) = self
+            .command
+            .split_first()
+            .map(|(p, rest)| (p.clone(), rest.to_vec()))
+            .unwrap_or_else(|| ("docker-compose".into(), vec![]));
+        Cmd::new(program).args(first).args(args)
+    }
+
+    /// `docker compose` for display.
+    pub fn display(&self) -> String {
+        self.command.join(" ")
+    }
+}
+
+/// Find out which compose the host has; `None` when it has neither.
+pub async fn detect(
+    host: &Host,
+    cancel: &CancellationToken,
+) -> Result<Option<ComposeFlavor>, HostError> {
+    let candidates: [&[&str]; 2] = [&["docker", "compose"], &["docker-compose"]];
+    for c in candidates {
+        let cmd = Cmd::new(c[0])
+            .args(c[1..].iter().copied())
+            .args(["version", "--short"])
+            .timeout(Duration::from_secs(20));
+        match host.exec(&cmd, cancel).await {
+            Ok(out) if out.success() => {
+                let version = out.stdout_str().trim().trim_start_matches('v').to_string();
+                if !version.is_empty() {
+                    return Ok(Some(ComposeFlavor {
+                        command: c.iter().map(|s| s.to_string()).collect(),
+                        version,
+                    }));
+                }
+            }
+            Ok(_) | Err(HostError::Spawn { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(None)
+}

@@ -1,0 +1,65 @@
+//! The Docker adapter: bollard over a host's Docker socket.
+//!
+//! Containers (listed and inspected into [`ContainerInfo`], our own stable shape), resource
+//! samples, engine facts, and the compose runner ([`compose`]). Every model field from the
+//! engine is optional: old engines omit fields, and nothing here panics on a missing one.
+
+pub mod compose;
+mod containers;
+mod stats;
+
+pub use containers::{list_containers, parse_image_ref, ContainerInfo, Health, State};
+pub use stats::{sample_stats, StatsSample};
+
+use serde::Serialize;
+
+/// Facts about a host's engine.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct EngineInfo {
+    pub version: String,
+    pub api_version: String,
+    pub os: String,
+    pub arch: String,
+}
+
+/// Ask the engine who it is.
+pub async fn engine_info(docker: &bollard::Docker) -> Result<EngineInfo, bollard::errors::Error> {
+    let v = docker.version().await?;
+    Ok(EngineInfo {
+        version: v.version.unwrap_or_else(|| "unknown".into()),
+        api_version: v.api_version.unwrap_or_else(|| "unknown".into()),
+        os: v.os.unwrap_or_default(),
+        arch: v.arch.unwrap_or_default(),
+    })
+}
+
+/// A bollard error said for a person: what failed, without the Rust type names.
+pub fn describe_error(e: &bollard::errors::Error) -> String {
+    use bollard::errors::Error as E;
+    match e {
+        E::DockerResponseServerError {
+            status_code,
+            message,
+        } => format!("the engine answered {status_code}: {}", message.trim()),
+        E::RequestTimeoutError => "the engine did not answer in time".into(),
+        E::SocketNotFoundError(p) => format!("socket {p} not found (is dockerd running?)"),
+        E::HyperResponseError { err } => {
+            let mut msg = err.to_string();
+            let mut src: Option<&dyn std::error::Error> = std::error::Error::source(err);
+            while let Some(s) = src {
+                msg = format!("{msg}: {s}");
+                src = s.source();
+            }
+            msg
+        }
+        other => {
+            let mut msg = other.to_string();
+            let mut src: Option<&dyn std::error::Error> = std::error::Error::source(other);
+            while let Some(s) = src {
+                msg = format!("{msg}: {s}");
+                src = s.source();
+            }
+            msg
+        }
+    }
+}

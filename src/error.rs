@@ -1,0 +1,61 @@
+//! The error kinds every frontend maps to an exit code.
+//!
+//! Adapters have their own `thiserror` types; they are folded into [`Error`] at the action
+//! layer, where the kind (bad input, unreachable, refused, failed) is decided once.
+
+use std::fmt;
+
+/// Exit codes, as promised in the interface contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitKind {
+    /// The action failed (and was rolled back where it says so).
+    Failed = 1,
+    /// Bad usage or bad input: nothing was done.
+    Usage = 2,
+    /// A host could not be reached.
+    Unreachable = 3,
+    /// Refused: lock held, confirmation missing, host key unknown or changed.
+    Refused = 4,
+}
+
+impl ExitKind {
+    pub fn code(self) -> i32 {
+        self as i32
+    }
+}
+
+/// An error with the kind that decides the exit code and a message written for the user.
+#[derive(Debug, thiserror::Error)]
+pub struct Error {
+    pub kind: ExitKind,
+    pub message: String,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl Error {
+    pub fn new(kind: ExitKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self::new(ExitKind::Usage, message)
+    }
+    pub fn unreachable(message: impl Into<String>) -> Self {
+        Self::new(ExitKind::Unreachable, message)
+    }
+    pub fn refused(message: impl Into<String>) -> Self {
+        Self::new(ExitKind::Refused, message)
+    }
+    pub fn failed(message: impl Into<String>) -> Self {
+        Self::new(ExitKind::Failed, message)
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,402 @@
+//! The journal: an append-only SQLite record of every action (sqlx, embedded: nothing to
+//! install). Created on first use in the XDG data dir (or `$OPSDECK_JOURNAL`), migrated on
+//! open. Parameters are masked before they are written.
+
+use serde::Serialize;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::{Row, SqlitePool};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("journal {path}: {source}")]
+    Open { path: String, source: sqlx::Error },
+    #[error("journal {path}: migrating the schema failed: {source}")]
+    Migrate {
+        path: String,
+        source: sqlx::migrate::MigrateError,
+    },
+    #[error("journal {path}: cannot create its directory: {source}")]
+    Dir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("journal: no data directory (set XDG_DATA_HOME or HOME, or OPSDECK_JOURNAL)")]
+    NoDataDir,
+    #[error("journal: {0}")]
+    Query(#[from] sqlx::Error),
+}
+
+impl From<JournalError> for crate::error::Error {
+    fn from(e: JournalError) -> Self {
+        crate::error::Error::failed(e.to_string())
+    }
+}
+
+/// How an action ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+    Refused,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Running => "running",
+            Outcome::Succeeded => "succeeded",
+            Outcome::Failed => "failed",
+            Outcome::Cancelled => "cancelled",
+            Outcome::Refused => "refused",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "running" => Outcome::Running,
+            "succeeded" => Outcome::Succeeded,
+            "failed" => Outcome::Failed,
+            "cancelled" => Outcome::Cancelled,
+            "refused" => Outcome::Refused,
+            _ => return None,
+        })
+    }
+}
+
+/// A new entry, as the action engine starts an action.
+#[derive(Debug, Clone)]
+pub struct NewEntry {
+    pub action: String,
+    pub target: String,
+    pub host: Option<String>,
+    pub app: Option<String>,
+    pub actor: String,
+    pub params: serde_json::Value,
+}
+
+/// One step of an entry.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct StepRecord {
+    pub seq: i64,
+    pub name: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub outcome: String,
+    pub output: Option<String>,
+}
+
+/// One journal entry as read back.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Entry {
+    pub id: i64,
+    pub action: String,
+    pub target: String,
+    pub host: Option<String>,
+    pub app: Option<String>,
+    pub actor: String,
+    pub params: serde_json::Value,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub outcome: String,
+    pub error: Option<String>,
+    pub steps: Vec<StepRecord>,
+}
+
+/// Filters for `opsdeck history`.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryFilter {
+    pub app: Option<String>,
+    pub action: Option<String>,
+    pub outcome: Option<Outcome>,
+    /// RFC 3339; entries started at or after.
+    pub since: Option<String>,
+    pub limit: Option<u32>,
+}
+
+/// A handle on the journal database.
+#[derive(Clone)]
+pub struct Journal {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+/// `$OPSDECK_JOURNAL`, else `$XDG_DATA_HOME/opsdeck/journal.db`.
+pub fn default_path() -> Result<PathBuf, JournalError> {
+    if let Some(p) = std::env::var_os("OPSDECK_JOURNAL").filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(p));
+    }
+    crate::paths::data_dir()
+        .map(|d| d.join("journal.db"))
+        .ok_or(JournalError::NoDataDir)
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+impl Journal {
+    /// Open (creating and migrating as needed) the journal at the default place.
+    pub async fn open_default() -> Result<Self, JournalError> {
+        Self::open(&default_path()?).await
+    }
+
+    pub async fn open(path: &Path) -> Result<Self, JournalError> {
+        let shown = path.display().to_string();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| JournalError::Dir {
+                path: shown.clone(),
+                source,
+            })?;
+        }
+        let opts = SqliteConnectOptions::from_str("sqlite:")
+            .map_err(|source| JournalError::Open {
+                path: shown.clone(),
+                source,
+            })?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await
+            .map_err(|source| JournalError::Open {
+                path: shown.clone(),
+                source,
+            })?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|source| JournalError::Migrate {
+                path: shown,
+                source,
+            })?;
+        Ok(Self {
+            pool,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Record the start of an action; returns its id. Parameters are masked here.
+    pub async fn begin(&self, e: &NewEntry) -> Result<i64, JournalError> {
+        let mut params = e.params.clone();
+        crate::secrets::mask_json(&mut params);
+        let row = sqlx::query(
+            "INSERT INTO actions (action, target, host, app, actor, params, started_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(&e.action)
+        .bind(crate::secrets::mask_text(&e.target))
+        .bind(&e.host)
+        .bind(&e.app)
+        .bind(&e.actor)
+        .bind(params.to_string())
+        .bind(now())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.get::<i64, _>(0))
+    }
+
+    /// Record that step `seq` started.
+    pub async fn step_started(&self, id: i64, seq: i64, name: &str) -> Result<(), JournalError> {
+        sqlx::query("INSERT INTO steps (action_id, seq, name, started_at) VALUES (?, ?, ?, ?)")
+            .bind(id)
+            .bind(seq)
+            .bind(name)
+            .bind(now())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Record how step `seq` ended, with its (masked) output.
+    pub async fn step_finished(
+        &self,
+        id: i64,
+        seq: i64,
+        outcome: Outcome,
+        output: Option<&str>,
+    ) -> Result<(), JournalError> {
+        sqlx::query(
+            "UPDATE steps SET finished_at = ?, outcome = ?, output = ?
+             WHERE action_id = ? AND seq = ? AND outcome = 'running'",
+        )
+        .bind(now())
+        .bind(outcome.as_str())
+        .bind(output.map(crate::secrets::mask_text))
+        .bind(id)
+        .bind(seq)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Record how the action ended. A finished entry cannot be changed again.
+    pub async fn finish(
+        &self,
+        id: i64,
+        outcome: Outcome,
+        error: Option<&str>,
+    ) -> Result<(), JournalError> {
+        sqlx::query("UPDATE actions SET finished_at = ?, outcome = ?, error = ? WHERE id = ?")
+            .bind(now())
+            .bind(outcome.as_str())
+            .bind(error.map(crate::secrets::mask_text))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Entries, newest first.
+    pub async fn history(&self, f: &HistoryFilter) -> Result<Vec<Entry>, JournalError> {
+        let mut sql = String::from(
+            "SELECT id, action, target, host, app, actor, params, started_at, finished_at, outcome, error
+             FROM actions WHERE 1=1",
+        );
+        if f.app.is_some() {
+            sql.push_str(" AND app = ?");
+        }
+        if f.action.is_some() {
+            sql.push_str(" AND action = ?");
+        }
+        if f.outcome.is_some() {
+            sql.push_str(" AND outcome = ?");
+        }
+        if f.since.is_some() {
+            sql.push_str(" AND started_at >= ?");
+        }
+        sql.push_str(" ORDER BY id DESC LIMIT ?");
+        // Only fixed fragments are appended above; every value is bound.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        if let Some(a) = &f.app {
+            q = q.bind(a);
+        }
+        if let Some(a) = &f.action {
+            q = q.bind(a);
+        }
+        if let Some(o) = f.outcome {
+            q = q.bind(o.as_str());
+        }
+        if let Some(s) = &f.since {
+            q = q.bind(s);
+        }
+        q = q.bind(i64::from(f.limit.unwrap_or(50)));
+        let rows = q.fetch_all(&self.pool).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let id: i64 = r.get("id");
+            let steps = sqlx::query(
+                "SELECT seq, name, started_at, finished_at, outcome, output
+                 FROM steps WHERE action_id = ? ORDER BY seq",
+            )
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|s| StepRecord {
+                seq: s.get("seq"),
+                name: s.get("name"),
+                started_at: s.get("started_at"),
+                finished_at: s.get("finished_at"),
+                outcome: s.get("outcome"),
+                output: s.get("output"),
+            })
+            .collect();
+            let params: String = r.get("params");
+            out.push(Entry {
+                id,
+                action: r.get("action"),
+                target: r.get("target"),
+                host: r.get("host"),
+                app: r.get("app"),
+                actor: r.get("actor"),
+                params: serde_json::from_str(&params).unwrap_or(serde_json::Value::Null),
+                started_at: r.get("started_at"),
+                finished_at: r.get("finished_at"),
+                outcome: r.get("outcome"),
+                error: r.get("error"),
+                steps,
+            });
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn entries_are_recorded_masked_and_final() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let j = Journal::open(&dir.path().join("sub/journal.db"))
+            .await
+            .expect("open");
+        let id = j
+            .begin(&NewEntry {
+                action: "restart".into(),
+                target: "shop/web".into(),
+                host: Some("local".into()),
+                app: Some("shop".into()),
+                actor: "me@laptop".into(),
+                params: serde_json::json!({"password": "hunter2", "url": "postgres://a:hunter2@h/d"}),
+            })
+            .await
+            .expect("begin");
+        j.step_started(id, 1, "restart container")
+            .await
+            .expect("step");
+        j.step_finished(id, 1, Outcome::Succeeded, Some("ok"))
+            .await
+            .expect("step done");
+        j.finish(
+            id,
+            Outcome::Failed,
+            Some("boom at postgres://a:hunter2@h/d"),
+        )
+        .await
+        .expect("finish");
+        // A finished entry cannot be rewritten, nor deleted.
+        assert!(j.finish(id, Outcome::Succeeded, None).await.is_err());
+        assert!(sqlx::query("DELETE FROM actions")
+            .execute(&j.pool)
+            .await
+            .is_err());
+        let h = j.history(&HistoryFilter::default()).await.expect("history");
+        assert_eq!(h.len(), 1);
+        assert_eq!(h[0].outcome, "failed");
+        assert_eq!(h[0].steps.len(), 1);
+        let all = serde_json::to_string(&h).expect("json");
+        assert!(!all.contains("hunter2"), "{all}");
+        let none = j
+            .history(&HistoryFilter {
+                app: Some("other".into()),
+                ..Default::default()
+            })
+            .await
+            .expect("history");
+        assert!(none.is_empty());
+        // Reopening runs no migration twice and keeps the data.
+        drop(j);
+        let j = Journal::open(&dir.path().join("sub/journal.db"))
+            .await
+            .expect("reopen");
+        assert_eq!(
+            j.history(&HistoryFilter::default()).await.expect("h").len(),
+            1
+        );
+    }
+}

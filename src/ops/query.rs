@@ -1,0 +1,249 @@
+//! Read-only views of the hosts: `opsdeck hosts` and `opsdeck status`.
+//!
+//! Both fan out over the selected hosts in parallel; a host that cannot be reached is
+//! reported in its own entry and never hides the others.
+
+use crate::docker::{self, compose, ContainerInfo, StatsSample};
+use crate::error::Error;
+use crate::host::Host;
+use crate::inventory::{AppSpec, Inventory};
+use crate::names;
+use futures_util::{future::join_all, stream, StreamExt};
+use serde::Serialize;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// How many stats samples are taken at once per host.
+const STATS_CONCURRENCY: usize = 32;
+/// How long one host may take to answer a snapshot before it counts as unreachable.
+const HOST_DEADLINE: Duration = Duration::from_secs(30);
+
+/// One line of `opsdeck hosts`.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostReport {
+    pub host: String,
+    /// `local` or `ssh`.
+    pub transport: String,
+    /// The Docker endpoint (local) or SSH target.
+    pub target: String,
+    pub reachable: bool,
+    /// How opsdeck authenticated (`local` for this machine).
+    pub auth: Option<String>,
+    pub engine_version: Option<String>,
+    pub api_version: Option<String>,
+    /// `docker compose 2.x` / `docker-compose 1.29.2`.
+    pub compose: Option<String>,
+    /// Round trip of one engine ping, in milliseconds.
+    pub latency_ms: Option<f64>,
+    pub containers: Option<usize>,
+    pub tags: Vec<String>,
+    pub error: Option<String>,
+}
+
+/// One host's part of `opsdeck status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostStatus {
+    pub host: String,
+    pub reachable: bool,
+    pub error: Option<String>,
+    pub containers: Vec<ContainerStatus>,
+}
+
+/// A container with its resource sample, when one was taken.
+#[derive(Debug, Clone, Serialize)]
+pub struct ContainerStatus {
+    #[serde(flatten)]
+    pub info: ContainerInfo,
+    pub cpu_percent: Option<f64>,
+    pub memory_bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct StatusOptions {
+    /// Only this app's containers.
+    pub app: Option<String>,
+    /// Take a CPU/memory sample of each running container (about a second).
+    pub stats: bool,
+}
+
+/// `opsdeck hosts`.
+pub async fn hosts_report(hosts: &[Host], cancel: &CancellationToken) -> Vec<HostReport> {
+    join_all(hosts.iter().map(|h| async move {
+        match tokio::time::timeout(HOST_DEADLINE, one_host_report(h, cancel)).await {
+            Ok(r) => r,
+            Err(_) => HostReport {
+                error: Some(format!("no answer within {}s", HOST_DEADLINE.as_secs())),
+                ..empty_report(h)
+            },
+        }
+    }))
+    .await
+}
+
+fn empty_report(h: &Host) -> HostReport {
+    HostReport {
+        host: h.name().to_string(),
+        transport: h.transport_kind().to_string(),
+        target: h.spec().ssh.clone().unwrap_or_else(|| h.docker_endpoint()),
+        reachable: false,
+        auth: None,
+        engine_version: None,
+        api_version: None,
+        compose: None,
+        latency_ms: None,
+        containers: None,
+        tags: h.spec().tags.clone(),
+        error: None,
+    }
+}
+
+async fn one_host_report(h: &Host, cancel: &CancellationToken) -> HostReport {
+    let mut r = empty_report(h);
+    let docker = match h.docker().await {
+        Ok(d) => d,
+        Err(e) => {
+            r.error = Some(e.to_string());
+            return r;
+        }
+    };
+    r.auth = Some(h.transport_kind().to_string());
+    let started = Instant::now();
+    if let Err(e) = docker.ping().await {
+        r.error = Some(format!("ping failed: {}", docker::describe_error(&e)));
+        return r;
+    }
+    r.latency_ms = Some((started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0);
+    r.reachable = true;
+    match docker::engine_info(&docker).await {
+        Ok(info) => {
+            r.engine_version = Some(info.version);
+            r.api_version = Some(info.api_version);
+        }
+        Err(e) => r.error = Some(format!("version: {}", docker::describe_error(&e))),
+    }
+    if let Ok(list) = docker
+        .list_containers(None::<bollard::query_parameters::ListContainersOptions>)
+        .await
+    {
+        r.containers = Some(list.len());
+    }
+    match compose::detect(h, cancel).await {
+        Ok(Some(c)) => r.compose = Some(format!("{} {}", c.display(), c.version)),
+        Ok(None) => r.compose = None,
+        Err(e) => r.error = Some(format!("compose: {e}")),
+    }
+    r
+}
+
+/// Check that `app` names an app of the inventory; the error lists close matches.
+pub fn find_app<'a>(inv: &'a Inventory, app: &str) -> Result<&'a AppSpec, Error> {
+    inv.apps.get(app).ok_or_else(|| {
+        Error::usage(names::unknown_name_message(
+            "app",
+            app,
+            inv.apps.keys().map(String::as_str),
+        ))
+    })
+}
+
+/// The compose project name an app's containers carry.
+pub fn app_project(app: &AppSpec) -> String {
+    if let Some(p) = &app.project {
+        return p.clone();
+    }
+    let base = app
+        .dir
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or("");
+    base.to_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect()
+}
+
+/// Whether a container belongs to the app (by compose project name or working directory).
+pub fn belongs_to_app(c: &ContainerInfo, app: &AppSpec) -> bool {
+    let dir = app.dir.trim_end_matches('/');
+    c.project.as_deref() == Some(app_project(app).as_str())
+        || c.project_dir.as_deref().map(|d| d.trim_end_matches('/')) == Some(dir)
+}
+
+/// `opsdeck status [APP]`.
+pub async fn status_report(
+    inv: &Inventory,
+    hosts: &[Host],
+    opts: &StatusOptions,
+) -> Result<Vec<HostStatus>, Error> {
+    let app = match &opts.app {
+        Some(a) => Some(find_app(inv, a)?),
+        None => None,
+    };
+    let hosts: Vec<&Host> = hosts
+        .iter()
+        .filter(|h| app.is_none_or(|a| a.host == h.name()))
+        .collect();
+    Ok(join_all(hosts.into_iter().map(|h| async move {
+        match tokio::time::timeout(HOST_DEADLINE, one_host_status(h, app, opts.stats)).await {
+            Ok(s) => s,
+            Err(_) => HostStatus {
+                host: h.name().to_string(),
+                reachable: false,
+                error: Some(format!("no answer within {}s", HOST_DEADLINE.as_secs())),
+                containers: vec![],
+            },
+        }
+    }))
+    .await)
+}
+
+async fn one_host_status(h: &Host, app: Option<&AppSpec>, stats: bool) -> HostStatus {
+    let fail = |error: String| HostStatus {
+        host: h.name().to_string(),
+        reachable: false,
+        error: Some(error),
+        containers: vec![],
+    };
+    let docker = match h.docker().await {
+        Ok(d) => d,
+        Err(e) => return fail(e.to_string()),
+    };
+    let list = match docker::list_containers(&docker, h.name()).await {
+        Ok(l) => l,
+        Err(e) => {
+            return fail(format!(
+                "{}: listing containers failed: {}",
+                h.name(),
+                docker::describe_error(&e)
+            ))
+        }
+    };
+    let list: Vec<ContainerInfo> = list
+        .into_iter()
+        .filter(|c| app.is_none_or(|a| belongs_to_app(c, a)))
+        .collect();
+    let docker = &docker;
+    let containers = stream::iter(list)
+        .map(|info| async move {
+            let sample: Option<StatsSample> = if stats && info.state == docker::State::Running {
+                docker::sample_stats(docker, &info.id).await.ok()
+            } else {
+                None
+            };
+            ContainerStatus {
+                cpu_percent: sample.map(|s| (s.cpu_percent * 100.0).round() / 100.0),
+                memory_bytes: sample.map(|s| s.memory_bytes),
+                info,
+            }
+        })
+        .buffered(STATS_CONCURRENCY)
+        .collect()
+        .await;
+    HostStatus {
+        host: h.name().to_string(),
+        reachable: true,
+        error: None,
+        containers,
+    }
+}

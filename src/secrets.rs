@@ -1,0 +1,120 @@
+//! Masking: no password, token or secret value reaches the journal, a log or the screen.
+
+/// Replace the password of a URL (`scheme://user:pass@host`) with `***`.
+pub fn mask_url(s: &str) -> String {
+    let Some((scheme, rest)) = s.split_once("://") else {
+        return s.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => s.to_string(),
+        },
+        None => s.to_string(),
+    }
+}
+
+/// Whether an environment variable or parameter name holds a secret.
+pub fn is_secret_name(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    [
+        "pass",
+        "secret",
+        "token",
+        "key",
+        "credential",
+        "auth",
+        "dsn",
+        "private",
+    ]
+    .iter()
+    .any(|w| n.contains(w))
+}
+
+/// A value as it may be shown: secrets by name are `***`, URLs lose their password.
+pub fn mask_value(name: &str, value: &str) -> String {
+    if is_secret_name(name) && !value.is_empty() {
+        "***".to_string()
+    } else {
+        mask_text(value)
+    }
+}
+
+/// Mask every URL password inside free text (a log line, an error message).
+pub fn mask_text(text: &str) -> String {
+    if !text.contains("://") {
+        return text.to_string();
+    }
+    text.split_inclusive(char::is_whitespace)
+        .map(|word| {
+            let trimmed = word.trim_end();
+            let ws = &word[trimmed.len()..];
+            let (prefix, url) = match trimmed.find("://") {
+                Some(i) => {
+                    let start = trimmed[..i]
+                        .rfind(|c: char| !(c.is_ascii_alphanumeric() || "+-.".contains(c)))
+                        .map(|p| p + 1)
+                        .unwrap_or(0);
+                    trimmed.split_at(start)
+                }
+                None => return word.to_string(),
+            };
+            format!("{prefix}{}{ws}", mask_url(url))
+        })
+        .collect()
+}
+
+/// Mask a JSON value in place: secret-named keys and URL passwords in strings.
+pub fn mask_json(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(map) => {
+            for (k, val) in map.iter_mut() {
+                if is_secret_name(k) && !val.is_null() {
+                    *val = serde_json::Value::String("***".into());
+                } else {
+                    mask_json(val);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(mask_json),
+        serde_json::Value::String(s) => *s = mask_text(s),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_their_password() {
+        assert_eq!(
+            mask_url("postgres://app:s3cr3t@db:5432/app"),
+            "postgres://app:***@db:5432/app"
+        );
+        assert_eq!(mask_url("redis://db:6379/1"), "redis://db:6379/1");
+        assert_eq!(
+            mask_text("connect to postgres://a:b@c/d failed"),
+            "connect to postgres://a:***@c/d failed"
+        );
+        assert_eq!(
+            mask_text("DATABASE_URL=postgres://a:pw@h/d"),
+            "DATABASE_URL=postgres://a:***@h/d"
+        );
+    }
+
+    #[test]
+    fn json_secrets_are_masked() {
+        let mut v = serde_json::json!({"password": "x", "env": {"API_TOKEN": "t", "MODE": "prod"},
+            "url": "postgres://u:p@h/d"});
+        mask_json(&mut v);
+        let s = v.to_string();
+        assert!(
+            !s.contains("\"x\"") && !s.contains("\"t\"") && !s.contains(":p@"),
+            "{s}"
+        );
+        assert!(s.contains("prod"));
+    }
+}

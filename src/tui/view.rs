@@ -1,0 +1,345 @@
+//! Drawing: a pure function of the app state. Nothing here changes state or does I/O.
+
+use super::app::{App, Row};
+use super::theme::Theme;
+use crate::docker::{ContainerInfo, Health, State};
+use crate::model::Connection;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Row as TRow, Table, TableState, Wrap};
+use ratatui::Frame;
+
+pub fn draw(f: &mut Frame, app: &App, theme: &Theme) {
+    let area = f.area();
+    f.render_widget(Block::default().style(theme.base()), area);
+    let [top, main, bottom] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(3),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    draw_hosts(f, app, theme, top);
+    draw_containers(f, app, theme, main);
+    draw_status(f, app, theme, bottom);
+    if app.help {
+        draw_help(f, app, theme, area);
+    } else if !app.notices.is_empty() {
+        draw_notices(f, app, theme, area);
+    }
+}
+
+fn draw_hosts(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
+    let mut spans = vec![Span::styled(" opsdeck ", theme.title())];
+    for h in app.model.hosts.values() {
+        spans.push(Span::raw(" "));
+        match &h.connection {
+            Connection::Connected => {
+                spans.push(Span::styled("● ", theme.ok()));
+                spans.push(Span::styled(h.name.clone(), theme.header()));
+                let mut detail = String::new();
+                if let Some(v) = &h.engine_version {
+                    detail.push_str(&format!(" {v}"));
+                }
+                if let Some(l) = h.latency_ms {
+                    detail.push_str(&format!(" {l:.0}ms"));
+                }
+                spans.push(Span::styled(detail, theme.muted()));
+            }
+            Connection::Connecting => {
+                spans.push(Span::styled("○ ", theme.warn()));
+                spans.push(Span::styled(
+                    format!("{} connecting…", h.name),
+                    theme.muted(),
+                ));
+            }
+            Connection::Down {
+                error,
+                retry_in_secs,
+            } => {
+                spans.push(Span::styled("✗ ", theme.danger()));
+                spans.push(Span::styled(h.name.clone(), theme.danger()));
+                spans.push(Span::styled(
+                    format!(" {} (retry in {retry_in_secs}s)", shorten(error, 60)),
+                    theme.muted(),
+                ));
+            }
+        }
+    }
+    f.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn uptime(c: &ContainerInfo, now: chrono::DateTime<chrono::Utc>) -> String {
+    if c.state != State::Running {
+        return match c.exit_code {
+            Some(code) => format!("exit {code}"),
+            None => "-".into(),
+        };
+    }
+    let Some(started) = c
+        .started_at
+        .as_deref()
+        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+    else {
+        return "-".into();
+    };
+    let secs = (now - started.with_timezone(&chrono::Utc))
+        .num_seconds()
+        .max(0) as u64;
+    let (d, h, m) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60);
+    if d > 0 {
+        format!("{d}d{h}h")
+    } else if h > 0 {
+        format!("{h}h{m}m")
+    } else if m > 0 {
+        format!("{m}m")
+    } else {
+        "<1m".into()
+    }
+}
+
+fn shorten(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+fn health_label(h: Health) -> &'static str {
+    match h {
+        Health::Healthy => "healthy",
+        Health::Starting => "starting",
+        Health::Unhealthy => "UNHEALTHY",
+        Health::None => "-",
+    }
+}
+
+fn draw_containers(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
+    let rows = app.rows();
+    let total = app.model.containers.len();
+    let shown = app.visible().len();
+    let title = if shown == total {
+        format!(" Containers ({total}) ")
+    } else {
+        format!(" Containers ({shown} of {total}) ")
+    };
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.border())
+        .title(Span::styled(title, theme.title()))
+        .title_bottom(Span::styled(
+            format!(" sort: {} ", app.sort.label()),
+            theme.muted(),
+        ));
+    if rows.is_empty() {
+        let any_connected = app
+            .model
+            .hosts
+            .values()
+            .any(|h| h.connection == Connection::Connected);
+        let msg = if !app.filter_text().is_empty() {
+            format!(
+                "No container matches {:?}. Esc clears the filter.",
+                app.filter_text()
+            )
+        } else if any_connected {
+            "No containers on the connected hosts.".to_string()
+        } else {
+            "Connecting to the hosts…".to_string()
+        };
+        f.render_widget(
+            Paragraph::new(Span::styled(msg, theme.muted())).block(block),
+            area,
+        );
+        return;
+    }
+    let narrow = area.width < 100;
+    let mut selected_row = None;
+    let mut index = 0usize;
+    let trows: Vec<TRow> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| match r {
+            Row::Group {
+                host,
+                project,
+                count,
+            } => {
+                let label = match project {
+                    Some(p) => format!("▾ {p}"),
+                    None => "▾ (no compose project)".to_string(),
+                };
+                let mut cells = vec![Span::styled(label, theme.project())];
+                let hosts_many = app.model.hosts.len() > 1;
+                cells.push(Span::styled(
+                    if hosts_many {
+                        format!("{count} on {host}")
+                    } else {
+                        format!("{count}")
+                    },
+                    theme.muted(),
+                ));
+                TRow::new(cells)
+            }
+            Row::Container(c) => {
+                if index == app.selected {
+                    selected_row = Some(i);
+                }
+                index += 1;
+                let image = if narrow {
+                    c.tag.clone().map(|t| format!(":{t}")).unwrap_or_default()
+                } else {
+                    c.image.clone()
+                };
+                let mut cells = vec![
+                    Span::raw(format!("  {}", c.service.as_deref().unwrap_or(&c.name))),
+                    Span::styled(c.state.as_str(), theme.state(c.state)),
+                    Span::styled(health_label(c.health), theme.health(c.health)),
+                    Span::raw(image),
+                    Span::styled(uptime(c, app.now), theme.muted()),
+                ];
+                if !narrow {
+                    cells.push(Span::styled(c.name.clone(), theme.muted()));
+                }
+                TRow::new(cells)
+            }
+        })
+        .collect();
+    let widths: Vec<Constraint> = if narrow {
+        vec![
+            Constraint::Min(16),
+            Constraint::Length(10),
+            Constraint::Length(9),
+            Constraint::Length(12),
+            Constraint::Length(7),
+        ]
+    } else {
+        vec![
+            Constraint::Min(20),
+            Constraint::Length(10),
+            Constraint::Length(9),
+            Constraint::Percentage(30),
+            Constraint::Length(7),
+            Constraint::Percentage(25),
+        ]
+    };
+    let header_cells: Vec<&str> = if narrow {
+        vec!["SERVICE", "STATE", "HEALTH", "TAG", "UP"]
+    } else {
+        vec!["SERVICE", "STATE", "HEALTH", "IMAGE", "UP", "CONTAINER"]
+    };
+    let table = Table::new(trows, widths)
+        .header(TRow::new(header_cells).style(theme.header()))
+        .block(block)
+        .row_highlight_style(theme.selected())
+        .column_spacing(1);
+    let mut state = TableState::default().with_selected(selected_row);
+    f.render_stateful_widget(table, area, &mut state);
+}
+
+fn draw_status(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
+    if app.filter_editing {
+        let [label, input] =
+            Layout::horizontal([Constraint::Length(9), Constraint::Min(1)]).areas(area);
+        f.render_widget(
+            Paragraph::new(Span::styled(" filter: ", theme.key())),
+            label,
+        );
+        f.render_widget(&app.filter, input);
+        return;
+    }
+    let mut spans = Vec::new();
+    let filter = app.filter_text();
+    if !filter.is_empty() {
+        spans.push(Span::styled(format!(" filter: {filter} "), theme.info()));
+    }
+    let unhealthy = app
+        .model
+        .containers
+        .values()
+        .filter(|c| c.health == Health::Unhealthy)
+        .count();
+    if unhealthy > 0 {
+        spans.push(Span::styled(
+            format!(" {unhealthy} unhealthy "),
+            theme.danger(),
+        ));
+    }
+    if !app.show_all {
+        spans.push(Span::styled(" running only ", theme.muted()));
+    }
+    for (key, desc) in app.keymap.help("containers").into_iter().filter(|(_, d)| {
+        d.starts_with("Filter") || d.starts_with("Show or hide this") || d == "Quit"
+    }) {
+        spans.push(Span::styled(
+            format!(" {}", key.split(' ').next().unwrap_or("")),
+            theme.key(),
+        ));
+        spans.push(Span::styled(
+            format!(" {}", desc.split(' ').next().unwrap_or("")),
+            theme.muted(),
+        ));
+    }
+    f.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn popup(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width.saturating_sub(2)).max(10);
+    let h = h.min(area.height.saturating_sub(2)).max(3);
+    Rect {
+        x: area.x + (area.width.saturating_sub(w)) / 2,
+        y: area.y + (area.height.saturating_sub(h)) / 2,
+        width: w,
+        height: h,
+    }
+}
+
+fn draw_help(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
+    let lines: Vec<Line> = app
+        .keymap
+        .help("containers")
+        .into_iter()
+        .map(|(k, d)| {
+            Line::from(vec![
+                Span::styled(format!("{k:>14}  "), theme.key()),
+                Span::raw(d),
+            ])
+        })
+        .collect();
+    let r = popup(area, 64, lines.len() as u16 + 2);
+    f.render_widget(Clear, r);
+    f.render_widget(
+        Paragraph::new(lines).style(theme.base()).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .border_style(theme.border())
+                .title(Span::styled(" Keys ", theme.title())),
+        ),
+        r,
+    );
+}
+
+fn draw_notices(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
+    let lines: Vec<Line> = app
+        .notices
+        .iter()
+        .map(|n| Line::from(Span::styled(n.clone(), theme.warn())))
+        .collect();
+    let r = popup(area, 80, lines.len() as u16 * 2 + 2);
+    f.render_widget(Clear, r);
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: true })
+            .style(Style::default())
+            .block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .border_style(theme.warn())
+                    .title(Span::styled(" Problems (esc to close) ", theme.warn())),
+            ),
+        r,
+    );
+}
