@@ -141,7 +141,7 @@ pub fn load_str(text: &str, file: &Path) -> Result<Inventory, ConfigError> {
         let mut key = e.path().to_string();
         let inner = e.into_inner();
         let message = inner.message().trim().to_string();
-        if let Some(field) = unknown_field(&message) {
+        if let Some(field) = unknown_field(&message).filter(|f| !key.ends_with(f.as_str())) {
             key = if key == "." || key.is_empty() {
                 field
             } else {

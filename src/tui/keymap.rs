@@ -300,6 +300,17 @@ impl Keymap {
             .map(|(c, _)| *c)
     }
 
+    /// The keys bound to `cmd` in a pane (its own section, then global), shortest first.
+    pub fn keys_for(&self, pane: &str, cmd: KeyCommand) -> Vec<String> {
+        let mut keys: Vec<String> = [pane, "global"]
+            .iter()
+            .filter_map(|s| self.sections.get(*s))
+            .flat_map(|m| m.iter().filter(|(_, (c, _))| *c == cmd).map(|(k, _)| k.label()))
+            .collect();
+        keys.sort_by_key(|k| k.len());
+        keys
+    }
+
     /// Help lines for a pane: (key label, description), global ones last.
     pub fn help(&self, pane: &str) -> Vec<(String, String)> {
         let mut out = Vec::new();

@@ -1,6 +1,7 @@
 //! Drawing: a pure function of the app state. Nothing here changes state or does I/O.
 
 use super::app::{App, Row};
+use super::keymap::KeyCommand;
 use super::theme::Theme;
 use crate::docker::{ContainerInfo, Health, State};
 use crate::model::Connection;
@@ -168,20 +169,13 @@ fn draw_containers(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
                 project,
                 count,
             } => {
-                let label = match project {
-                    Some(p) => format!("▾ {p}"),
-                    None => "▾ (no compose project)".to_string(),
+                let name = project.unwrap_or("(no compose project)");
+                let label = if app.model.hosts.len() > 1 {
+                    format!("▾ {name} ({count}) @ {host}")
+                } else {
+                    format!("▾ {name} ({count})")
                 };
-                let mut cells = vec![Span::styled(label, theme.project())];
-                let hosts_many = app.model.hosts.len() > 1;
-                cells.push(Span::styled(
-                    if hosts_many {
-                        format!("{count} on {host}")
-                    } else {
-                        format!("{count}")
-                    },
-                    theme.muted(),
-                ));
+                let cells = vec![Span::styled(label, theme.project())];
                 TRow::new(cells)
             }
             Row::Container(c) => {
@@ -271,17 +265,16 @@ fn draw_status(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
     if !app.show_all {
         spans.push(Span::styled(" running only ", theme.muted()));
     }
-    for (key, desc) in app.keymap.help("containers").into_iter().filter(|(_, d)| {
-        d.starts_with("Filter") || d.starts_with("Show or hide this") || d == "Quit"
-    }) {
-        spans.push(Span::styled(
-            format!(" {}", key.split(' ').next().unwrap_or("")),
-            theme.key(),
-        ));
-        spans.push(Span::styled(
-            format!(" {}", desc.split(' ').next().unwrap_or("")),
-            theme.muted(),
-        ));
+    for (cmd, label) in [
+        (KeyCommand::Filter, "filter"),
+        (KeyCommand::CycleSort, "sort"),
+        (KeyCommand::Help, "help"),
+        (KeyCommand::Quit, "quit"),
+    ] {
+        if let Some(key) = app.keymap.keys_for("containers", cmd).first() {
+            spans.push(Span::styled(format!(" {key}"), theme.key()));
+            spans.push(Span::styled(format!(" {label}"), theme.muted()));
+        }
     }
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }

@@ -1,0 +1,193 @@
+//! Shared helpers for the integration tests: the real test bed (`scripts/testbed up`), the real
+//! binary, and cleanup of what a test creates (everything is named `opsdeck-test-...`).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+/// The test bed's state directory.
+pub fn testbed_dir() -> PathBuf {
+    std::env::var_os("OPSDECK_TESTBED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/tmp/opsdeck-testbed"))
+}
+
+/// A value from the test bed's env file; panics (the test fails, never skips) when the test
+/// bed is not up.
+pub fn testbed_var(key: &str) -> String {
+    let path = testbed_dir().join("env");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "the test bed is not up ({}: {e}); run `scripts/testbed up` first",
+            path.display()
+        )
+    });
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}=")))
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("{key} is missing from {}", path.display()))
+}
+
+/// Fail (never skip) when the Docker engine is not reachable.
+pub fn require_docker() {
+    let ok = Command::new("docker")
+        .arg("info")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "the Docker engine is not reachable; run `scripts/testbed up` (tests never skip a missing service)"
+    );
+}
+
+/// Run `docker ARGS`, panicking with its stderr when it fails.
+pub fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker runs");
+    assert!(
+        out.status.success(),
+        "docker {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The compose command the test bed found (`docker compose` or `docker-compose`).
+pub fn compose_cmd() -> Vec<String> {
+    testbed_var("OPSDECK_TB_COMPOSE")
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Run compose for a project directory.
+pub fn compose(dir: &Path, project: &str, args: &[&str]) -> Output {
+    let cmd = compose_cmd();
+    let out = Command::new(&cmd[0])
+        .args(&cmd[1..])
+        .args(["-p", project, "-f"])
+        .arg(dir.join("docker-compose.yml"))
+        .args(args)
+        .output()
+        .expect("compose runs");
+    assert!(
+        out.status.success(),
+        "compose {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A unique name with the cleanup prefix.
+pub fn unique(what: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "opsdeck-test-{what}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Removes a container when dropped.
+pub struct ContainerGuard(pub String);
+
+impl Drop for ContainerGuard {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["rm", "-f", &self.0]).output();
+    }
+}
+
+/// Takes a compose project down when dropped.
+pub struct ComposeGuard {
+    pub dir: PathBuf,
+    pub project: String,
+}
+
+impl Drop for ComposeGuard {
+    fn drop(&mut self) {
+        let cmd = compose_cmd();
+        let _ = Command::new(&cmd[0])
+            .args(&cmd[1..])
+            .args(["-p", &self.project, "-f"])
+            .arg(self.dir.join("docker-compose.yml"))
+            .args(["down", "-v", "--remove-orphans", "-t", "1"])
+            .output();
+    }
+}
+
+/// An isolated environment for the binary: its own XDG dirs (journal, config).
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Write a file in the sandbox and return its path.
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(&p, text).expect("write");
+        p
+    }
+
+    /// The real binary, with the sandbox's XDG dirs and no colour.
+    pub fn opsdeck(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_opsdeck"));
+        c.current_dir(self.dir.path())
+            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
+            .env("XDG_DATA_HOME", self.dir.path().join("data"))
+            .env("XDG_STATE_HOME", self.dir.path().join("state"))
+            .env_remove("OPSDECK_CONFIG")
+            .env_remove("OPSDECK_JOURNAL")
+            .env("NO_COLOR", "1");
+        c
+    }
+
+    /// Run the binary with `args`; returns (exit code, stdout, stderr).
+    pub fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let out = self.opsdeck().args(args).output().expect("opsdeck runs");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Run with `--output json` and parse stdout.
+    pub fn json(&self, args: &[&str]) -> (i32, serde_json::Value) {
+        let mut all = args.to_vec();
+        all.extend(["--output", "json"]);
+        let (code, out, err) = self.run(&all);
+        let v = serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {out}\nstderr: {err}"));
+        (code, v)
+    }
+}
+
+/// Poll `f` until it returns `Some`, or panic after `limit` with `what`.
+pub fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
