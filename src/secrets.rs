@@ -42,15 +42,28 @@ pub fn mask_value(name: &str, value: &str) -> String {
     }
 }
 
-/// Mask every URL password inside free text (a log line, an error message).
+/// Mask secrets inside free text (a log line, an error message, a command): URL passwords,
+/// and the values of `NAME=value` words whose name says secret (`DB_PASSWORD=...`).
 pub fn mask_text(text: &str) -> String {
-    if !text.contains("://") {
+    if !text.contains("://") && !text.contains('=') {
         return text.to_string();
     }
     text.split_inclusive(char::is_whitespace)
         .map(|word| {
             let trimmed = word.trim_end();
             let ws = &word[trimmed.len()..];
+            if let Some((name, value)) = trimmed.split_once('=') {
+                let bare = name.trim_start_matches(['-', '\'', '"']);
+                if !value.is_empty()
+                    && !bare.is_empty()
+                    && bare
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+                    && is_secret_name(bare)
+                {
+                    return format!("{name}=***{ws}");
+                }
+            }
             let (prefix, url) = match trimmed.find("://") {
                 Some(i) => {
                     let start = trimmed[..i]

@@ -72,6 +72,23 @@ pub enum Command {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
+    /// Start containers: TARGET is container, host/container, app or app/service.
+    Start { target: String },
+    /// Stop containers (destructive: needs --yes).
+    Stop { target: String },
+    /// Restart containers, one at a time, waiting for each to be running and healthy.
+    Restart { target: String },
+    /// Run a command in a running container: `opsdeck exec TARGET -- CMD ARGS...`.
+    Exec {
+        target: String,
+        #[arg(last = true, required = true, value_name = "CMD")]
+        command: Vec<String>,
+    },
+    /// Inspect or release an app's lock on its host.
+    Lock {
+        #[command(subcommand)]
+        command: LockCommand,
+    },
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -79,4 +96,16 @@ pub enum Command {
     },
     /// Print the man page (roff).
     Man,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LockCommand {
+    /// Who holds the app's lock, since when, and whether it is stale.
+    Status { app: String },
+    /// Release the app's lock (needs --yes; a live lock also needs --force).
+    Release {
+        app: String,
+        #[arg(long)]
+        force: bool,
+    },
 }

@@ -3,16 +3,20 @@
 //! Human output is plain text (tables); `--output json` prints one JSON document for a
 //! snapshot command. Exit codes follow the contract in `crate::error::ExitKind`.
 
+mod action;
 pub mod args;
 mod format;
 mod history;
 mod hosts;
+mod lock;
 mod status;
 
-pub use args::{Cli, Command, OutputFormat};
+pub use action::confirmation_needed;
+pub use args::{Cli, Command, LockCommand, OutputFormat};
 
 use crate::error::{Error, ExitKind};
 use crate::inventory;
+use crate::ops;
 use clap::{CommandFactory, Parser};
 use std::process::ExitCode;
 
@@ -71,8 +75,39 @@ pub async fn run(cli: Cli) -> Result<u8, Error> {
             ref since,
             limit,
         }) => history::run(&cli, app, action, outcome, since, limit).await,
+        Some(Command::Start { ref target }) => {
+            lifecycle(&inv, &cli, ops::ContainerOp::Start, target).await
+        }
+        Some(Command::Stop { ref target }) => {
+            lifecycle(&inv, &cli, ops::ContainerOp::Stop, target).await
+        }
+        Some(Command::Restart { ref target }) => {
+            lifecycle(&inv, &cli, ops::ContainerOp::Restart, target).await
+        }
+        Some(Command::Exec {
+            ref target,
+            ref command,
+        }) => {
+            let target = ops::parse_target(&inv, target)?;
+            let a = ops::Action::exec(target, command.clone())?;
+            action::run(&inv, &cli, a).await
+        }
+        Some(Command::Lock { ref command }) => match command {
+            LockCommand::Status { app } => lock::status(&inv, &cli, app).await,
+            LockCommand::Release { app, force } => lock::release(&inv, &cli, app, *force).await,
+        },
         Some(Command::Completions { .. }) | Some(Command::Man) => Ok(0),
     }
+}
+
+async fn lifecycle(
+    inv: &inventory::Inventory,
+    cli: &Cli,
+    op: ops::ContainerOp,
+    target: &str,
+) -> Result<u8, Error> {
+    let target = ops::parse_target(inv, target)?;
+    action::run(inv, cli, ops::Action::Lifecycle { op, target }).await
 }
 
 /// Exit code for a fan-out: 3 when some host could not be reached.

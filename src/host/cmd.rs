@@ -8,6 +8,8 @@ pub struct Cmd {
     pub env: Vec<(String, String)>,
     pub cwd: Option<String>,
     pub timeout: Option<Duration>,
+    /// Bytes fed to the command's standard input (then end of file); `None`: empty stdin.
+    pub stdin: Option<Vec<u8>>,
 }
 
 impl Cmd {
@@ -41,13 +43,30 @@ impl Cmd {
         self.timeout = Some(t);
         self
     }
+    pub fn stdin(mut self, data: impl Into<Vec<u8>>) -> Self {
+        self.stdin = Some(data.into());
+        self
+    }
 
     /// The command as one POSIX shell line with every part quoted: what a remote transport
     /// sends. `cd DIR && env K=V program args...`
     pub fn shell_line(&self) -> String {
+        self.line(false)
+    }
+
+    /// The line a remote transport sends: [`Cmd::shell_line`] with `exec`, so the program
+    /// replaces the remote shell and a signal (timeout, cancellation) reaches it directly.
+    pub fn remote_line(&self) -> String {
+        self.line(true)
+    }
+
+    fn line(&self, exec: bool) -> String {
         let mut parts = Vec::new();
         if let Some(dir) = &self.cwd {
             parts.push(format!("cd {} &&", shell_quote(dir)));
+        }
+        if exec {
+            parts.push("exec".to_string());
         }
         if !self.env.is_empty() {
             parts.push("env".to_string());
@@ -139,5 +158,13 @@ mod tests {
             c.shell_line(),
             "cd '/opt/my app' && env 'VERSION=v 2' echo 'x y'"
         );
+        assert_eq!(
+            c.remote_line(),
+            "cd '/opt/my app' && exec env 'VERSION=v 2' echo 'x y'"
+        );
+        // A directory named like the separator does not confuse the split.
+        let c = Cmd::new("true").cwd("/a && b");
+        assert_eq!(c.remote_line(), "cd '/a && b' && exec true");
+        assert_eq!(Cmd::new("ls").arg("-l").remote_line(), "exec ls -l");
     }
 }

@@ -214,7 +214,7 @@ impl Journal {
         sqlx::query("INSERT INTO steps (action_id, seq, name, started_at) VALUES (?, ?, ?, ?)")
             .bind(id)
             .bind(seq)
-            .bind(name)
+            .bind(crate::secrets::mask_text(name))
             .bind(now())
             .execute(&self.pool)
             .await?;

@@ -1,10 +1,56 @@
 //! The action layer: what the frontends call.
 //!
-//! Read-only views (`hosts`, `status`) live in [`query`]; host selection (`--host NAME`,
-//! `--host tag:prod`) in [`select`]. Frontends never reach past this module into adapters.
+//! - Read-only views (`hosts`, `status`) live in [`query`]; host selection (`--host NAME`,
+//!   `--host tag:prod`) in [`select`].
+//! - Actions are values ([`action::Action`]); [`resolve`] gathers the state a plan needs;
+//!   [`plan::plan`] is a pure function from both to named steps (`--dry-run` prints it);
+//!   the [`engine::Engine`] executes a plan under a host [`lock`], journals it, and emits
+//!   [`event::ActionEvent`]s. Frontends never reach past this module into adapters.
 
+pub mod action;
+pub mod engine;
+pub mod event;
+pub mod lock;
+pub mod plan;
 pub mod query;
+pub mod resolve;
 pub mod select;
+mod steps;
 
+pub use action::{Action, ContainerOp, Target};
+pub use engine::{Engine, RunReport};
+pub use event::ActionEvent;
+pub use plan::{plan, Plan};
 pub use query::{hosts_report, status_report, HostReport, HostStatus, StatusOptions};
 pub use select::{select_hosts, HostSelection};
+
+use crate::error::Error;
+use crate::host::Host;
+use crate::inventory::Inventory;
+
+/// Parse a target string against the inventory.
+pub fn parse_target(inv: &Inventory, s: &str) -> Result<Target, Error> {
+    Target::parse(
+        s,
+        |a| inv.apps.contains_key(a),
+        |h| inv.hosts.contains_key(h),
+    )
+}
+
+/// Resolve and plan an action: what `--dry-run` prints and the engine runs.
+pub async fn prepare(inv: &Inventory, hosts: &[Host], action: &Action) -> Result<Plan, Error> {
+    let input = resolve::resolve(inv, hosts, action.target()).await?;
+    plan::plan(action, &input)
+}
+
+/// A handle on the plan's host (from the selection, or the inventory).
+pub fn plan_host(inv: &Inventory, hosts: Vec<Host>, plan: &Plan) -> Result<Host, Error> {
+    if let Some(h) = hosts.into_iter().find(|h| h.name() == plan.host) {
+        return Ok(h);
+    }
+    let spec = inv
+        .hosts
+        .get(&plan.host)
+        .ok_or_else(|| Error::usage(format!("no host named {:?}", plan.host)))?;
+    Host::new(&plan.host, spec)
+}

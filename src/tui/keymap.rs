@@ -305,7 +305,11 @@ impl Keymap {
         let mut keys: Vec<String> = [pane, "global"]
             .iter()
             .filter_map(|s| self.sections.get(*s))
-            .flat_map(|m| m.iter().filter(|(_, (c, _))| *c == cmd).map(|(k, _)| k.label()))
+            .flat_map(|m| {
+                m.iter()
+                    .filter(|(_, (c, _))| *c == cmd)
+                    .map(|(k, _)| k.label())
+            })
             .collect();
         keys.sort_by_key(|k| k.len());
         keys

@@ -1,0 +1,217 @@
+//! Running an action headless: plan, `--dry-run`, the confirmation rule, then the engine with
+//! its events shown as a spinner per step (terminal), timestamped lines (piped) or JSON lines.
+
+use super::{print_json, Cli, OutputFormat};
+use crate::error::Error;
+use crate::inventory::Inventory;
+use crate::journal::{Journal, Outcome};
+use crate::ops::{self, Action, ActionEvent, Engine};
+use std::io::IsTerminal;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// The one confirmation rule: a destructive plan needs `--yes` headless.
+pub fn confirmation_needed(plan: &ops::Plan, yes: bool) -> Option<Error> {
+    (plan.destructive && !yes).then(|| {
+        Error::refused(format!(
+            "`{} {}` is destructive and needs confirmation: add --yes. It would:\n{}",
+            plan.action.name(),
+            plan.action.target(),
+            plan.describe().join("\n")
+        ))
+    })
+}
+
+pub async fn run(inv: &Inventory, cli: &Cli, action: Action) -> Result<u8, Error> {
+    let hosts = ops::select_hosts(inv, &ops::HostSelection(cli.hosts.clone()))?;
+    let plan = ops::prepare(inv, &hosts, &action).await?;
+    if cli.dry_run {
+        match cli.output {
+            OutputFormat::Json => print_json(&serde_json::json!({"dry_run": true, "plan": plan}))?,
+            OutputFormat::Human => {
+                println!("dry run: nothing will be changed");
+                for l in plan.describe() {
+                    println!("{l}");
+                }
+            }
+        }
+        return Ok(0);
+    }
+    if let Some(e) = confirmation_needed(&plan, cli.yes) {
+        return Err(e);
+    }
+    let journal = Journal::open_default().await?;
+    let engine = Engine::new(journal);
+    let host = ops::plan_host(inv, hosts, &plan)?;
+    let (tx, rx) = mpsc::unbounded_channel();
+    let cancel = CancellationToken::new();
+    let ctrl_c = {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                cancel.cancel();
+            }
+        })
+    };
+    let mode = match cli.output {
+        OutputFormat::Json => Mode::Json,
+        OutputFormat::Human if std::io::stderr().is_terminal() => Mode::Bars,
+        OutputFormat::Human => Mode::Lines,
+    };
+    let printer = tokio::spawn(print_events(rx, mode));
+    let report = engine.execute(&plan, &host, tx, cancel).await;
+    ctrl_c.abort();
+    let _ = printer.await;
+    if let (Some(e), false) = (&report.error, cli.output == OutputFormat::Json) {
+        eprintln!(
+            "opsdeck: {}: {}",
+            report.outcome.as_str(),
+            crate::secrets::mask_text(&e.message)
+        );
+    }
+    Ok(report.exit_code())
+}
+
+#[derive(Clone, Copy)]
+enum Mode {
+    Json,
+    Bars,
+    Lines,
+}
+
+fn ts() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+async fn print_events(mut rx: mpsc::UnboundedReceiver<ActionEvent>, mode: Mode) {
+    let mut total = 0usize;
+    let mut bar: Option<indicatif::ProgressBar> = None;
+    while let Some(ev) = rx.recv().await {
+        match mode {
+            Mode::Json => {
+                let mut v = serde_json::to_value(&ev).unwrap_or(serde_json::Value::Null);
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("ts".into(), ts().into());
+                }
+                println!("{v}");
+            }
+            Mode::Lines => match &ev {
+                ActionEvent::Planned {
+                    action,
+                    target,
+                    host,
+                    steps,
+                } => {
+                    total = steps.len();
+                    println!("{} {action} {target} on {host}: {total} steps", ts());
+                }
+                ActionEvent::StepStarted { seq, name } => {
+                    println!("{} [{seq}/{total}] {name}", ts())
+                }
+                ActionEvent::Output { line, .. } => println!("{}   | {line}", ts()),
+                ActionEvent::Progress {
+                    seq,
+                    done,
+                    total: t,
+                    unit,
+                } => {
+                    println!(
+                        "{} [{seq}/{total}] {done}{} {unit}",
+                        ts(),
+                        t.map(|t| format!("/{t}")).unwrap_or_default()
+                    )
+                }
+                ActionEvent::StepDone {
+                    seq,
+                    name,
+                    elapsed_ms,
+                } => {
+                    println!("{} [{seq}/{total}] {name}: ok ({elapsed_ms} ms)", ts())
+                }
+                ActionEvent::StepFailed { seq, name, error } => {
+                    println!("{} [{seq}/{total}] {name}: FAILED: {error}", ts())
+                }
+                ActionEvent::Finished {
+                    action,
+                    target,
+                    outcome,
+                    elapsed_ms,
+                    ..
+                } => {
+                    println!(
+                        "{} {action} {target}: {} ({elapsed_ms} ms)",
+                        ts(),
+                        outcome.as_str()
+                    )
+                }
+            },
+            Mode::Bars => match &ev {
+                ActionEvent::Planned {
+                    action,
+                    target,
+                    host,
+                    steps,
+                } => {
+                    total = steps.len();
+                    eprintln!("{action} {target} on {host}");
+                }
+                ActionEvent::StepStarted { seq, name } => {
+                    let b = indicatif::ProgressBar::new_spinner();
+                    b.set_style(
+                        indicatif::ProgressStyle::with_template(
+                            "{spinner} [{prefix}] {msg} {elapsed}",
+                        )
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+                    );
+                    b.set_prefix(format!("{seq}/{total}"));
+                    b.set_message(name.clone());
+                    b.enable_steady_tick(std::time::Duration::from_millis(120));
+                    bar = Some(b);
+                }
+                ActionEvent::Output { line, .. } => match &bar {
+                    Some(b) => b.println(format!("  | {line}")),
+                    None => eprintln!("  | {line}"),
+                },
+                ActionEvent::Progress {
+                    done,
+                    total: t,
+                    unit,
+                    ..
+                } => {
+                    if let Some(b) = &bar {
+                        if let Some(t) = t {
+                            b.set_length(*t);
+                        }
+                        b.set_position(*done);
+                        let _ = unit;
+                    }
+                }
+                ActionEvent::StepDone {
+                    seq,
+                    name,
+                    elapsed_ms,
+                } => {
+                    if let Some(b) = bar.take() {
+                        b.finish_and_clear();
+                    }
+                    eprintln!("✓ [{seq}/{total}] {name} ({elapsed_ms} ms)");
+                }
+                ActionEvent::StepFailed { seq, name, error } => {
+                    if let Some(b) = bar.take() {
+                        b.finish_and_clear();
+                    }
+                    eprintln!("✗ [{seq}/{total}] {name}: {error}");
+                }
+                ActionEvent::Finished {
+                    outcome,
+                    elapsed_ms,
+                    ..
+                } => {
+                    if *outcome == Outcome::Succeeded {
+                        eprintln!("done in {:.1}s", *elapsed_ms as f64 / 1000.0);
+                    }
+                }
+            },
+        }
+    }
+}

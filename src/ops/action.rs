@@ -1,0 +1,213 @@
+//! Actions are values. A CLI subcommand and a TUI key both produce an [`Action`]; both then
+//! call [`super::plan`] and the [`super::Engine`]. Every name in an action is validated when
+//! the action is built, before anything touches a host.
+
+use crate::error::Error;
+use crate::names;
+use serde::Serialize;
+
+/// What a target string names (`container`, `host/container`, `app`, `app/service`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Target {
+    /// A container by name or id, on whichever selected host has it.
+    Container { name: String },
+    /// A container on a named host.
+    HostContainer { host: String, name: String },
+    /// Every container of an app (its compose project).
+    App { app: String },
+    /// The containers of one compose service of an app.
+    AppService { app: String, service: String },
+}
+
+impl Target {
+    /// Parse and validate a target as the user wrote it. Whether `x` is an app or a container
+    /// (and `x/y` a host or an app) is decided against the inventory.
+    pub fn parse(
+        s: &str,
+        is_app: impl Fn(&str) -> bool,
+        is_host: impl Fn(&str) -> bool,
+    ) -> Result<Self, Error> {
+        if s.len() > 200 {
+            return Err(Error::usage(format!(
+                "target is {} characters long; at most 200 are allowed",
+                s.len()
+            )));
+        }
+        let parts: Vec<&str> = s.split('/').collect();
+        match parts.as_slice() {
+            [one] => {
+                if is_app(one) {
+                    Ok(Target::App {
+                        app: one.to_string(),
+                    })
+                } else {
+                    names::check_container(one).map_err(|e| Error::usage(format!("target {e}")))?;
+                    Ok(Target::Container {
+                        name: one.to_string(),
+                    })
+                }
+            }
+            [a, b] => {
+                names::check_name("target", a).map_err(Error::usage)?;
+                names::check_container(b).map_err(|e| Error::usage(format!("target {e}")))?;
+                match (is_app(a), is_host(a)) {
+                    (true, true) => Err(Error::usage(format!(
+                        "{a:?} is both an app and a host; rename one in the inventory"
+                    ))),
+                    (true, false) => Ok(Target::AppService {
+                        app: a.to_string(),
+                        service: b.to_string(),
+                    }),
+                    (false, true) => Ok(Target::HostContainer {
+                        host: a.to_string(),
+                        name: b.to_string(),
+                    }),
+                    (false, false) => Err(Error::usage(format!(
+                        "{:?} before '/' is neither an app nor a host of the inventory",
+                        names::printable(a)
+                    ))),
+                }
+            }
+            _ => Err(Error::usage(format!(
+                "target {:?}: write container, host/container, app or app/service",
+                names::printable(s)
+            ))),
+        }
+    }
+
+    pub fn app(&self) -> Option<&str> {
+        match self {
+            Target::App { app } | Target::AppService { app, .. } => Some(app),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Container { name } => write!(f, "{name}"),
+            Target::HostContainer { host, name } => write!(f, "{host}/{name}"),
+            Target::App { app } => write!(f, "{app}"),
+            Target::AppService { app, service } => write!(f, "{app}/{service}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContainerOp {
+    Start,
+    Stop,
+    Restart,
+}
+
+impl ContainerOp {
+    pub fn verb(self) -> &'static str {
+        match self {
+            ContainerOp::Start => "start",
+            ContainerOp::Stop => "stop",
+            ContainerOp::Restart => "restart",
+        }
+    }
+}
+
+/// Everything opsdeck can do to a host. Deploys, backups, provisioning and routes plug in
+/// here as variants, each with its own planner.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Start, stop or restart containers (a compose service's, an app's, or one).
+    Lifecycle { op: ContainerOp, target: Target },
+    /// Run a command inside a container.
+    Exec {
+        target: Target,
+        command: Vec<String>,
+    },
+}
+
+impl Action {
+    /// The name the journal and the JSON events use.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Lifecycle { op, .. } => op.verb(),
+            Action::Exec { .. } => "exec",
+        }
+    }
+
+    pub fn target(&self) -> &Target {
+        match self {
+            Action::Lifecycle { target, .. } | Action::Exec { target, .. } => target,
+        }
+    }
+
+    /// Whether it stops, drops or overwrites something: then it needs `--yes` headless and
+    /// a confirmation in the console.
+    pub fn is_destructive(&self) -> bool {
+        matches!(
+            self,
+            Action::Lifecycle {
+                op: ContainerOp::Stop,
+                ..
+            }
+        )
+    }
+
+    /// Build an exec action, refusing commands that cannot be passed safely.
+    pub fn exec(target: Target, command: Vec<String>) -> Result<Self, Error> {
+        if command.is_empty() {
+            return Err(Error::usage("exec needs a command after the target"));
+        }
+        if command.iter().any(|a| a.contains('\0')) {
+            return Err(Error::usage("a command argument contains a NUL byte"));
+        }
+        Ok(Action::Exec { target, command })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Target, Error> {
+        Target::parse(s, |a| a == "shop", |h| h == "alpha")
+    }
+
+    #[test]
+    fn targets() {
+        assert_eq!(parse("shop").ok(), Some(Target::App { app: "shop".into() }));
+        assert_eq!(
+            parse("shop/web").ok(),
+            Some(Target::AppService {
+                app: "shop".into(),
+                service: "web".into()
+            })
+        );
+        assert_eq!(
+            parse("alpha/db-1").ok(),
+            Some(Target::HostContainer {
+                host: "alpha".into(),
+                name: "db-1".into()
+            })
+        );
+        assert_eq!(
+            parse("redis_1").ok(),
+            Some(Target::Container {
+                name: "redis_1".into()
+            })
+        );
+        for bad in [
+            "",
+            "a/b/c",
+            "nope/x",
+            "shop/$(id)",
+            "x;y",
+            "../etc",
+            "shop/",
+            "/x",
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+    }
+}

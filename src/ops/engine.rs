@@ -1,0 +1,259 @@
+//! The one engine that executes plans: takes the host lock, writes the journal, runs the
+//! steps in order, honours cancellation between and within steps, and emits
+//! [`ActionEvent`]s. It never prints or draws.
+
+use super::event::ActionEvent;
+use super::lock;
+use super::plan::Plan;
+use super::steps::{self, StepCtx};
+use crate::error::{Error, ExitKind};
+use crate::host::Host;
+use crate::journal::{Journal, NewEntry, Outcome};
+use std::time::Instant;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio_util::sync::CancellationToken;
+
+/// How an execution ended.
+#[derive(Debug)]
+pub struct RunReport {
+    pub outcome: Outcome,
+    pub error: Option<Error>,
+    pub journal_id: Option<i64>,
+}
+
+impl RunReport {
+    /// The exit code a headless run ends with.
+    pub fn exit_code(&self) -> u8 {
+        match (&self.outcome, &self.error) {
+            (Outcome::Succeeded, _) => 0,
+            (Outcome::Refused, _) => ExitKind::Refused.code() as u8,
+            (_, Some(e)) if e.kind == ExitKind::Unreachable => ExitKind::Unreachable.code() as u8,
+            _ => ExitKind::Failed.code() as u8,
+        }
+    }
+}
+
+pub struct Engine {
+    pub journal: Journal,
+    pub actor: String,
+}
+
+impl Engine {
+    pub fn new(journal: Journal) -> Self {
+        Self {
+            journal,
+            actor: lock::actor(),
+        }
+    }
+
+    /// Execute `plan` on `host` (the plan's host). Every outcome, including refusal and
+    /// cancellation, is journaled and ends with a `Finished` event.
+    pub async fn execute(
+        &self,
+        plan: &Plan,
+        host: &Host,
+        events: UnboundedSender<ActionEvent>,
+        cancel: CancellationToken,
+    ) -> RunReport {
+        let started = Instant::now();
+        let action = plan.action.name().to_string();
+        let target = plan.action.target().to_string();
+        let _ = events.send(ActionEvent::Planned {
+            action: action.clone(),
+            target: target.clone(),
+            host: plan.host.clone(),
+            steps: plan.steps.iter().map(|s| s.name.clone()).collect(),
+        });
+        let params = serde_json::to_value(&plan.action).unwrap_or(serde_json::Value::Null);
+        let journal_id = self
+            .journal
+            .begin(&NewEntry {
+                action: action.clone(),
+                target: target.clone(),
+                host: Some(plan.host.clone()),
+                app: plan.app.clone(),
+                actor: self.actor.clone(),
+                params,
+            })
+            .await;
+        let journal_id = match journal_id {
+            Ok(id) => id,
+            Err(e) => {
+                // Nothing runs unrecorded.
+                let err =
+                    Error::failed(format!("cannot record the action, so it was not run: {e}"));
+                return self
+                    .finish(
+                        &events,
+                        &action,
+                        &target,
+                        started,
+                        None,
+                        Outcome::Failed,
+                        Some(err),
+                    )
+                    .await;
+            }
+        };
+        let lock = match lock::acquire(host, &plan.lock, &action, &target).await {
+            Ok(l) => l,
+            Err(e) => {
+                let outcome = if e.kind == ExitKind::Refused {
+                    Outcome::Refused
+                } else {
+                    Outcome::Failed
+                };
+                return self
+                    .finish(
+                        &events,
+                        &action,
+                        &target,
+                        started,
+                        Some(journal_id),
+                        outcome,
+                        Some(e),
+                    )
+                    .await;
+            }
+        };
+        let (outcome, error) = tokio::select! {
+            r = self.run_steps(plan, host, journal_id, &events, &cancel) => r,
+            _ = heartbeat(&lock, host) => (Outcome::Failed, Some(Error::failed("lost the lock"))),
+        };
+        if let Err(e) = lock.release(host).await {
+            tracing::warn!("releasing lock {} on {}: {e}", plan.lock, plan.host);
+        }
+        self.finish(
+            &events,
+            &action,
+            &target,
+            started,
+            Some(journal_id),
+            outcome,
+            error,
+        )
+        .await
+    }
+
+    async fn run_steps(
+        &self,
+        plan: &Plan,
+        host: &Host,
+        journal_id: i64,
+        events: &UnboundedSender<ActionEvent>,
+        cancel: &CancellationToken,
+    ) -> (Outcome, Option<Error>) {
+        for (i, step) in plan.steps.iter().enumerate() {
+            let seq = i + 1;
+            if cancel.is_cancelled() {
+                return (
+                    Outcome::Cancelled,
+                    Some(Error::failed(format!(
+                        "cancelled before step {seq}: {}",
+                        step.name
+                    ))),
+                );
+            }
+            let _ = self
+                .journal
+                .step_started(journal_id, seq as i64, &step.name)
+                .await;
+            let _ = events.send(ActionEvent::StepStarted {
+                seq,
+                name: step.name.clone(),
+            });
+            let t = Instant::now();
+            let cx = StepCtx {
+                host,
+                seq,
+                events,
+                cancel,
+            };
+            let result = tokio::select! {
+                r = steps::run(&step.kind, &cx) => r,
+                _ = cancel.cancelled() => Err(Error::failed("cancelled")),
+            };
+            match result {
+                Ok(summary) => {
+                    let _ = self
+                        .journal
+                        .step_finished(journal_id, seq as i64, Outcome::Succeeded, Some(&summary))
+                        .await;
+                    let _ = events.send(ActionEvent::StepDone {
+                        seq,
+                        name: step.name.clone(),
+                        elapsed_ms: t.elapsed().as_millis() as u64,
+                    });
+                }
+                Err(e) => {
+                    let outcome = if cancel.is_cancelled() {
+                        Outcome::Cancelled
+                    } else {
+                        Outcome::Failed
+                    };
+                    let _ = self
+                        .journal
+                        .step_finished(journal_id, seq as i64, outcome, Some(&e.message))
+                        .await;
+                    let _ = events.send(ActionEvent::StepFailed {
+                        seq,
+                        name: step.name.clone(),
+                        error: e.message.clone(),
+                    });
+                    let e = Error::new(
+                        e.kind,
+                        format!("step {seq} ({}) failed: {}", step.name, e.message),
+                    );
+                    return (outcome, Some(e));
+                }
+            }
+        }
+        (Outcome::Succeeded, None)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn finish(
+        &self,
+        events: &UnboundedSender<ActionEvent>,
+        action: &str,
+        target: &str,
+        started: Instant,
+        journal_id: Option<i64>,
+        outcome: Outcome,
+        error: Option<Error>,
+    ) -> RunReport {
+        if let Some(id) = journal_id {
+            let msg = error.as_ref().map(|e| e.message.clone());
+            if let Err(e) = self.journal.finish(id, outcome, msg.as_deref()).await {
+                tracing::error!("journal: recording the end of action {id}: {e}");
+            }
+        }
+        let _ = events.send(ActionEvent::Finished {
+            action: action.to_string(),
+            target: target.to_string(),
+            outcome,
+            error: error
+                .as_ref()
+                .map(|e| crate::secrets::mask_text(&e.message)),
+            journal_id,
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        });
+        RunReport {
+            outcome,
+            error,
+            journal_id,
+        }
+    }
+}
+
+/// Keep the lock fresh; returns only if the lock was taken from us.
+async fn heartbeat(lock: &lock::Lock, host: &Host) {
+    let mut tick = tokio::time::interval(lock::HEARTBEAT);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if let Ok(false) = lock.heartbeat(host).await {
+            return;
+        }
+    }
+}

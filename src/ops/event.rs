@@ -1,0 +1,49 @@
+//! Progress is data: the engine emits these; frontends fold them into bars, lines or JSON.
+
+use crate::journal::Outcome;
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum ActionEvent {
+    /// The plan the engine is about to run.
+    Planned {
+        action: String,
+        target: String,
+        host: String,
+        steps: Vec<String>,
+    },
+    StepStarted {
+        seq: usize,
+        name: String,
+    },
+    Progress {
+        seq: usize,
+        done: u64,
+        total: Option<u64>,
+        unit: String,
+    },
+    Output {
+        seq: usize,
+        stream: String,
+        line: String,
+    },
+    StepDone {
+        seq: usize,
+        name: String,
+        elapsed_ms: u64,
+    },
+    StepFailed {
+        seq: usize,
+        name: String,
+        error: String,
+    },
+    Finished {
+        action: String,
+        target: String,
+        outcome: Outcome,
+        error: Option<String>,
+        journal_id: Option<i64>,
+        elapsed_ms: u64,
+    },
+}

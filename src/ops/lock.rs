@@ -1,0 +1,317 @@
+//! Locks: one per app per host, taken atomically on the host itself (`mkdir` is atomic on
+//! every POSIX filesystem), so two operators on two laptops are serialized the same way as
+//! two processes on one. The lock records who, from where, when and what; a heartbeat keeps
+//! it fresh while its action runs, so a lock whose holder died is recognisably stale.
+
+use crate::error::Error;
+use crate::host::{Cmd, Host};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Where locks live on a host (world-writable with the sticky bit, like /tmp).
+pub const DEFAULT_LOCK_DIR: &str = "/var/tmp/opsdeck-locks";
+/// How often a running action refreshes its lock.
+pub const HEARTBEAT: Duration = Duration::from_secs(10);
+/// A lock not refreshed for this long belongs to a dead process.
+pub const STALE_AFTER: Duration = Duration::from_secs(60);
+
+const ACQUIRE: &str = r#"d=$1; n=$2; info=$3
+mkdir -p "$d" 2>/dev/null && chmod 1777 "$d" 2>/dev/null
+if mkdir "$d/$n.lock" 2>/dev/null; then
+  printf '%s\n' "$info" > "$d/$n.lock/owner" && echo ACQUIRED && exit 0
+  rm -rf "$d/$n.lock"; echo "cannot write $d/$n.lock/owner" >&2; exit 2
+fi
+echo HELD
+"#;
+
+const STATUS: &str = r#"d=$1; n=$2
+if [ -d "$d/$n.lock" ]; then
+  echo "HELD $(stat -c %Y "$d/$n.lock/owner" 2>/dev/null || stat -c %Y "$d/$n.lock") $(date +%s)"
+  cat "$d/$n.lock/owner" 2>/dev/null
+else
+  echo FREE
+fi
+"#;
+
+const HEARTBEAT_SCRIPT: &str = r#"d=$1; n=$2; tok=$3
+case "$(cat "$d/$n.lock/owner" 2>/dev/null)" in *"$tok"*) touch "$d/$n.lock/owner" && echo OK;; *) echo LOST;; esac
+"#;
+
+const RELEASE: &str = r#"d=$1; n=$2; tok=$3
+[ -d "$d/$n.lock" ] || { echo FREE; exit 0; }
+if [ -z "$tok" ]; then rm -rf "$d/$n.lock" && echo RELEASED; exit 0; fi
+case "$(cat "$d/$n.lock/owner" 2>/dev/null)" in
+  *"$tok"*) rm -rf "$d/$n.lock" && echo RELEASED;;
+  *) echo NOT_OURS;;
+esac
+"#;
+
+/// Who holds a lock.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Holder {
+    pub token: String,
+    /// `user@machine`
+    pub actor: String,
+    pub machine: String,
+    pub pid: u32,
+    pub action: String,
+    pub target: String,
+    pub started_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum LockStatus {
+    Free,
+    Held {
+        holder: Option<Box<Holder>>,
+        /// Seconds since the last heartbeat.
+        idle_secs: u64,
+        /// Seconds since it was taken.
+        age_secs: Option<u64>,
+        stale: bool,
+        stale_reason: Option<String>,
+    },
+}
+
+/// A held lock; release it with [`Lock::release`].
+pub struct Lock {
+    dir: String,
+    name: String,
+    pub holder: Holder,
+}
+
+fn lock_dir() -> String {
+    std::env::var("OPSDECK_LOCK_DIR")
+        .ok()
+        .filter(|d| d.starts_with('/'))
+        .unwrap_or_else(|| DEFAULT_LOCK_DIR.to_string())
+}
+
+fn sh(script: &str, args: &[&str]) -> Cmd {
+    Cmd::new("sh")
+        .arg("-c")
+        .arg(script)
+        .arg("opsdeck-lock")
+        .args(args.iter().copied())
+        .timeout(Duration::from_secs(30))
+}
+
+/// This machine's name (for lock records and the journal's actor).
+pub fn machine_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// `user@machine`, as the journal and locks record it.
+pub fn actor() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(user_from_passwd)
+        .unwrap_or_else(|| "unknown".into());
+    format!("{user}@{}", machine_name())
+}
+
+/// The name of this process's user, from its uid and /etc/passwd.
+fn user_from_passwd() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .to_string();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() > 2 && f[2] == uid).then(|| f[0].to_string())
+    })
+}
+
+fn token() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.write_u32(std::process::id());
+    format!("{:016x}", h.finish())
+}
+
+async fn run(host: &Host, cmd: Cmd) -> Result<String, Error> {
+    let out = host.exec(&cmd, &CancellationToken::new()).await?;
+    if !out.success() {
+        return Err(Error::failed(format!(
+            "{}: lock command failed: {}",
+            host.name(),
+            out.stderr_str().trim()
+        )));
+    }
+    Ok(out.stdout_str())
+}
+
+/// Take the lock `name` on `host`, or refuse (exit 4) naming who holds it.
+pub async fn acquire(host: &Host, name: &str, action: &str, target: &str) -> Result<Lock, Error> {
+    crate::names::check_name("lock", name).map_err(Error::usage)?;
+    let holder = Holder {
+        token: token(),
+        actor: actor(),
+        machine: machine_name(),
+        pid: std::process::id(),
+        action: action.to_string(),
+        target: target.to_string(),
+        started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    };
+    let info = serde_json::to_string(&holder)
+        .map_err(|e| Error::failed(format!("encoding the lock record: {e}")))?;
+    let dir = lock_dir();
+    let out = run(host, sh(ACQUIRE, &[&dir, name, &info])).await?;
+    if out.trim() == "ACQUIRED" {
+        return Ok(Lock {
+            dir,
+            name: name.to_string(),
+            holder,
+        });
+    }
+    let st = status(host, name).await?;
+    Err(Error::refused(format!(
+        "{} on {}: {}",
+        name,
+        host.name(),
+        describe(&st)
+    )))
+}
+
+/// Say who holds a lock, for people.
+pub fn describe(st: &LockStatus) -> String {
+    match st {
+        LockStatus::Free => "not locked".into(),
+        LockStatus::Held {
+            holder,
+            idle_secs,
+            age_secs,
+            stale,
+            stale_reason,
+        } => {
+            let who = match holder {
+                Some(h) => format!(
+                    "locked by {} ({} {}, pid {}, since {})",
+                    h.actor, h.action, h.target, h.pid, h.started_at
+                ),
+                None => "locked (holder record unreadable)".into(),
+            };
+            let age = age_secs
+                .map(|a| format!(", held for {a}s"))
+                .unwrap_or_default();
+            if *stale {
+                format!(
+                    "{who}{age}; STALE: {} — release it with `opsdeck lock release APP --yes`",
+                    stale_reason.as_deref().unwrap_or("no heartbeat")
+                )
+            } else {
+                format!("{who}{age}, last heartbeat {idle_secs}s ago")
+            }
+        }
+    }
+}
+
+/// Read a lock's state.
+pub async fn status(host: &Host, name: &str) -> Result<LockStatus, Error> {
+    crate::names::check_name("lock", name).map_err(Error::usage)?;
+    let out = run(host, sh(STATUS, &[&lock_dir(), name])).await?;
+    let mut lines = out.lines();
+    let first = lines.next().unwrap_or("");
+    if first.starts_with("FREE") {
+        return Ok(LockStatus::Free);
+    }
+    let nums: Vec<i64> = first
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    let (mtime, now) = (
+        nums.first().copied().unwrap_or(0),
+        nums.get(1).copied().unwrap_or(0),
+    );
+    let idle_secs = (now - mtime).max(0) as u64;
+    let holder: Option<Box<Holder>> = lines.next().and_then(|l| serde_json::from_str(l).ok());
+    let age_secs = holder.as_ref().and_then(|h| {
+        chrono::DateTime::parse_from_rfc3339(&h.started_at)
+            .ok()
+            .map(|t| (now - t.timestamp()).max(0) as u64)
+    });
+    let mut stale_reason = None;
+    if idle_secs > STALE_AFTER.as_secs() {
+        stale_reason = Some(format!("no heartbeat for {idle_secs}s"));
+    } else if let Some(h) = &holder {
+        if h.machine == machine_name()
+            && !std::path::Path::new(&format!("/proc/{}", h.pid)).exists()
+        {
+            stale_reason = Some(format!("process {} on {} is gone", h.pid, h.machine));
+        }
+    }
+    Ok(LockStatus::Held {
+        holder,
+        idle_secs,
+        age_secs,
+        stale: stale_reason.is_some(),
+        stale_reason,
+    })
+}
+
+/// Release a lock deliberately (`opsdeck lock release`). Refuses a live lock unless `force`.
+pub async fn release_deliberately(host: &Host, name: &str, force: bool) -> Result<String, Error> {
+    match status(host, name).await? {
+        LockStatus::Free => Ok(format!("{name} on {} is not locked", host.name())),
+        st @ LockStatus::Held { stale, .. } => {
+            if !stale && !force {
+                return Err(Error::refused(format!(
+                    "{name} on {} is held by a live action ({}); add --force to release it anyway",
+                    host.name(),
+                    describe(&st)
+                )));
+            }
+            run(host, sh(RELEASE, &[&lock_dir(), name, ""])).await?;
+            Ok(format!(
+                "released {name} on {} ({})",
+                host.name(),
+                describe(&st)
+            ))
+        }
+    }
+}
+
+impl Lock {
+    /// Refresh the heartbeat; `false` when the lock is no longer ours.
+    pub async fn heartbeat(&self, host: &Host) -> Result<bool, Error> {
+        let out = run(
+            host,
+            sh(
+                HEARTBEAT_SCRIPT,
+                &[&self.dir, &self.name, &self.holder.token],
+            ),
+        )
+        .await?;
+        Ok(out.trim() == "OK")
+    }
+
+    /// Release it (only if it is still ours).
+    pub async fn release(self, host: &Host) -> Result<(), Error> {
+        run(
+            host,
+            sh(RELEASE, &[&self.dir, &self.name, &self.holder.token]),
+        )
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,219 @@
+//! Running one step. Each step kind has one handler; every wait is bounded and cancellable.
+
+use super::action::ContainerOp;
+use super::event::ActionEvent;
+use super::plan::StepKind;
+use crate::docker::{self, Health};
+use crate::error::Error;
+use crate::host::Host;
+use bollard::exec::{CreateExecOptions, StartExecResults};
+use futures_util::StreamExt;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc::UnboundedSender;
+use tokio_util::sync::CancellationToken;
+
+/// Seconds Docker waits for a container to stop before it kills it.
+const STOP_GRACE_SECS: i32 = 10;
+
+pub(super) struct StepCtx<'a> {
+    pub host: &'a Host,
+    pub seq: usize,
+    pub events: &'a UnboundedSender<ActionEvent>,
+    pub cancel: &'a CancellationToken,
+}
+
+fn docker_err(what: &str, e: bollard::errors::Error) -> Error {
+    Error::failed(format!("{what}: {}", docker::describe_error(&e)))
+}
+
+/// Run one step; `Ok(output)` is a short summary for the journal.
+pub(super) async fn run(kind: &StepKind, cx: &StepCtx<'_>) -> Result<String, Error> {
+    match kind {
+        StepKind::Container { op, id, name, .. } => {
+            let d = cx.host.docker().await?;
+            let what = format!("{} {name}", op.verb());
+            match op {
+                ContainerOp::Start => d
+                    .start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
+                    .await
+                    .map_err(|e| docker_err(&what, e))?,
+                ContainerOp::Stop => d
+                    .stop_container(
+                        id,
+                        Some(
+                            bollard::query_parameters::StopContainerOptionsBuilder::new()
+                                .t(STOP_GRACE_SECS)
+                                .build(),
+                        ),
+                    )
+                    .await
+                    .map_err(|e| docker_err(&what, e))?,
+                ContainerOp::Restart => d
+                    .restart_container(
+                        id,
+                        Some(
+                            bollard::query_parameters::RestartContainerOptionsBuilder::new()
+                                .t(STOP_GRACE_SECS)
+                                .build(),
+                        ),
+                    )
+                    .await
+                    .map_err(|e| docker_err(&what, e))?,
+            }
+            Ok(format!("{what}: done"))
+        }
+        StepKind::WaitReady {
+            id,
+            name,
+            timeout_secs,
+            ..
+        } => wait_ready(cx, id, name, Duration::from_secs(*timeout_secs)).await,
+        StepKind::Exec {
+            id, name, command, ..
+        } => exec(cx, id, name, command).await,
+    }
+}
+
+async fn wait_ready(
+    cx: &StepCtx<'_>,
+    id: &str,
+    name: &str,
+    limit: Duration,
+) -> Result<String, Error> {
+    let d = cx.host.docker().await?;
+    let started = Instant::now();
+    let mut last_output = String::new();
+    loop {
+        let i = d
+            .inspect_container(
+                id,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
+            .await
+            .map_err(|e| docker_err(&format!("inspect {name}"), e))?;
+        let state = i.state.as_ref();
+        let status = state
+            .and_then(|s| s.status)
+            .map(|s| s.to_string())
+            .unwrap_or_default();
+        let health = state
+            .and_then(|s| s.health.as_ref())
+            .and_then(|h| h.status)
+            .map(|h| Health::parse(h.as_ref()))
+            .unwrap_or(Health::None);
+        if let Some(out) = state
+            .and_then(|s| s.health.as_ref())
+            .and_then(|h| h.log.as_ref())
+            .and_then(|l| l.last())
+            .and_then(|r| r.output.clone())
+        {
+            last_output = out.trim().to_string();
+        }
+        match (status.as_str(), health) {
+            ("running", Health::Healthy) => return Ok(format!("{name} is running and healthy")),
+            ("running", Health::None) => return Ok(format!("{name} is running (no health check)")),
+            ("running", Health::Unhealthy) => {
+                return Err(Error::failed(format!(
+                    "{name} is unhealthy; last probe: {}",
+                    if last_output.is_empty() {
+                        "(no output)"
+                    } else {
+                        &last_output
+                    }
+                )))
+            }
+            ("exited" | "dead", _) => {
+                let code = state.and_then(|s| s.exit_code).unwrap_or(-1);
+                return Err(Error::failed(format!("{name} exited with status {code}")));
+            }
+            _ => {}
+        }
+        if started.elapsed() >= limit {
+            return Err(Error::failed(format!(
+                "{name} was not ready within {}s (state {status}, health {}); last probe: {}",
+                limit.as_secs(),
+                health.as_str(),
+                if last_output.is_empty() {
+                    "(none)"
+                } else {
+                    &last_output
+                }
+            )));
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = cx.cancel.cancelled() => return Err(Error::failed("cancelled")),
+        }
+    }
+}
+
+async fn exec(cx: &StepCtx<'_>, id: &str, name: &str, command: &[String]) -> Result<String, Error> {
+    let d = cx.host.docker().await?;
+    let created = d
+        .create_exec(
+            id,
+            CreateExecOptions::<String> {
+                cmd: Some(command.to_vec()),
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| docker_err(&format!("exec in {name}"), e))?;
+    let started = d
+        .start_exec(&created.id, None)
+        .await
+        .map_err(|e| docker_err(&format!("exec in {name}"), e))?;
+    let mut lines = 0usize;
+    if let StartExecResults::Attached { mut output, .. } = started {
+        let mut pending: [String; 2] = [String::new(), String::new()];
+        loop {
+            let next = tokio::select! {
+                n = output.next() => n,
+                _ = cx.cancel.cancelled() => return Err(Error::failed("cancelled")),
+            };
+            let Some(chunk) = next else { break };
+            let chunk = chunk.map_err(|e| docker_err(&format!("exec in {name}"), e))?;
+            let (idx, stream, bytes) = match chunk {
+                bollard::container::LogOutput::StdErr { message } => (1, "stderr", message),
+                other => (0, "stdout", other.into_bytes()),
+            };
+            pending[idx].push_str(&String::from_utf8_lossy(&bytes));
+            while let Some(pos) = pending[idx].find('\n') {
+                let line: String = pending[idx].drain(..=pos).collect();
+                lines += 1;
+                let _ = cx.events.send(ActionEvent::Output {
+                    seq: cx.seq,
+                    stream: stream.into(),
+                    line: crate::secrets::mask_text(line.trim_end_matches(['\n', '\r'])),
+                });
+            }
+        }
+        for (idx, rest) in pending.iter().enumerate() {
+            if !rest.is_empty() {
+                lines += 1;
+                let _ = cx.events.send(ActionEvent::Output {
+                    seq: cx.seq,
+                    stream: if idx == 0 { "stdout" } else { "stderr" }.into(),
+                    line: crate::secrets::mask_text(rest),
+                });
+            }
+        }
+    }
+    let inspected = d
+        .inspect_exec(&created.id)
+        .await
+        .map_err(|e| docker_err(&format!("exec in {name}"), e))?;
+    match inspected.exit_code {
+        Some(0) => Ok(format!("exit 0, {lines} lines of output")),
+        Some(code) => Err(Error::failed(format!(
+            "`{}` in {name} exited with status {code}",
+            crate::secrets::mask_text(&command.join(" "))
+        ))),
+        None => Err(Error::failed(format!(
+            "`{}` in {name}: no exit status",
+            crate::secrets::mask_text(&command.join(" "))
+        ))),
+    }
+}
