@@ -15,24 +15,99 @@ fn config(name: &str) -> PathBuf {
 /// (file, line, key, words the message must contain)
 const CASES: &[(&str, usize, &str, &str)] = &[
     ("unknown_section.toml", 4, "hsts", "unknown field"),
-    ("unknown_host_key.toml", 3, "hosts.alpha.socket", "unknown field"),
-    ("bad_duration.toml", 6, "apps.shop.health.timeout", "invalid duration"),
-    ("port_wrong_type.toml", 9, "apps.shop.health.port", "invalid type"),
-    ("port_out_of_range.toml", 6, "apps.shop.health.port", "70000"),
-    ("app_unknown_host.toml", 5, "apps.shop.host", "no host named \"beta\""),
+    (
+        "unknown_host_key.toml",
+        3,
+        "hosts.alpha.socket",
+        "unknown field",
+    ),
+    (
+        "bad_duration.toml",
+        6,
+        "apps.shop.health.timeout",
+        "invalid duration",
+    ),
+    (
+        "port_wrong_type.toml",
+        9,
+        "apps.shop.health.port",
+        "invalid type",
+    ),
+    (
+        "port_out_of_range.toml",
+        6,
+        "apps.shop.health.port",
+        "70000",
+    ),
+    (
+        "app_unknown_host.toml",
+        5,
+        "apps.shop.host",
+        "no host named \"beta\"",
+    ),
     ("relative_dir.toml", 5, "apps.shop.dir", "absolute path"),
-    ("hostile_ssh_target.toml", 3, "hosts.alpha.ssh", "not an SSH target"),
-    ("unknown_engine.toml", 5, "databases.main.engine", "unknown variant"),
-    ("db_container_and_url.toml", 7, "databases.main.url", "not both"),
-    ("storage_without_path.toml", 1, "storage.nightly.path", "needs `path`"),
-    ("bad_check_url.toml", 2, "checks.shop-public.url", "not a URL"),
+    (
+        "hostile_ssh_target.toml",
+        3,
+        "hosts.alpha.ssh",
+        "not an SSH target",
+    ),
+    (
+        "unknown_engine.toml",
+        5,
+        "databases.main.engine",
+        "unknown variant",
+    ),
+    (
+        "db_container_and_url.toml",
+        7,
+        "databases.main.url",
+        "not both",
+    ),
+    (
+        "storage_without_path.toml",
+        1,
+        "storage.nightly.path",
+        "needs `path`",
+    ),
+    (
+        "bad_check_url.toml",
+        2,
+        "checks.shop-public.url",
+        "not a URL",
+    ),
     ("syntax_error.toml", 2, "", "TOML syntax"),
-    ("hostile_app_name.toml", 3, "apps.shop;rm -rf", "contains ';'"),
-    ("duplicate_service.toml", 6, "apps.shop.services.2", "listed twice"),
-    ("unknown_storage.toml", 11, "databases.shop.backup_to", "no storage named \"r2\""),
+    (
+        "hostile_app_name.toml",
+        3,
+        "apps.shop;rm -rf",
+        "contains ';'",
+    ),
+    (
+        "duplicate_service.toml",
+        6,
+        "apps.shop.services.2",
+        "listed twice",
+    ),
+    (
+        "unknown_storage.toml",
+        11,
+        "databases.shop.backup_to",
+        "no storage named \"r2\"",
+    ),
     ("bad_tag.toml", 2, "hosts.alpha.tags.1", "contains ' '"),
-    ("bad_storage_kind.toml", 2, "storage.r2.kind", "unknown variant"),
-    ("zero_duration.toml", 3, "checks.ping.every", "greater than zero"),
+    (
+        "bad_storage_kind.toml",
+        2,
+        "storage.r2.kind",
+        "unknown variant",
+    ),
+    (
+        "zero_duration.toml",
+        3,
+        "checks.ping.every",
+        "greater than zero",
+    ),
 ];
 
 #[test]
@@ -62,7 +137,10 @@ fn the_interface_example_loads() {
     assert_eq!(inv.hosts.len(), 1);
     assert_eq!(inv.apps["shop"].services, ["platform-a", "platform-b"]);
     assert_eq!(
-        inv.apps["shop"].health.as_ref().map(|h| h.timeout.0.as_secs()),
+        inv.apps["shop"]
+            .health
+            .as_ref()
+            .map(|h| h.timeout.0.as_secs()),
         Some(60)
     );
     assert_eq!(inv.storage.len(), 2);
@@ -73,7 +151,10 @@ fn a_named_file_that_does_not_exist_is_an_error_not_the_default() {
     let sb = Sandbox::new();
     let (code, _, err) = sb.run(&["--config", "/nonexistent/opsdeck.toml", "hosts"]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("/nonexistent/opsdeck.toml") && err.contains("cannot read"), "{err}");
+    assert!(
+        err.contains("/nonexistent/opsdeck.toml") && err.contains("cannot read"),
+        "{err}"
+    );
     let (code, _, err) = sb
         .opsdeck()
         .env("OPSDECK_CONFIG", "/nonexistent/env.toml")

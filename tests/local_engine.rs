@@ -97,20 +97,35 @@ fn status_groups_by_project_and_follows_health_transitions() {
     // Make web's check pass: starting -> healthy. The bad image never passes: unhealthy.
     let web_name = web["name"].as_str().expect("name").to_string();
     docker(&["exec", &web_name, "touch", "/tmp/ready"]);
-    wait_for("web healthy and broken unhealthy", Duration::from_secs(60), || {
-        let (_, v) = st.sb.json(&["status", "stack", "--no-stats"]);
-        let cs = containers(&v);
-        (service(&cs, "web")["health"] == "healthy" && service(&cs, "broken")["health"] == "unhealthy")
-            .then_some(())
-    });
+    wait_for(
+        "web healthy and broken unhealthy",
+        Duration::from_secs(60),
+        || {
+            let (_, v) = st.sb.json(&["status", "stack", "--no-stats"]);
+            let cs = containers(&v);
+            (service(&cs, "web")["health"] == "healthy"
+                && service(&cs, "broken")["health"] == "unhealthy")
+                .then_some(())
+        },
+    );
     let (_, v) = st.sb.json(&["status", "stack", "--no-stats"]);
     let broken = service(&containers(&v), "broken").clone();
-    assert!(broken["cpu_percent"].is_null(), "--no-stats takes no sample");
+    assert!(
+        broken["cpu_percent"].is_null(),
+        "--no-stats takes no sample"
+    );
     // The human form groups under the project and shows the states.
     let (code, out, _) = st.sb.run(&["status", "stack", "--no-stats"]);
     assert_eq!(code, 0);
     assert!(out.contains(&format!("{}/", st.project)), "{out}");
-    for word in ["web", "api", "broken", "healthy", "unhealthy", "opsdeck-test/busybox:bad"] {
+    for word in [
+        "web",
+        "api",
+        "broken",
+        "healthy",
+        "unhealthy",
+        "opsdeck-test/busybox:bad",
+    ] {
         assert!(out.contains(word), "{word} missing from:\n{out}");
     }
 }
@@ -121,7 +136,16 @@ fn stopped_and_loose_containers_are_shown_with_their_state() {
     let sb = Sandbox::new();
     let name = unique("loose");
     let _g = ContainerGuard(name.clone());
-    docker(&["run", "-d", "--name", &name, "opsdeck-test/busybox:v1", "sh", "-c", "exit 3"]);
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "opsdeck-test/busybox:v1",
+        "sh",
+        "-c",
+        "exit 3",
+    ]);
     wait_for("the container to exit", Duration::from_secs(20), || {
         (docker(&["inspect", "-f", "{{.State.Status}}", &name]) == "exited").then_some(())
     });
@@ -137,7 +161,10 @@ fn stopped_and_loose_containers_are_shown_with_their_state() {
     assert!(c["project"].is_null());
     assert!(c["uptime_secs"].is_null());
     let (_, out, _) = sb.run(&["status", "--no-stats"]);
-    assert!(out.contains("(no project)") && out.contains("exited (3)"), "{out}");
+    assert!(
+        out.contains("(no project)") && out.contains("exited (3)"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -159,7 +186,10 @@ fn unknown_app_is_bad_input_with_suggestions() {
 #[test]
 fn an_unreachable_engine_exits_3_naming_the_socket_and_why() {
     let sb = Sandbox::new();
-    sb.write("opsdeck.toml", "[hosts.ghost]\ndocker_socket = \"/nonexistent/docker.sock\"\n");
+    sb.write(
+        "opsdeck.toml",
+        "[hosts.ghost]\ndocker_socket = \"/nonexistent/docker.sock\"\n",
+    );
     let (code, out, err) = sb.run(&["status"]);
     assert_eq!(code, 3, "{out}{err}");
     assert!(
@@ -170,7 +200,10 @@ fn an_unreachable_engine_exits_3_naming_the_socket_and_why() {
     let not_a_socket = sb.write("fake.sock", "");
     sb.write(
         "opsdeck.toml",
-        &format!("[hosts.ghost]\ndocker_socket = \"{}\"\n", not_a_socket.display()),
+        &format!(
+            "[hosts.ghost]\ndocker_socket = \"{}\"\n",
+            not_a_socket.display()
+        ),
     );
     let (code, _, err) = sb.run(&["hosts"]);
     assert_eq!(code, 3, "{err}");
@@ -178,7 +211,12 @@ fn an_unreachable_engine_exits_3_naming_the_socket_and_why() {
     let (code, v) = sb.json(&["hosts"]);
     assert_eq!(code, 3);
     assert_eq!(v[0]["reachable"], false);
-    assert!(v[0]["error"].as_str().is_some_and(|e| e.contains("fake.sock")), "{v}");
+    assert!(
+        v[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("fake.sock")),
+        "{v}"
+    );
 }
 
 #[test]
@@ -197,19 +235,28 @@ fn one_unreachable_host_does_not_hide_the_others() {
         .iter()
         .map(|h| h["host"].as_str().expect("host"))
         .collect();
-    assert_eq!(hosts, ["ghost", "local"], "tag:prod selects exactly the tagged hosts");
+    assert_eq!(
+        hosts,
+        ["ghost", "local"],
+        "tag:prod selects exactly the tagged hosts"
+    );
     let local = &v[1];
     assert_eq!(local["reachable"], true);
     assert!(local["engine_version"].is_string() && local["api_version"].is_string());
     assert!(local["latency_ms"].is_f64());
     assert!(
-        local["compose"].as_str().is_some_and(|c| c.contains("compose")),
+        local["compose"]
+            .as_str()
+            .is_some_and(|c| c.contains("compose")),
         "compose detected: {local}"
     );
     assert_eq!(local["transport"], "local");
     let (code, out, err) = sb.run(&["status", "--no-stats", "--host", "local", "--host", "ghost"]);
     assert_eq!(code, 3);
-    assert!(out.contains("local"), "the reachable host is still printed: {out}");
+    assert!(
+        out.contains("local"),
+        "the reachable host is still printed: {out}"
+    );
     assert!(err.contains("ghost: unreachable"), "{err}");
     let (code, _) = sb.json(&["hosts", "--host", "local"]);
     assert_eq!(code, 0);
