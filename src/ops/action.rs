@@ -211,3 +211,85 @@ mod tests {
         }
     }
 }
+
+/// The action commands a palette (or any text frontend) can name, with their usage.
+pub const COMMANDS: [(&str, &str); 4] = [
+    ("restart", "restart TARGET"),
+    ("start", "start TARGET"),
+    ("stop", "stop TARGET"),
+    ("exec", "exec TARGET CMD [ARGS...]"),
+];
+
+/// Parse a command line as the console's palette takes it (`restart shop/web`) into the
+/// same [`Action`] the CLI subcommand builds.
+pub fn parse_command(
+    line: &str,
+    is_app: impl Fn(&str) -> bool,
+    is_host: impl Fn(&str) -> bool,
+) -> Result<Action, Error> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let Some((&verb, rest)) = words.split_first() else {
+        return Err(Error::usage("type a command, e.g. `restart shop/web`"));
+    };
+    let op = match verb {
+        "restart" => Some(ContainerOp::Restart),
+        "start" => Some(ContainerOp::Start),
+        "stop" => Some(ContainerOp::Stop),
+        "exec" => None,
+        other => {
+            return Err(Error::usage(names::unknown_name_message(
+                "command",
+                other,
+                COMMANDS.iter().map(|(c, _)| *c),
+            )))
+        }
+    };
+    let usage = COMMANDS
+        .iter()
+        .find(|(c, _)| *c == verb)
+        .map(|(_, u)| *u)
+        .unwrap_or(verb);
+    let Some((&target, args)) = rest.split_first() else {
+        return Err(Error::usage(format!("usage: {usage}")));
+    };
+    let target = Target::parse(target, is_app, is_host)?;
+    match op {
+        Some(op) if args.is_empty() => Ok(Action::Lifecycle { op, target }),
+        Some(_) => Err(Error::usage(format!("usage: {usage}"))),
+        None => Action::exec(target, args.iter().map(|s| s.to_string()).collect()),
+    }
+}
+
+#[cfg(test)]
+mod palette_tests {
+    use super::*;
+
+    #[test]
+    fn palette_lines_make_the_same_actions_as_the_cli() {
+        let p = |l: &str| parse_command(l, |a| a == "shop", |h| h == "alpha");
+        assert_eq!(
+            p("restart shop/web").ok(),
+            Some(Action::Lifecycle {
+                op: ContainerOp::Restart,
+                target: Target::AppService {
+                    app: "shop".into(),
+                    service: "web".into()
+                }
+            })
+        );
+        assert_eq!(
+            p("exec alpha/db psql -c 'select 1'").ok().map(|a| a.name()),
+            Some("exec")
+        );
+        for bad in [
+            "",
+            "reboot shop",
+            "stop",
+            "stop shop extra",
+            "exec shop",
+            "restart $(id)",
+        ] {
+            assert!(p(bad).is_err(), "{bad:?}");
+        }
+    }
+}

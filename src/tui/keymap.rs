@@ -12,6 +12,8 @@ pub enum KeyCommand {
     Quit,
     Help,
     Back,
+    NextPane,
+    PrevPane,
     Down,
     Up,
     PageDown,
@@ -21,52 +23,58 @@ pub enum KeyCommand {
     Filter,
     ToggleAll,
     CycleSort,
+    Palette,
+    Restart,
+    Start,
+    Stop,
+    Cancel,
+    Refresh,
     /// Unbinds a key in a user file.
     Noop,
 }
 
-impl KeyCommand {
-    pub const ALL: [KeyCommand; 13] = [
-        KeyCommand::Quit,
-        KeyCommand::Help,
-        KeyCommand::Back,
-        KeyCommand::Down,
-        KeyCommand::Up,
-        KeyCommand::PageDown,
-        KeyCommand::PageUp,
-        KeyCommand::Top,
-        KeyCommand::Bottom,
-        KeyCommand::Filter,
-        KeyCommand::ToggleAll,
-        KeyCommand::CycleSort,
-        KeyCommand::Noop,
-    ];
+/// Command names, as written in key map files.
+const NAMES: [(KeyCommand, &str); 21] = [
+    (KeyCommand::Quit, "quit"),
+    (KeyCommand::Help, "help"),
+    (KeyCommand::Back, "back"),
+    (KeyCommand::NextPane, "next_pane"),
+    (KeyCommand::PrevPane, "prev_pane"),
+    (KeyCommand::Down, "down"),
+    (KeyCommand::Up, "up"),
+    (KeyCommand::PageDown, "page_down"),
+    (KeyCommand::PageUp, "page_up"),
+    (KeyCommand::Top, "top"),
+    (KeyCommand::Bottom, "bottom"),
+    (KeyCommand::Filter, "filter"),
+    (KeyCommand::ToggleAll, "toggle_all"),
+    (KeyCommand::CycleSort, "cycle_sort"),
+    (KeyCommand::Palette, "palette"),
+    (KeyCommand::Restart, "restart"),
+    (KeyCommand::Start, "start"),
+    (KeyCommand::Stop, "stop"),
+    (KeyCommand::Cancel, "cancel"),
+    (KeyCommand::Refresh, "refresh"),
+    (KeyCommand::Noop, "noop"),
+];
 
+impl KeyCommand {
     pub fn name(self) -> &'static str {
-        match self {
-            KeyCommand::Quit => "quit",
-            KeyCommand::Help => "help",
-            KeyCommand::Back => "back",
-            KeyCommand::Down => "down",
-            KeyCommand::Up => "up",
-            KeyCommand::PageDown => "page_down",
-            KeyCommand::PageUp => "page_up",
-            KeyCommand::Top => "top",
-            KeyCommand::Bottom => "bottom",
-            KeyCommand::Filter => "filter",
-            KeyCommand::ToggleAll => "toggle_all",
-            KeyCommand::CycleSort => "cycle_sort",
-            KeyCommand::Noop => "noop",
-        }
+        NAMES
+            .iter()
+            .find(|(c, _)| *c == self)
+            .map(|(_, n)| *n)
+            .unwrap_or("noop")
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|c| c.name() == s)
+        NAMES.iter().find(|(_, n)| *n == s).map(|(c, _)| *c)
     }
 
-    /// Commands that change something on a host; never bound to a single unmodified key.
+    /// Commands that stop, drop or overwrite something on a host: never bound to a single
+    /// unmodified key, and always confirmed.
     pub fn is_destructive(self) -> bool {
-        false
+        matches!(self, KeyCommand::Stop | KeyCommand::Cancel)
     }
 }
 
@@ -193,7 +201,7 @@ impl KeySpec {
         s
     }
 
-    fn is_unmodified(&self) -> bool {
+    pub fn is_unmodified(&self) -> bool {
         !self.ctrl && !self.alt
     }
 }
@@ -207,7 +215,7 @@ struct Binding {
 }
 
 /// The panes (sections) a key map has; `global` applies everywhere.
-pub const SECTIONS: [&str; 2] = ["global", "containers"];
+pub const SECTIONS: [&str; 4] = ["global", "containers", "actions", "history"];
 
 /// Bindings per section: key → (command, description).
 #[derive(Debug, Clone, Default)]

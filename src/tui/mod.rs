@@ -6,18 +6,121 @@
 
 pub mod app;
 pub mod keymap;
+pub mod runs;
 pub mod theme;
 pub mod view;
+
+#[cfg(test)]
+mod tests;
 
 use crate::cli::Cli;
 use crate::error::Error;
 use crate::inventory::Inventory;
+use crate::journal::{Entry, HistoryFilter, Journal};
 use crate::model::{spawn_watchers, Model};
-use crate::ops;
+use crate::ops::{self, ActionEvent, Engine, Plan};
+use app::Effect;
 use futures_util::StreamExt;
 use ratatui::crossterm::event::EventStream;
 use std::io::IsTerminal;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, OnceCell};
+
+/// Answers from the work the loop started for the app.
+enum Msg {
+    PlanReady(usize, Result<Plan, Error>),
+    Event(usize, ActionEvent),
+    History(Result<Vec<Entry>, String>),
+}
+
+/// What the loop needs to run the app's effects.
+struct Runner {
+    inv: Arc<Inventory>,
+    selection: ops::HostSelection,
+    engine: Arc<OnceCell<Engine>>,
+    tx: mpsc::UnboundedSender<Msg>,
+}
+
+impl Runner {
+    async fn engine(engine: &OnceCell<Engine>) -> Result<&Engine, Error> {
+        engine
+            .get_or_try_init(|| async {
+                Journal::open_default()
+                    .await
+                    .map(Engine::new)
+                    .map_err(Error::from)
+            })
+            .await
+    }
+
+    fn spawn(&self, effect: Effect, app: &app::App) {
+        let inv = self.inv.clone();
+        let selection = self.selection.clone();
+        let tx = self.tx.clone();
+        let engine = self.engine.clone();
+        match effect {
+            Effect::Prepare { run, action } => {
+                tokio::spawn(async move {
+                    let plan = async {
+                        let hosts = ops::select_hosts(&inv, &selection)?;
+                        ops::prepare(&inv, &hosts, &action).await
+                    }
+                    .await;
+                    let _ = tx.send(Msg::PlanReady(run, plan));
+                });
+            }
+            Effect::Execute { run } => {
+                let Some(r) = app.runs.iter().find(|r| r.id == run) else {
+                    return;
+                };
+                let Some(plan) = r.plan.clone() else { return };
+                let cancel = r.cancel.clone();
+                tokio::spawn(async move {
+                    let (etx, mut erx) = mpsc::unbounded_channel();
+                    let forward = {
+                        let tx = tx.clone();
+                        tokio::spawn(async move {
+                            while let Some(ev) = erx.recv().await {
+                                let _ = tx.send(Msg::Event(run, ev));
+                            }
+                        })
+                    };
+                    let result = async {
+                        let engine = Runner::engine(&engine).await?;
+                        let hosts = ops::select_hosts(&inv, &selection)?;
+                        let host = ops::plan_host(&inv, hosts, &plan)?;
+                        engine.execute(&plan, &host, etx, cancel).await;
+                        Ok::<(), Error>(())
+                    }
+                    .await;
+                    let _ = forward.await;
+                    if let Err(e) = result {
+                        let _ = tx.send(Msg::PlanReady(run, Err(e)));
+                    }
+                });
+            }
+            Effect::LoadHistory => {
+                tokio::spawn(async move {
+                    let h = async {
+                        let engine = Runner::engine(&engine).await?;
+                        engine
+                            .journal
+                            .history(&HistoryFilter {
+                                limit: Some(500),
+                                ..HistoryFilter::default()
+                            })
+                            .await
+                            .map_err(Error::from)
+                    }
+                    .await
+                    .map_err(|e| e.message);
+                    let _ = tx.send(Msg::History(h));
+                });
+            }
+        }
+    }
+}
 
 const FRAME: Duration = Duration::from_millis(33);
 
@@ -41,14 +144,27 @@ pub async fn run(inv: Inventory, cli: &Cli) -> Result<(), Error> {
             "the console needs a terminal; for scripts use a command (see `opsdeck --help`)",
         ));
     }
-    let hosts = ops::select_hosts(&inv, &ops::HostSelection(cli.hosts.clone()))?;
+    let selection = ops::HostSelection(cli.hosts.clone());
+    let hosts = ops::select_hosts(&inv, &selection)?;
     let (keymap, mut notices) = keymap::Keymap::load(inv.console.keymap.as_deref());
     let (theme, theme_problems) =
         theme::Theme::load(inv.console.theme.as_deref(), no_color(cli.no_color));
     notices.extend(theme_problems);
     let model = Model::new(hosts.iter().map(|h| h.name()));
     let (mut updates, _watchers) = spawn_watchers(hosts);
-    let mut app = app::App::new(model, keymap, notices);
+    let apps = inv
+        .apps
+        .iter()
+        .map(|(n, a)| (n.clone(), a.services.clone()))
+        .collect();
+    let mut app = app::App::new(model, keymap, apps, notices);
+    let (tx, mut msgs) = mpsc::unbounded_channel();
+    let runner = Runner {
+        inv: Arc::new(inv),
+        selection,
+        engine: Arc::new(OnceCell::new()),
+        tx,
+    };
 
     let mut terminal = ratatui::init();
     let _guard = TerminalGuard;
@@ -92,6 +208,15 @@ pub async fn run(inv: Inventory, cli: &Cli) -> Result<(), Error> {
                 }
                 None => break,
             },
+            m = msgs.recv() => {
+                match m {
+                    Some(Msg::PlanReady(run, plan)) => app.plan_ready(run, plan),
+                    Some(Msg::Event(run, ev)) => app.action_event(run, ev),
+                    Some(Msg::History(h)) => app.history_loaded(h),
+                    None => {}
+                }
+                dirty = true;
+            }
             _ = tick.tick() => {
                 let minute = chrono::Utc::now().timestamp() / 60;
                 if minute != last_minute {
@@ -101,7 +226,13 @@ pub async fn run(inv: Inventory, cli: &Cli) -> Result<(), Error> {
             }
             _ = tokio::time::sleep(wait) => {}
         }
+        for effect in std::mem::take(&mut app.effects) {
+            runner.spawn(effect, &app);
+        }
         if app.quit {
+            for r in app.runs.iter().filter(|r| r.is_running()) {
+                r.cancel.cancel();
+            }
             break;
         }
     }

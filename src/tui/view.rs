@@ -1,9 +1,11 @@
 //! Drawing: a pure function of the app state. Nothing here changes state or does I/O.
 
-use super::app::{App, Row};
+use super::app::{App, Pane, Popup, Row};
 use super::keymap::KeyCommand;
+use super::runs::StepState;
 use super::theme::Theme;
 use crate::docker::{ContainerInfo, Health, State};
+use crate::journal::Outcome;
 use crate::model::Connection;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
@@ -21,13 +23,250 @@ pub fn draw(f: &mut Frame, app: &App, theme: &Theme) {
     ])
     .areas(area);
     draw_hosts(f, app, theme, top);
-    draw_containers(f, app, theme, main);
-    draw_status(f, app, theme, bottom);
-    if app.help {
-        draw_help(f, app, theme, area);
-    } else if !app.notices.is_empty() {
-        draw_notices(f, app, theme, area);
+    match app.pane {
+        Pane::Containers => draw_containers(f, app, theme, main),
+        Pane::Actions => draw_actions(f, app, theme, main),
+        Pane::History => draw_history(f, app, theme, main),
     }
+    draw_status(f, app, theme, bottom);
+    match &app.popup {
+        Popup::Help => draw_help(f, app, theme, area),
+        Popup::Palette => draw_palette(f, app, theme, area),
+        Popup::Confirm { run } => draw_confirm(f, app, theme, area, *run),
+        Popup::None if !app.notices.is_empty() => draw_notices(f, app, theme, area),
+        Popup::None => {}
+    }
+}
+
+/// The pane tabs, as a title: the current one highlighted.
+fn pane_title(app: &App, theme: &Theme, extra: String) -> Line<'static> {
+    let mut spans = Vec::new();
+    for p in Pane::ALL {
+        let style = if p == app.pane {
+            theme.title()
+        } else {
+            theme.muted()
+        };
+        let label = if p == app.pane && !extra.is_empty() {
+            format!(" {} {extra} ", p.title())
+        } else {
+            format!(" {} ", p.title())
+        };
+        spans.push(Span::styled(label, style));
+    }
+    Line::from(spans)
+}
+
+fn outcome_style(theme: &Theme, o: Option<Outcome>) -> Style {
+    match o {
+        None | Some(Outcome::Running) => theme.info(),
+        Some(Outcome::Succeeded) => theme.ok(),
+        Some(Outcome::Cancelled) | Some(Outcome::Refused) => theme.warn(),
+        Some(Outcome::Failed) => theme.danger(),
+    }
+}
+
+fn draw_actions(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.border())
+        .title(pane_title(app, theme, format!("({})", app.runs.len())));
+    if app.runs.is_empty() {
+        f.render_widget(
+            Paragraph::new(Span::styled(
+                "No actions yet. Press : for the palette, or ctrl-r on a container to restart it.",
+                theme.muted(),
+            ))
+            .block(block),
+            area,
+        );
+        return;
+    }
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let [list, detail] =
+        Layout::horizontal([Constraint::Percentage(35), Constraint::Min(20)]).areas(inner);
+    let lines: Vec<Line> = app
+        .runs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let state = match r.outcome {
+                None if r.plan.is_none() => "planning".to_string(),
+                None => "running".to_string(),
+                Some(o) => o.as_str().to_string(),
+            };
+            let mut l = Line::from(vec![
+                Span::styled(format!("{state:<10}"), outcome_style(theme, r.outcome)),
+                Span::raw(r.title.clone()),
+            ]);
+            if i == app.run_selected {
+                l = l.style(theme.selected());
+            }
+            l
+        })
+        .collect();
+    f.render_widget(Paragraph::new(lines), list);
+    let Some(run) = app.runs.get(app.run_selected) else {
+        return;
+    };
+    let mut lines = vec![Line::from(Span::styled(run.title.clone(), theme.header()))];
+    for (i, s) in run.steps.iter().enumerate() {
+        let (mark, style, extra) = match &s.state {
+            StepState::Pending => ("·", theme.muted(), String::new()),
+            StepState::Running => ("▶", theme.info(), String::new()),
+            StepState::Done { elapsed_ms } => ("✓", theme.ok(), format!(" ({elapsed_ms} ms)")),
+            StepState::Failed { error } => ("✗", theme.danger(), format!(": {error}")),
+        };
+        lines.push(Line::from(vec![
+            Span::styled(format!(" {mark} {}. ", i + 1), style),
+            Span::raw(s.name.clone()),
+            Span::styled(extra, style),
+        ]));
+    }
+    if let Some(e) = &run.error {
+        lines.push(Line::from(Span::styled(e.clone(), theme.danger())));
+    }
+    if let Some(id) = run.journal_id {
+        lines.push(Line::from(Span::styled(
+            format!("journal entry #{id}"),
+            theme.muted(),
+        )));
+    }
+    let room = usize::from(detail.height).saturating_sub(lines.len() + 1);
+    let skip = run.output.len().saturating_sub(room);
+    lines.extend(
+        run.output
+            .iter()
+            .skip(skip)
+            .map(|l| Line::from(Span::styled(format!("  | {l}"), theme.muted()))),
+    );
+    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), detail);
+}
+
+fn draw_history(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.border())
+        .title(pane_title(app, theme, format!("({})", app.history.len())));
+    if let Some(e) = &app.history_error {
+        f.render_widget(
+            Paragraph::new(Span::styled(e.clone(), theme.danger())).block(block),
+            area,
+        );
+        return;
+    }
+    if app.history.is_empty() {
+        f.render_widget(
+            Paragraph::new(Span::styled(
+                "The journal is empty: no action has run yet.",
+                theme.muted(),
+            ))
+            .block(block),
+            area,
+        );
+        return;
+    }
+    let rows: Vec<TRow> = app
+        .history
+        .iter()
+        .map(|e| {
+            let outcome = Outcome::parse(&e.outcome);
+            TRow::new(vec![
+                Span::styled(
+                    e.started_at
+                        .get(..19)
+                        .unwrap_or(&e.started_at)
+                        .replace('T', " "),
+                    theme.muted(),
+                ),
+                Span::raw(e.action.clone()),
+                Span::raw(e.target.clone()),
+                Span::styled(e.outcome.clone(), outcome_style(theme, outcome)),
+                Span::styled(e.actor.clone(), theme.muted()),
+                Span::styled(e.error.clone().unwrap_or_default(), theme.danger()),
+            ])
+        })
+        .collect();
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Length(19),
+            Constraint::Length(9),
+            Constraint::Percentage(25),
+            Constraint::Length(10),
+            Constraint::Length(18),
+            Constraint::Min(10),
+        ],
+    )
+    .header(
+        TRow::new(vec![
+            "STARTED", "ACTION", "TARGET", "OUTCOME", "ACTOR", "ERROR",
+        ])
+        .style(theme.header()),
+    )
+    .block(block)
+    .row_highlight_style(theme.selected())
+    .column_spacing(1);
+    let mut state = TableState::default().with_selected(Some(app.history_selected));
+    f.render_stateful_widget(table, area, &mut state);
+}
+
+fn draw_palette(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
+    let r = popup(area, 76, 5);
+    f.render_widget(Clear, r);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.border())
+        .title(Span::styled(" Run an action ", theme.title()));
+    let inner = block.inner(r);
+    f.render_widget(block, r);
+    let [input, hint] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(inner);
+    f.render_widget(&app.palette, input);
+    if let Some(e) = &app.palette_error {
+        f.render_widget(
+            Paragraph::new(Span::styled(e.clone(), theme.warn())).wrap(Wrap { trim: true }),
+            hint,
+        );
+    }
+}
+
+fn draw_confirm(f: &mut Frame, app: &App, theme: &Theme, area: Rect, run: usize) {
+    let Some(run) = app.runs.iter().find(|r| r.id == run) else {
+        return;
+    };
+    let mut lines: Vec<Line> = run
+        .plan
+        .as_ref()
+        .map(|p| p.describe())
+        .unwrap_or_default()
+        .into_iter()
+        .map(Line::from)
+        .collect();
+    lines.push(Line::from(""));
+    lines.push(Line::from(vec![
+        Span::styled(" y ", theme.key()),
+        Span::raw("run it   "),
+        Span::styled(" n ", theme.key()),
+        Span::raw("/ esc: do nothing"),
+    ]));
+    let r = popup(area, 76, lines.len() as u16 + 2);
+    f.render_widget(Clear, r);
+    f.render_widget(
+        Paragraph::new(lines)
+            .style(theme.base())
+            .wrap(Wrap { trim: false })
+            .block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .border_style(theme.danger())
+                    .title(Span::styled(
+                        format!(" Confirm: {} ", run.title),
+                        theme.danger(),
+                    )),
+            ),
+        r,
+    );
 }
 
 fn draw_hosts(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
@@ -130,7 +369,11 @@ fn draw_containers(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(theme.border())
-        .title(Span::styled(title, theme.title()))
+        .title(pane_title(
+            app,
+            theme,
+            title.trim().trim_start_matches("Containers ").to_string(),
+        ))
         .title_bottom(Span::styled(
             format!(" sort: {} ", app.sort.label()),
             theme.muted(),
@@ -148,6 +391,13 @@ fn draw_containers(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
             )
         } else if any_connected {
             "No containers on the connected hosts.".to_string()
+        } else if app
+            .model
+            .hosts
+            .values()
+            .all(|h| matches!(h.connection, Connection::Down { .. }))
+        {
+            "No host is reachable; the reason is shown at the top. Retrying…".to_string()
         } else {
             "Connecting to the hosts…".to_string()
         };
@@ -169,7 +419,7 @@ fn draw_containers(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
                 project,
                 count,
             } => {
-                let name = project.unwrap_or("(no compose project)");
+                let name = project.unwrap_or("(no project)");
                 let label = if app.model.hosts.len() > 1 {
                     format!("▾ {name} ({count}) @ {host}")
                 } else {
@@ -208,7 +458,7 @@ fn draw_containers(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
             Constraint::Length(10),
             Constraint::Length(9),
             Constraint::Length(12),
-            Constraint::Length(7),
+            Constraint::Length(8),
         ]
     } else {
         vec![
@@ -216,7 +466,7 @@ fn draw_containers(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
             Constraint::Length(10),
             Constraint::Length(9),
             Constraint::Percentage(30),
-            Constraint::Length(7),
+            Constraint::Length(8),
             Constraint::Percentage(25),
         ]
     };
@@ -268,10 +518,12 @@ fn draw_status(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
     for (cmd, label) in [
         (KeyCommand::Filter, "filter"),
         (KeyCommand::CycleSort, "sort"),
+        (KeyCommand::Palette, "actions"),
+        (KeyCommand::NextPane, "pane"),
         (KeyCommand::Help, "help"),
         (KeyCommand::Quit, "quit"),
     ] {
-        if let Some(key) = app.keymap.keys_for("containers", cmd).first() {
+        if let Some(key) = app.keymap.keys_for(app.pane.section(), cmd).first() {
             spans.push(Span::styled(format!(" {key}"), theme.key()));
             spans.push(Span::styled(format!(" {label}"), theme.muted()));
         }
@@ -293,7 +545,7 @@ fn popup(area: Rect, w: u16, h: u16) -> Rect {
 fn draw_help(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
     let lines: Vec<Line> = app
         .keymap
-        .help("containers")
+        .help(app.pane.section())
         .into_iter()
         .map(|(k, d)| {
             Line::from(vec![
@@ -302,7 +554,7 @@ fn draw_help(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
             ])
         })
         .collect();
-    let r = popup(area, 64, lines.len() as u16 + 2);
+    let r = popup(area, 76, lines.len() as u16 + 2);
     f.render_widget(Clear, r);
     f.render_widget(
         Paragraph::new(lines).style(theme.base()).block(
