@@ -1,9 +1,12 @@
 //! The local transport: this machine's processes, files and Docker socket.
 
+use super::stream::{self, ExecEvent};
 use super::{Cmd, ExecOutput, HostError};
 use std::path::Path;
 use std::process::Stdio;
-use tokio::io::AsyncReadExt;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// How long a single Docker API call may take before it counts as unreachable.
@@ -40,10 +43,31 @@ impl Local {
         cmd: &Cmd,
         cancel: &CancellationToken,
     ) -> Result<ExecOutput, HostError> {
+        let rx = self.exec_stream(cmd, cancel).await?;
+        let (host, program) = (self.host.clone(), cmd.program.clone());
+        stream::collect(rx, || HostError::Spawn {
+            host,
+            program,
+            source: std::io::Error::other("the command's output stream ended early"),
+        })
+        .await
+    }
+
+    /// Start `cmd`; its output and exit status arrive on the returned channel. Dropping the
+    /// receiver, the timeout and `cancel` all kill the process.
+    pub(super) async fn exec_stream(
+        &self,
+        cmd: &Cmd,
+        cancel: &CancellationToken,
+    ) -> Result<mpsc::Receiver<ExecEvent>, HostError> {
         let mut c = tokio::process::Command::new(&cmd.program);
         c.args(&cmd.args)
             .envs(cmd.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
+            .stdin(if cmd.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
@@ -55,47 +79,48 @@ impl Local {
             program: cmd.program.clone(),
             source,
         })?;
-        let mut out = child.stdout.take();
-        let mut err = child.stderr.take();
-        let collect = async {
-            let mut stdout = Vec::new();
-            let mut stderr = Vec::new();
-            let read_out = async {
-                if let Some(o) = out.as_mut() {
-                    let _ = o.read_to_end(&mut stdout).await;
-                }
+        let (tx, rx) = mpsc::channel(stream::EVENT_BUFFER);
+        let host = self.host.clone();
+        let program = cmd.program.clone();
+        let stdin_data = cmd.stdin.clone();
+        let timeout = cmd.timeout.unwrap_or(Duration::from_secs(24 * 3600));
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            let stdin = child.stdin.take();
+            let out = child.stdout.take();
+            let err = child.stderr.take();
+            let run = async {
+                let feed = async move {
+                    if let (Some(mut w), Some(data)) = (stdin, stdin_data) {
+                        // A command that exits without reading its input is not an error here.
+                        let _ = w.write_all(&data).await;
+                        let _ = w.shutdown().await;
+                    }
+                };
+                tokio::join!(
+                    feed,
+                    pump(out, &tx, ExecEvent::Stdout),
+                    pump(err, &tx, ExecEvent::Stderr)
+                );
+                child.wait().await
             };
-            let read_err = async {
-                if let Some(e) = err.as_mut() {
-                    let _ = e.read_to_end(&mut stderr).await;
+            let end = tokio::select! {
+                status = run => match status {
+                    Ok(s) => ExecEvent::Exit(s.code().unwrap_or(-1)),
+                    Err(source) => ExecEvent::Failed(HostError::Spawn { host, program, source }),
+                },
+                _ = tokio::time::sleep(timeout) => {
+                    ExecEvent::Failed(HostError::Timeout { host, program, after: timeout })
                 }
+                _ = cancel.cancelled() => ExecEvent::Failed(HostError::Cancelled { host, program }),
+                _ = tx.closed() => return,
             };
-            tokio::join!(read_out, read_err);
-            let status = child.wait().await;
-            (status, stdout, stderr)
-        };
-        let timeout = cmd
-            .timeout
-            .unwrap_or(std::time::Duration::from_secs(24 * 3600));
-        tokio::select! {
-            (status, stdout, stderr) = collect => {
-                let status = status.map_err(|source| HostError::Spawn {
-                    host: self.host.clone(),
-                    program: cmd.program.clone(),
-                    source,
-                })?;
-                Ok(ExecOutput { status: status.code().unwrap_or(-1), stdout, stderr })
-            }
-            _ = tokio::time::sleep(timeout) => Err(HostError::Timeout {
-                host: self.host.clone(),
-                program: cmd.program.clone(),
-                after: timeout,
-            }),
-            _ = cancel.cancelled() => Err(HostError::Cancelled {
-                host: self.host.clone(),
-                program: cmd.program.clone(),
-            }),
-        }
+            // A command that did not finish is killed before anyone hears why it ended.
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+            let _ = tx.send(end).await;
+        });
+        Ok(rx)
     }
 
     pub(super) async fn read_file(&self, path: &Path) -> Result<Vec<u8>, HostError> {
@@ -189,5 +214,25 @@ impl Local {
             .negotiate_version()
             .await
             .map_err(|e| fail(crate::docker::describe_error(&e)))
+    }
+}
+
+/// Send everything `r` yields as events made by `wrap`, until end of file or a closed channel.
+async fn pump<R: AsyncRead + Unpin>(
+    r: Option<R>,
+    tx: &mpsc::Sender<ExecEvent>,
+    wrap: fn(Vec<u8>) -> ExecEvent,
+) {
+    let Some(mut r) = r else { return };
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        match r.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if tx.send(wrap(buf[..n].to_vec())).await.is_err() {
+                    return;
+                }
+            }
+        }
     }
 }

@@ -1,0 +1,126 @@
+//! The Docker API over SSH, without the `ssh` binary or the docker CLI: each HTTP connection
+//! is a direct-streamlocal channel to the engine's socket on the host, spoken to with hyper's
+//! HTTP/1 client (upgrades on, for attached exec) under bollard's custom transport. A few
+//! connections that finished their response are kept ready for the next request.
+
+use super::Inner;
+use crate::host::HostError;
+use bollard::BollardRequest;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::BodyExt;
+use hyper::body::Bytes;
+use hyper::client::conn::http1::SendRequest;
+use hyper::header::{HeaderValue, HOST};
+use hyper_util::rt::TokioIo;
+use std::sync::{Arc, Mutex};
+
+/// Ready connections kept per host.
+const POOL_MAX: usize = 4;
+/// How long one Docker API call may take to answer (streams may then run on).
+const DOCKER_TIMEOUT_SECS: u64 = 30;
+
+type ReqBody = UnsyncBoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+
+#[derive(Default)]
+pub(super) struct Pool {
+    idle: Mutex<Vec<SendRequest<ReqBody>>>,
+    /// The version-negotiated client; its transport reconnects by itself.
+    client: tokio::sync::Mutex<Option<bollard::Docker>>,
+}
+
+/// The host's Docker client. Checks the SSH session first, so an unreachable host fails here.
+pub(super) async fn client(inner: &Arc<Inner>) -> Result<bollard::Docker, HostError> {
+    inner.session().await?;
+    let mut cached = inner.docker.client.lock().await;
+    if let Some(d) = cached.as_ref() {
+        return Ok(d.clone());
+    }
+    let fail = |reason: String| HostError::Docker {
+        host: inner.name.clone(),
+        socket: format!("ssh://{} → {}", inner.target, inner.socket),
+        reason,
+    };
+    let transport = {
+        let inner = Arc::clone(inner);
+        move |req: BollardRequest| {
+            let inner = Arc::clone(&inner);
+            Box::pin(async move { send(&inner, req).await })
+        }
+    };
+    let docker = bollard::Docker::connect_with_custom_transport(
+        transport,
+        Some("http://docker"),
+        DOCKER_TIMEOUT_SECS,
+        bollard::API_DEFAULT_VERSION,
+    )
+    .map_err(|e| fail(crate::docker::describe_error(&e)))?;
+    let docker = docker
+        .negotiate_version()
+        .await
+        .map_err(|e| fail(crate::docker::describe_error(&e)))?;
+    *cached = Some(docker.clone());
+    Ok(docker)
+}
+
+async fn send(
+    inner: &Arc<Inner>,
+    req: BollardRequest,
+) -> Result<hyper::Response<hyper::body::Incoming>, bollard::errors::Error> {
+    let (mut parts, body) = req.into_parts();
+    // Over a socket the request line carries the path only; the engine wants a Host header.
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "/".into());
+    parts.uri = path.parse()?;
+    parts
+        .headers
+        .insert(HOST, HeaderValue::from_static("api.moby.localhost"));
+    let req = hyper::Request::from_parts(parts, body.boxed_unsync());
+    let mut sender = sender(inner).await?;
+    sender.ready().await?;
+    let response = sender.send_request(req).await;
+    // The connection becomes ready again once this response's body is read; the pool only
+    // hands out connections that are ready at that moment.
+    give_back(inner, sender);
+    Ok(response?)
+}
+
+/// A ready pooled connection, or a new channel to the socket.
+async fn sender(inner: &Arc<Inner>) -> Result<SendRequest<ReqBody>, bollard::errors::Error> {
+    if let Ok(mut idle) = inner.docker.idle.lock() {
+        idle.retain(|s| !s.is_closed());
+        if let Some(i) = idle.iter().position(|s| s.is_ready()) {
+            return Ok(idle.swap_remove(i));
+        }
+    }
+    let socket = inner.socket.clone();
+    let channel = inner
+        .open("the Docker socket", |h| {
+            let socket = socket.clone();
+            async move { h.channel_open_direct_streamlocal(socket).await }
+        })
+        .await
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::ConnectionRefused, e.to_string()))?;
+    let io = TokioIo::new(channel.into_stream());
+    let (sender, conn) = hyper::client::conn::http1::handshake(io).await?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.with_upgrades().await {
+            tracing::debug!("docker connection over SSH ended: {e}");
+        }
+    });
+    Ok(sender)
+}
+
+fn give_back(inner: &Arc<Inner>, sender: SendRequest<ReqBody>) {
+    if sender.is_closed() {
+        return;
+    }
+    if let Ok(mut idle) = inner.docker.idle.lock() {
+        idle.retain(|s| !s.is_closed());
+        if idle.len() < POOL_MAX {
+            idle.push(sender);
+        }
+    }
+}

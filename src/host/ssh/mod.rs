@@ -1,0 +1,674 @@
+//! The SSH transport (russh, no `ssh` binary): one connection per host, opened on first use,
+//! kept alive with keepalives and re-established after a drop on the next call, with backoff
+//! (1 s doubling to 30 s) while it keeps failing. Commands run in exec channels, files go
+//! through `cat`/`mv`, the Docker API through direct-streamlocal channels to the engine's
+//! socket (see [`docker`]), TCP forwards through direct-tcpip channels.
+
+mod docker;
+pub(crate) mod known_hosts;
+mod options;
+mod session;
+mod target;
+
+pub use options::{PassphraseSource, SshOptions};
+pub use target::Target;
+
+use super::stream::{self, ExecEvent};
+use super::{Cmd, ConnectionState, ExecOutput, Forward, HostError};
+use russh::client::Handle;
+use russh::{ChannelMsg, Sig};
+use session::{Client, Ctx, KeyCache};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+/// Default Docker socket on the remote host.
+pub const DEFAULT_DOCKER_SOCKET: &str = "/var/run/docker.sock";
+/// How long opening one channel on a live connection may take before the connection is
+/// considered dead.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(15);
+const BACKOFF_START: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+pub(super) struct Ssh {
+    inner: Arc<Inner>,
+}
+
+struct Live {
+    handle: Arc<Handle<Client>>,
+    /// The ProxyJump sessions the connection runs through; dropped with it.
+    _jumps: Vec<Handle<Client>>,
+    generation: u64,
+}
+
+#[derive(Default)]
+struct Slot {
+    live: Option<Live>,
+    /// Consecutive failed connects.
+    failures: u32,
+    retry_at: Option<Instant>,
+    last_error: Option<Arc<HostError>>,
+}
+
+pub(super) struct Inner {
+    name: String,
+    target: Target,
+    socket: String,
+    opts: SshOptions,
+    slot: tokio::sync::Mutex<Slot>,
+    generation: Arc<AtomicU64>,
+    state: watch::Sender<ConnectionState>,
+    keys: KeyCache,
+    docker: docker::Pool,
+}
+
+impl Ssh {
+    pub(super) fn new(
+        name: &str,
+        spec: &str,
+        docker_socket: Option<&str>,
+        opts: SshOptions,
+    ) -> Result<Self, String> {
+        let config = target::load_config(opts.config_file.as_deref())?;
+        let target = target::resolve(spec, config.as_ref())?;
+        let socket = docker_socket
+            .map(|s| s.strip_prefix("unix://").unwrap_or(s).to_string())
+            .unwrap_or_else(|| DEFAULT_DOCKER_SOCKET.to_string());
+        Ok(Self {
+            inner: Arc::new(Inner {
+                name: name.to_string(),
+                target,
+                socket,
+                opts,
+                slot: tokio::sync::Mutex::new(Slot::default()),
+                generation: Arc::new(AtomicU64::new(0)),
+                state: watch::Sender::new(ConnectionState::NotConnected),
+                keys: Default::default(),
+                docker: docker::Pool::default(),
+            }),
+        })
+    }
+
+    pub(super) fn target(&self) -> &Target {
+        &self.inner.target
+    }
+
+    /// `ssh://deploy@127.0.0.1:2222 → /var/run/docker.sock`.
+    pub(super) fn docker_endpoint(&self) -> String {
+        format!("ssh://{} → {}", self.inner.target, self.inner.socket)
+    }
+
+    pub(super) fn state(&self) -> ConnectionState {
+        self.inner.state.borrow().clone()
+    }
+
+    pub(super) fn watch_state(&self) -> watch::Receiver<ConnectionState> {
+        self.inner.state.subscribe()
+    }
+
+    pub(super) fn auth_method(&self) -> Option<String> {
+        match &*self.inner.state.borrow() {
+            ConnectionState::Connected { auth } => Some(auth.clone()),
+            _ => None,
+        }
+    }
+
+    pub(super) async fn connect(&self) -> Result<(), HostError> {
+        self.inner.session().await.map(|_| ())
+    }
+
+    pub(super) async fn exec(
+        &self,
+        cmd: &Cmd,
+        cancel: &CancellationToken,
+    ) -> Result<ExecOutput, HostError> {
+        let rx = self.exec_stream(cmd, cancel).await?;
+        let (host, program) = (self.inner.name.clone(), cmd.program.clone());
+        stream::collect(rx, || HostError::Ssh {
+            host,
+            reason: format!("`{program}`: the output stream ended without an exit status"),
+        })
+        .await
+    }
+
+    pub(super) async fn exec_stream(
+        &self,
+        cmd: &Cmd,
+        cancel: &CancellationToken,
+    ) -> Result<mpsc::Receiver<ExecEvent>, HostError> {
+        let channel = self
+            .inner
+            .open("a command channel", |h| async move {
+                h.channel_open_session().await
+            })
+            .await?;
+        channel
+            .exec(true, cmd.remote_line())
+            .await
+            .map_err(|e| HostError::Ssh {
+                host: self.inner.name.clone(),
+                reason: format!("cannot start `{}`: {e}", cmd.program),
+            })?;
+        let (tx, rx) = mpsc::channel(stream::EVENT_BUFFER);
+        let job = ChannelJob {
+            host: self.inner.name.clone(),
+            program: cmd.program.clone(),
+            stdin: cmd.stdin.clone(),
+            timeout: cmd.timeout.unwrap_or(Duration::from_secs(24 * 3600)),
+            cancel: cancel.clone(),
+        };
+        tokio::spawn(job.run(channel, tx));
+        Ok(rx)
+    }
+
+    pub(super) async fn read_file(&self, path: &Path) -> Result<Vec<u8>, HostError> {
+        let p = path.display().to_string();
+        let cmd = Cmd::new("cat")
+            .args(["--", p.as_str()])
+            .timeout(Duration::from_secs(120));
+        let out = self.exec(&cmd, &CancellationToken::new()).await?;
+        if out.success() {
+            return Ok(out.stdout);
+        }
+        Err(HostError::File {
+            host: self.inner.name.clone(),
+            path: p,
+            source: remote_io_error(&out.stderr_str()),
+        })
+    }
+
+    pub(super) async fn write_file_atomic(
+        &self,
+        path: &Path,
+        contents: &[u8],
+        mode: Option<u32>,
+    ) -> Result<(), HostError> {
+        let p = path.display().to_string();
+        let err = |source| HostError::File {
+            host: self.inner.name.clone(),
+            path: p.clone(),
+            source,
+        };
+        let file_name = path
+            .file_name()
+            .ok_or_else(|| err(std::io::Error::other("not a file path")))?
+            .to_string_lossy()
+            .into_owned();
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .map(|d| d.display().to_string())
+            .unwrap_or_else(|| ".".into());
+        let nonce = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let tmp = format!(
+            "{dir}/.{file_name}.opsdeck-{}-{nonce}.tmp",
+            std::process::id()
+        );
+        let mode = mode.map(|m| format!("{m:o}")).unwrap_or_default();
+        // $1 the file, $2 the temp file, $3 the mode for a new file (may be empty).
+        // The old file's mode wins; the temp file goes away whatever happens.
+        const SCRIPT: &str = r#"set -e
+trap 'rm -f -- "$2"' EXIT
+if [ -e "$1" ]; then m=$(stat -c %a -- "$1"); else m=$3; fi
+cat > "$2"
+if [ -n "$m" ]; then chmod -- "$m" "$2"; fi
+sync -- "$2" 2>/dev/null || :
+mv -f -- "$2" "$1"
+trap - EXIT"#;
+        let cmd = Cmd::new("sh")
+            .args([
+                "-c",
+                SCRIPT,
+                "opsdeck-write",
+                p.as_str(),
+                tmp.as_str(),
+                mode.as_str(),
+            ])
+            .stdin(contents.to_vec())
+            .timeout(Duration::from_secs(120));
+        let out = self.exec(&cmd, &CancellationToken::new()).await?;
+        if out.success() {
+            Ok(())
+        } else {
+            Err(err(remote_io_error(&out.stderr_str())))
+        }
+    }
+
+    pub(super) async fn docker(&self) -> Result<bollard::Docker, HostError> {
+        docker::client(&self.inner).await
+    }
+
+    pub(super) async fn forward_tcp(&self, host: &str, port: u16) -> Result<Forward, HostError> {
+        // Surface connection and authentication errors now, not at the first client.
+        self.inner.session().await?;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .map_err(|e| HostError::Ssh {
+                host: self.inner.name.clone(),
+                reason: format!("cannot listen on 127.0.0.1 for a forward: {e}"),
+            })?;
+        let local = listener.local_addr().map_err(|e| HostError::Ssh {
+            host: self.inner.name.clone(),
+            reason: format!("forward: {e}"),
+        })?;
+        let inner = self.inner.clone();
+        let (rhost, rport) = (host.to_string(), port);
+        let task = tokio::spawn(async move {
+            let mut conns = tokio::task::JoinSet::new();
+            loop {
+                let Ok((mut sock, peer)) = listener.accept().await else {
+                    continue;
+                };
+                let inner = inner.clone();
+                let rhost = rhost.clone();
+                conns.spawn(async move {
+                    let opened = inner
+                        .open("a TCP forward", |h| {
+                            let rhost = rhost.clone();
+                            async move {
+                                h.channel_open_direct_tcpip(
+                                    rhost,
+                                    u32::from(rport),
+                                    peer.ip().to_string(),
+                                    u32::from(peer.port()),
+                                )
+                                .await
+                            }
+                        })
+                        .await;
+                    match opened {
+                        Ok(ch) => {
+                            let mut stream = ch.into_stream();
+                            let _ = tokio::io::copy_bidirectional(&mut sock, &mut stream).await;
+                        }
+                        Err(e) => tracing::warn!("forward to {rhost}:{rport}: {e}"),
+                    }
+                });
+                // Reap finished connections so the set does not grow.
+                while conns.try_join_next().is_some() {}
+            }
+        });
+        Ok(Forward::tunnel(local, task))
+    }
+}
+
+/// Turn a remote tool's error message into an `io::Error` of the matching kind.
+fn remote_io_error(stderr: &str) -> std::io::Error {
+    use std::io::ErrorKind;
+    let msg = stderr.trim();
+    let kind = if msg.contains("No such file or directory") {
+        ErrorKind::NotFound
+    } else if msg.contains("Permission denied") || msg.contains("Operation not permitted") {
+        ErrorKind::PermissionDenied
+    } else {
+        ErrorKind::Other
+    };
+    let msg = msg.lines().last().unwrap_or("failed");
+    std::io::Error::new(kind, msg.to_string())
+}
+
+impl Inner {
+    fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            name: &self.name,
+            opts: &self.opts,
+            keys: &self.keys,
+        }
+    }
+
+    fn connect_timeout(&self) -> Duration {
+        self.target
+            .connect_timeout
+            .unwrap_or(self.opts.connect_timeout)
+    }
+
+    /// The live session, connecting when there is none (or it was lost).
+    async fn session(&self) -> Result<(Arc<Handle<Client>>, u64), HostError> {
+        let mut slot = self.slot.lock().await;
+        if let Some(live) = &slot.live {
+            if !live.handle.is_closed() {
+                return Ok((live.handle.clone(), live.generation));
+            }
+            slot.live = None;
+        }
+        if let (Some(at), Some(last)) = (slot.retry_at, &slot.last_error) {
+            let now = Instant::now();
+            if at > now {
+                return Err(HostError::Backoff {
+                    retry_in: at - now,
+                    last: last.clone(),
+                });
+            }
+        }
+        self.state.send_replace(ConnectionState::Connecting);
+        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        let on_drop = {
+            let state = self.state.clone();
+            let current = self.generation.clone();
+            Box::new(move || {
+                if current.load(Ordering::SeqCst) == generation {
+                    state.send_replace(ConnectionState::Down {
+                        error: "the connection was lost; it is re-established on the next call"
+                            .into(),
+                        retry_at: None,
+                    });
+                }
+            }) as Box<dyn FnOnce() + Send>
+        };
+        let timeout = self.connect_timeout();
+        let ctx = self.ctx();
+        let result = match tokio::time::timeout(
+            timeout,
+            session::connect(&ctx, &self.target, on_drop),
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(_) => Err(HostError::Connect {
+                host: self.name.clone(),
+                target: self.target.to_string(),
+                reason: format!("no SSH session within {}s", timeout.as_secs()),
+            }),
+        };
+        match result {
+            Ok(c) => {
+                let handle = Arc::new(c.handle);
+                slot.live = Some(Live {
+                    handle: handle.clone(),
+                    _jumps: c.jumps,
+                    generation,
+                });
+                slot.failures = 0;
+                slot.retry_at = None;
+                slot.last_error = None;
+                self.state
+                    .send_replace(ConnectionState::Connected { auth: c.auth });
+                Ok((handle, generation))
+            }
+            Err(e) => {
+                let wait = BACKOFF_START
+                    .saturating_mul(1u32 << slot.failures.min(5))
+                    .min(BACKOFF_MAX);
+                slot.failures = slot.failures.saturating_add(1);
+                let retry_at = Instant::now() + wait;
+                slot.retry_at = Some(retry_at);
+                let e = Arc::new(e);
+                slot.last_error = Some(e.clone());
+                self.state.send_replace(ConnectionState::Down {
+                    error: e.to_string(),
+                    retry_at: Some(retry_at),
+                });
+                Err(HostError::Shared(e))
+            }
+        }
+    }
+
+    /// Forget the session of `generation` (it proved dead).
+    async fn invalidate(&self, generation: u64) {
+        let mut slot = self.slot.lock().await;
+        if slot
+            .live
+            .as_ref()
+            .is_some_and(|l| l.generation == generation)
+        {
+            slot.live = None;
+            self.state.send_replace(ConnectionState::Down {
+                error: "the connection was lost; it is re-established on the next call".into(),
+                retry_at: None,
+            });
+        }
+    }
+
+    /// Open a channel with `f`; when the session turns out to be gone, reconnect once and
+    /// try again (nothing was sent yet, so this is safe for every kind of channel).
+    async fn open<T, F, Fut>(&self, what: &str, f: F) -> Result<T, HostError>
+    where
+        F: Fn(Arc<Handle<Client>>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, russh::Error>>,
+    {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let (handle, generation) = self.session().await?;
+            let closed_before = handle.is_closed();
+            match tokio::time::timeout(OPEN_TIMEOUT, f(handle.clone())).await {
+                Ok(Ok(ch)) => return Ok(ch),
+                Ok(Err(e)) => {
+                    let gone = closed_before
+                        || handle.is_closed()
+                        || matches!(
+                            e,
+                            russh::Error::SendError
+                                | russh::Error::Disconnect
+                                | russh::Error::HUP
+                                | russh::Error::IO(_)
+                                | russh::Error::KeepaliveTimeout
+                                | russh::Error::InactivityTimeout
+                        );
+                    if gone {
+                        self.invalidate(generation).await;
+                        if attempt < 2 {
+                            continue;
+                        }
+                    }
+                    return Err(HostError::Ssh {
+                        host: self.name.clone(),
+                        reason: format!("cannot open {what}: {e}"),
+                    });
+                }
+                Err(_) => {
+                    self.invalidate(generation).await;
+                    return Err(HostError::Ssh {
+                        host: self.name.clone(),
+                        reason: format!(
+                            "opening {what} took longer than {}s; the connection is dropped and re-established on the next call",
+                            OPEN_TIMEOUT.as_secs()
+                        ),
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// One running remote command: pumps the channel into events until it ends.
+struct ChannelJob {
+    host: String,
+    program: String,
+    stdin: Option<Vec<u8>>,
+    timeout: Duration,
+    cancel: CancellationToken,
+}
+
+impl ChannelJob {
+    async fn run(self, channel: russh::Channel<russh::client::Msg>, tx: mpsc::Sender<ExecEvent>) {
+        let (mut rd, wr) = channel.split();
+        let stdin = self.stdin;
+        let wr_ref = &wr;
+        let feed = async move {
+            if let Some(data) = stdin {
+                wr_ref.data(&data[..]).await?;
+            }
+            wr_ref.eof().await
+        };
+        tokio::pin!(feed);
+        let mut fed = false;
+        let deadline = tokio::time::sleep(self.timeout);
+        tokio::pin!(deadline);
+        let mut status: Option<i32> = None;
+        let stop = |why: ExecEvent| async {
+            // Ask the process to stop (sshd forwards the signal), then close the channel.
+            let _ = wr.signal(Sig::TERM).await;
+            let _ = wr.close().await;
+            let _ = tx.send(why).await;
+        };
+        loop {
+            tokio::select! {
+                _ = self.cancel.cancelled() => {
+                    return stop(ExecEvent::Failed(HostError::Cancelled {
+                        host: self.host.clone(),
+                        program: self.program.clone(),
+                    }))
+                    .await;
+                }
+                _ = &mut deadline => {
+                    return stop(ExecEvent::Failed(HostError::Timeout {
+                        host: self.host.clone(),
+                        program: self.program.clone(),
+                        after: self.timeout,
+                    }))
+                    .await;
+                }
+                _ = tx.closed() => {
+                    let _ = wr.signal(Sig::TERM).await;
+                    let _ = wr.close().await;
+                    return;
+                }
+                // A command may exit without reading its input: not an error.
+                _ = &mut feed, if !fed => fed = true,
+                msg = rd.wait() => match msg {
+                    Some(ChannelMsg::Data { data }) => {
+                        if tx.send(ExecEvent::Stdout(data.to_vec())).await.is_err() {
+                            let _ = wr.close().await;
+                            return;
+                        }
+                    }
+                    Some(ChannelMsg::ExtendedData { data, .. }) => {
+                        if tx.send(ExecEvent::Stderr(data.to_vec())).await.is_err() {
+                            let _ = wr.close().await;
+                            return;
+                        }
+                    }
+                    Some(ChannelMsg::ExitStatus { exit_status }) => {
+                        status = Some(i32::try_from(exit_status).unwrap_or(-1));
+                    }
+                    Some(ChannelMsg::ExitSignal { .. }) => status = Some(-1),
+                    Some(ChannelMsg::Failure) => {
+                        let _ = tx
+                            .send(ExecEvent::Failed(HostError::Ssh {
+                                host: self.host.clone(),
+                                reason: format!("the server refused to run `{}`", self.program),
+                            }))
+                            .await;
+                        return;
+                    }
+                    Some(ChannelMsg::Close) | None => break,
+                    Some(_) => {}
+                },
+            }
+        }
+        let end = match status {
+            Some(s) => ExecEvent::Exit(s),
+            None => ExecEvent::Failed(HostError::Ssh {
+                host: self.host.clone(),
+                reason: format!(
+                    "`{}`: the connection closed before the command finished",
+                    self.program
+                ),
+            }),
+        };
+        let _ = tx.send(end).await;
+    }
+}
+
+/// What `trust_host` recorded (or found already recorded) for one hop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedKey {
+    /// `deploy@127.0.0.1:2222`.
+    pub target: String,
+    /// The known_hosts name: `host` or `[host]:port`.
+    pub pattern: String,
+    /// `ED25519`, `RSA`, ...
+    pub key_type: String,
+    /// `SHA256:...`
+    pub fingerprint: String,
+    /// False when the key was already recorded.
+    pub added: bool,
+}
+
+/// Record the host keys of a host (and of its ProxyJump hops) in known_hosts: what
+/// `opsdeck hosts trust NAME` does. A key already recorded is left alone; a DIFFERENT key
+/// already recorded is refused (never replaced). The host itself comes last in the list.
+pub async fn trust(
+    name: &str,
+    spec: &str,
+    opts: &SshOptions,
+) -> Result<Vec<TrustedKey>, HostError> {
+    let usage = |reason: String| HostError::Config {
+        host: name.to_string(),
+        reason,
+    };
+    let config = target::load_config(opts.config_file.as_deref()).map_err(usage)?;
+    let target = target::resolve(spec, config.as_ref()).map_err(usage)?;
+    let keys: KeyCache = Default::default();
+    let ctx = Ctx {
+        name,
+        opts,
+        keys: &keys,
+    };
+    let timeout = target.connect_timeout.unwrap_or(opts.connect_timeout);
+    let hops = target.hops();
+    let mut out = Vec::new();
+    for i in 0..hops.len() {
+        let hop = &hops[i];
+        let seen = tokio::time::timeout(timeout, session::capture_key(&ctx, &target, &hops[..=i]))
+            .await
+            .map_err(|_| HostError::Connect {
+                host: name.to_string(),
+                target: hop.hop_label(),
+                reason: format!("no SSH handshake within {}s", timeout.as_secs()),
+            })??;
+        let fingerprint = known_hosts::fingerprint(&seen.key);
+        let key_type = known_hosts::key_type(&seen.key);
+        let kh = &opts.known_hosts;
+        let recorded = known_hosts::recorded(kh, &hop.host, hop.port).map_err(|reason| {
+            HostError::Connect {
+                host: name.to_string(),
+                target: hop.hop_label(),
+                reason,
+            }
+        })?;
+        let pattern = known_hosts::host_pattern(&hop.host, hop.port);
+        if recorded.iter().any(|(_, k)| *k == seen.key) {
+            out.push(TrustedKey {
+                target: hop.hop_label(),
+                pattern,
+                key_type,
+                fingerprint,
+                added: false,
+            });
+            continue;
+        }
+        if let Some((line, _)) = recorded.first() {
+            return Err(HostError::HostKeyChanged {
+                host: name.to_string(),
+                key: Box::new(super::HostKeyInfo {
+                    target: hop.hop_label(),
+                    key_type,
+                    fingerprint,
+                    known_hosts: kh.display().to_string(),
+                }),
+                line: *line,
+            });
+        }
+        known_hosts::append(kh, &hop.host, hop.port, &seen.key).map_err(|e| HostError::File {
+            host: name.to_string(),
+            path: kh.display().to_string(),
+            source: e,
+        })?;
+        out.push(TrustedKey {
+            target: hop.hop_label(),
+            pattern,
+            key_type,
+            fingerprint,
+            added: true,
+        });
+    }
+    Ok(out)
+}
