@@ -55,6 +55,35 @@ pub enum Command {
         #[arg(long)]
         no_stats: bool,
     },
+    /// Merged logs of containers, one prefix per container.
+    Logs {
+        /// container, host/container, app or app/service (several: merged).
+        #[arg(required = true)]
+        targets: Vec<String>,
+        /// Keep following new lines.
+        #[arg(short, long)]
+        follow: bool,
+        /// Only lines newer than this (e.g. 10m, 2h).
+        #[arg(long, value_name = "DURATION")]
+        since: Option<String>,
+        /// Only the last N lines of each container's history (default 100 without -f).
+        #[arg(long, value_name = "N")]
+        tail: Option<u64>,
+        /// Only lines matching this regular expression.
+        #[arg(long, value_name = "REGEX")]
+        grep: Option<String>,
+        /// Show the engine's timestamp on each line.
+        #[arg(short, long)]
+        timestamps: bool,
+    },
+    /// One resource snapshot: CPU, memory, network and block I/O per container.
+    Stats {
+        /// Only these (default: every running container).
+        targets: Vec<String>,
+        /// Repeat every two seconds until Ctrl-C.
+        #[arg(long)]
+        watch: bool,
+    },
     /// The journal: actions, who, when, outcome.
     History {
         /// Only this app.

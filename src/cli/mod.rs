@@ -9,6 +9,8 @@ mod format;
 mod history;
 mod hosts;
 mod lock;
+mod logs;
+mod stats;
 mod status;
 
 pub use action::confirmation_needed;
@@ -75,6 +77,25 @@ pub async fn run(cli: Cli) -> Result<u8, Error> {
             ref since,
             limit,
         }) => history::run(&cli, app, action, outcome, since, limit).await,
+        Some(Command::Logs {
+            ref targets,
+            follow,
+            ref since,
+            tail,
+            ref grep,
+            timestamps,
+        }) => {
+            let args = logs::LogArgs {
+                targets: targets.clone(),
+                follow,
+                since: since.clone(),
+                tail,
+                grep: grep.clone(),
+                timestamps,
+            };
+            logs::run(&inv, &cli, args).await
+        }
+        Some(Command::Stats { ref targets, watch }) => stats::run(&inv, &cli, targets, watch).await,
         Some(Command::Start { ref target }) => {
             lifecycle(&inv, &cli, ops::ContainerOp::Start, target).await
         }

@@ -6,6 +6,7 @@
 
 pub mod compose;
 mod containers;
+pub mod logs;
 mod stats;
 
 pub use containers::{list_containers, parse_image_ref, ContainerInfo, Health, State};

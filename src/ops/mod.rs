@@ -11,10 +11,12 @@ pub mod action;
 pub mod engine;
 pub mod event;
 pub mod lock;
+pub mod logs;
 pub mod plan;
 pub mod query;
 pub mod resolve;
 pub mod select;
+pub mod stats;
 mod steps;
 
 pub use action::{Action, ContainerOp, Target};

@@ -1,6 +1,7 @@
 //! The console's state and its update function. Drawing lives in `view` and only reads this.
 
 use super::keymap::{KeyCommand, KeySpec, Keymap};
+use super::logbuf::LogBuffer;
 use super::runs::Run;
 use crate::docker::{ContainerInfo, State};
 use crate::error::Error;
@@ -15,16 +16,18 @@ use tui_textarea::TextArea;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pane {
     Containers,
+    Logs,
     Actions,
     History,
 }
 
 impl Pane {
-    pub const ALL: [Pane; 3] = [Pane::Containers, Pane::Actions, Pane::History];
+    pub const ALL: [Pane; 4] = [Pane::Containers, Pane::Logs, Pane::Actions, Pane::History];
     /// The key map section of the pane.
     pub fn section(self) -> &'static str {
         match self {
             Pane::Containers => "containers",
+            Pane::Logs => "logs",
             Pane::Actions => "actions",
             Pane::History => "history",
         }
@@ -32,6 +35,7 @@ impl Pane {
     pub fn title(self) -> &'static str {
         match self {
             Pane::Containers => "Containers",
+            Pane::Logs => "Logs",
             Pane::Actions => "Actions",
             Pane::History => "History",
         }
@@ -59,6 +63,60 @@ pub enum Effect {
     Execute { run: usize },
     /// Read the journal; the answer comes back through [`App::history_loaded`].
     LoadHistory,
+    /// Follow the logs of a target (`host/container` or `app`); replaces any earlier reader.
+    OpenLogs { generation: u64, target: String },
+    /// Write lines to a file; the result comes back as a notice.
+    SaveLogs { path: String, lines: Vec<String> },
+}
+
+/// Which text input the logs pane is editing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogInput {
+    Filter,
+    Search,
+}
+
+/// The logs pane's state.
+pub struct LogsView {
+    pub buf: LogBuffer,
+    /// What is shown: `host/container` or a project.
+    pub title: String,
+    /// Bumped whenever the sources change, so late lines of the old reader are dropped.
+    pub generation: u64,
+    pub paused: bool,
+    /// Lines back from the newest (when paused).
+    pub scroll: usize,
+    pub timestamps: bool,
+    pub wrap: bool,
+    pub input: Option<LogInput>,
+    pub text: TextArea<'static>,
+    pub filter_src: String,
+    pub search: Option<regex::Regex>,
+    pub input_error: Option<String>,
+    pub problems: Vec<String>,
+    /// More than one container is shown: lines get a per-container prefix.
+    pub multi: bool,
+}
+
+impl LogsView {
+    pub fn new(cap: usize) -> Self {
+        Self {
+            buf: LogBuffer::new(cap),
+            title: String::new(),
+            generation: 0,
+            paused: false,
+            scroll: 0,
+            timestamps: false,
+            wrap: false,
+            input: None,
+            text: TextArea::default(),
+            filter_src: String::new(),
+            search: None,
+            input_error: None,
+            problems: Vec::new(),
+            multi: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,6 +173,7 @@ pub struct App {
     pub palette_error: Option<String>,
     /// Work for the event loop, drained after every update.
     pub effects: Vec<Effect>,
+    pub logs: LogsView,
     /// Index among the visible containers (not counting group headings).
     pub selected: usize,
     pub filter: TextArea<'static>,
@@ -153,6 +212,7 @@ impl App {
             palette: new_palette(),
             palette_error: None,
             effects: Vec::new(),
+            logs: LogsView::new(5_000),
             selected: 0,
             filter,
             filter_editing: false,
@@ -289,6 +349,20 @@ impl App {
             self.clamp();
             return true;
         }
+        if let Some(kind) = self.logs.input {
+            match k.code {
+                KeyCode::Esc => {
+                    self.logs.input = None;
+                    self.logs.input_error = None;
+                }
+                KeyCode::Enter => self.submit_log_input(kind),
+                _ => {
+                    self.logs.text.input(*k);
+                    self.logs.input_error = None;
+                }
+            }
+            return true;
+        }
         match self.popup.clone() {
             Popup::Palette => {
                 match k.code {
@@ -414,12 +488,55 @@ impl App {
             | KeyCommand::PageDown
             | KeyCommand::PageUp
             | KeyCommand::Top
-            | KeyCommand::Bottom => self.move_selection(cmd),
-            KeyCommand::Filter => {
-                if self.pane == Pane::Containers {
-                    self.filter_editing = true
+            | KeyCommand::Bottom => {
+                if self.pane == Pane::Logs {
+                    self.scroll_logs(cmd)
+                } else {
+                    self.move_selection(cmd)
                 }
             }
+            KeyCommand::Filter => match self.pane {
+                Pane::Containers => self.filter_editing = true,
+                Pane::Logs => self.open_log_input(LogInput::Filter),
+                _ => {}
+            },
+            KeyCommand::Search => self.open_log_input(LogInput::Search),
+            KeyCommand::Logs | KeyCommand::ProjectLogs => {
+                if let Some(c) = self.selected_container().cloned() {
+                    match (&c.project, cmd) {
+                        (Some(p), KeyCommand::ProjectLogs) => {
+                            // Every container of the project on that host, merged.
+                            let target = self
+                                .model
+                                .containers
+                                .values()
+                                .filter(|x| {
+                                    x.host == c.host && x.project.as_deref() == Some(p.as_str())
+                                })
+                                .map(|x| format!("{}/{}", x.host, x.name))
+                                .collect::<Vec<_>>()
+                                .join(" ");
+                            self.open_logs(target, format!("project {p} on {}", c.host));
+                        }
+                        _ => {
+                            let t = format!("{}/{}", c.host, c.name);
+                            self.open_logs(t.clone(), t);
+                        }
+                    }
+                }
+            }
+            KeyCommand::Pause => {
+                self.logs.paused = !self.logs.paused;
+                if !self.logs.paused {
+                    self.logs.scroll = 0;
+                }
+            }
+            KeyCommand::Timestamps => self.logs.timestamps = !self.logs.timestamps,
+            KeyCommand::Wrap => self.logs.wrap = !self.logs.wrap,
+            KeyCommand::NextMatch | KeyCommand::PrevMatch => {
+                self.jump_to_match(cmd == KeyCommand::NextMatch)
+            }
+            KeyCommand::Save => self.save_logs(),
             KeyCommand::ToggleAll => self.show_all = !self.show_all,
             KeyCommand::CycleSort => self.sort = self.sort.next(),
             KeyCommand::Noop => {}
@@ -430,7 +547,7 @@ impl App {
     fn move_selection(&mut self, cmd: KeyCommand) {
         let visible = self.visible_len();
         let (sel, n) = match self.pane {
-            Pane::Containers => (&mut self.selected, visible),
+            Pane::Containers | Pane::Logs => (&mut self.selected, visible),
             Pane::Actions => (&mut self.run_selected, self.runs.len()),
             Pane::History => (&mut self.history_selected, self.history.len()),
         };
@@ -448,6 +565,182 @@ impl App {
 
     fn visible_len(&self) -> usize {
         self.visible().len()
+    }
+
+    /// Show the logs of `target` (space-separated targets are merged).
+    pub fn open_logs(&mut self, target: String, title: String) {
+        let cap = self.logs.buf.capacity();
+        let generation = self.logs.generation + 1;
+        let keep_filter = self.logs.filter_src.clone();
+        self.logs = LogsView::new(cap);
+        self.logs.generation = generation;
+        self.logs.title = title;
+        self.logs.multi = target.split_whitespace().count() > 1 || self.apps.contains_key(&target);
+        if !keep_filter.is_empty() {
+            if let Ok(re) = regex::Regex::new(&keep_filter) {
+                self.logs.buf.set_filter(Some(re));
+                self.logs.filter_src = keep_filter;
+            }
+        }
+        self.effects.push(Effect::OpenLogs { generation, target });
+        self.pane = Pane::Logs;
+    }
+
+    /// Lines from the log reader of `generation`.
+    pub fn log_event(&mut self, generation: u64, ev: ops::logs::LogEvent) {
+        if generation != self.logs.generation {
+            return;
+        }
+        match ev {
+            ops::logs::LogEvent::Lines(records) => {
+                let before = self.logs.buf.len();
+                self.logs.buf.push(records);
+                if self.logs.paused {
+                    // Keep the same lines on screen while new ones arrive.
+                    self.logs.scroll += self.logs.buf.len().saturating_sub(before);
+                }
+            }
+            ops::logs::LogEvent::Problem {
+                error, retrying, ..
+            } => {
+                self.logs.problems.push(format!(
+                    "{error}{}",
+                    if retrying { " (reconnecting)" } else { "" }
+                ));
+                if self.logs.problems.len() > 5 {
+                    self.logs.problems.remove(0);
+                }
+            }
+            ops::logs::LogEvent::Ended(_) => {}
+        }
+    }
+
+    /// The logs could not be opened.
+    pub fn logs_failed(&mut self, generation: u64, error: String) {
+        if generation == self.logs.generation {
+            self.logs.problems.push(error);
+        }
+    }
+
+    fn open_log_input(&mut self, kind: LogInput) {
+        if self.pane != Pane::Logs {
+            return;
+        }
+        self.logs.input = Some(kind);
+        self.logs.text = TextArea::default();
+        let current = match kind {
+            LogInput::Filter => self.logs.filter_src.clone(),
+            LogInput::Search => self
+                .logs
+                .search
+                .as_ref()
+                .map(|r| r.as_str().to_string())
+                .unwrap_or_default(),
+        };
+        self.logs.text.insert_str(current);
+        self.logs.input_error = None;
+    }
+
+    fn submit_log_input(&mut self, kind: LogInput) {
+        let src = self.logs.text.lines().join("");
+        let re = if src.is_empty() {
+            None
+        } else {
+            match regex::RegexBuilder::new(&src).size_limit(1 << 20).build() {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    self.logs.input_error = Some(format!("not a valid regular expression: {e}"));
+                    return;
+                }
+            }
+        };
+        match kind {
+            LogInput::Filter => {
+                self.logs.buf.set_filter(re);
+                self.logs.filter_src = src;
+                self.logs.scroll = 0;
+            }
+            LogInput::Search => {
+                self.logs.search = re;
+                self.jump_to_match(true);
+            }
+        }
+        self.logs.input = None;
+    }
+
+    fn scroll_logs(&mut self, cmd: KeyCommand) {
+        let max = self.logs.buf.len().saturating_sub(1);
+        let page = self.page.max(1);
+        let l = &mut self.logs;
+        l.scroll = match cmd {
+            KeyCommand::Up => (l.scroll + 1).min(max),
+            KeyCommand::Down => l.scroll.saturating_sub(1),
+            KeyCommand::PageUp => (l.scroll + page).min(max),
+            KeyCommand::PageDown => l.scroll.saturating_sub(page),
+            KeyCommand::Top => max,
+            _ => 0,
+        };
+        l.paused = l.scroll > 0 || (cmd != KeyCommand::Bottom && l.paused);
+    }
+
+    /// Scroll to the next search match, older (`true`) or newer than the current position.
+    fn jump_to_match(&mut self, older: bool) {
+        let Some(re) = self.logs.search.clone() else {
+            return;
+        };
+        let lines = self.logs.buf.all();
+        let n = lines.len();
+        if n == 0 {
+            return;
+        }
+        // The line at the bottom of the screen is index n-1-scroll.
+        let current = n - 1 - self.logs.scroll.min(n - 1);
+        let found = if older {
+            (0..current).rev().find(|i| re.is_match(&lines[*i].1.text))
+        } else {
+            (current + 1..n).find(|i| re.is_match(&lines[*i].1.text))
+        };
+        match found {
+            Some(i) => {
+                self.logs.scroll = n - 1 - i;
+                self.logs.paused = self.logs.scroll > 0;
+                self.logs.input_error = None;
+            }
+            None => {
+                self.logs.input_error = Some(format!(
+                    "no {} match for {}",
+                    if older { "older" } else { "newer" },
+                    re.as_str()
+                ))
+            }
+        }
+    }
+
+    fn save_logs(&mut self) {
+        if self.pane != Pane::Logs || self.logs.buf.is_empty() {
+            return;
+        }
+        let lines: Vec<String> = self
+            .logs
+            .buf
+            .all()
+            .into_iter()
+            .map(|(i, l)| {
+                let name = self
+                    .logs
+                    .buf
+                    .sources
+                    .get(i)
+                    .map(|s| s.container.as_str())
+                    .unwrap_or("?");
+                let ts =
+                    l.ts.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                        .unwrap_or_default();
+                crate::secrets::mask_text(&format!("{ts} {name} | {}", l.text))
+            })
+            .collect();
+        let path = format!("opsdeck-logs-{}.log", self.now.format("%Y%m%d-%H%M%S"));
+        self.effects.push(Effect::SaveLogs { path, lines });
     }
 
     /// The selected container as an action target (`host/container`).

@@ -29,12 +29,21 @@ pub enum KeyCommand {
     Stop,
     Cancel,
     Refresh,
+    Logs,
+    ProjectLogs,
+    Pause,
+    Timestamps,
+    Wrap,
+    Search,
+    NextMatch,
+    PrevMatch,
+    Save,
     /// Unbinds a key in a user file.
     Noop,
 }
 
 /// Command names, as written in key map files.
-const NAMES: [(KeyCommand, &str); 21] = [
+const NAMES: [(KeyCommand, &str); 30] = [
     (KeyCommand::Quit, "quit"),
     (KeyCommand::Help, "help"),
     (KeyCommand::Back, "back"),
@@ -55,6 +64,15 @@ const NAMES: [(KeyCommand, &str); 21] = [
     (KeyCommand::Stop, "stop"),
     (KeyCommand::Cancel, "cancel"),
     (KeyCommand::Refresh, "refresh"),
+    (KeyCommand::Logs, "logs"),
+    (KeyCommand::ProjectLogs, "project_logs"),
+    (KeyCommand::Pause, "pause"),
+    (KeyCommand::Timestamps, "timestamps"),
+    (KeyCommand::Wrap, "wrap"),
+    (KeyCommand::Search, "search"),
+    (KeyCommand::NextMatch, "next_match"),
+    (KeyCommand::PrevMatch, "prev_match"),
+    (KeyCommand::Save, "save"),
     (KeyCommand::Noop, "noop"),
 ];
 
@@ -215,7 +233,7 @@ struct Binding {
 }
 
 /// The panes (sections) a key map has; `global` applies everywhere.
-pub const SECTIONS: [&str; 4] = ["global", "containers", "actions", "history"];
+pub const SECTIONS: [&str; 5] = ["global", "containers", "logs", "actions", "history"];
 
 /// Bindings per section: key → (command, description).
 #[derive(Debug, Clone, Default)]

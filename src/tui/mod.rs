@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod keymap;
+pub mod logbuf;
 pub mod runs;
 pub mod theme;
 pub mod view;
@@ -26,12 +27,27 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, OnceCell};
+use tokio_util::sync::CancellationToken;
 
 /// Answers from the work the loop started for the app.
 enum Msg {
     PlanReady(usize, Result<Plan, Error>),
     Event(usize, ActionEvent),
     History(Result<Vec<Entry>, String>),
+    Logs(u64, ops::logs::LogEvent),
+    LogsFailed(u64, String),
+    Notice(String),
+}
+
+fn handle(app: &mut app::App, m: Msg) {
+    match m {
+        Msg::PlanReady(run, plan) => app.plan_ready(run, plan),
+        Msg::Event(run, ev) => app.action_event(run, ev),
+        Msg::History(h) => app.history_loaded(h),
+        Msg::Logs(generation, ev) => app.log_event(generation, ev),
+        Msg::LogsFailed(generation, e) => app.logs_failed(generation, e),
+        Msg::Notice(n) => app.notices.push(n),
+    }
 }
 
 /// What the loop needs to run the app's effects.
@@ -40,6 +56,9 @@ struct Runner {
     selection: ops::HostSelection,
     engine: Arc<OnceCell<Engine>>,
     tx: mpsc::UnboundedSender<Msg>,
+    /// Stops the current log reader when the logs pane changes sources.
+    logs_cancel: std::sync::Mutex<CancellationToken>,
+    line_bytes: usize,
 }
 
 impl Runner {
@@ -100,6 +119,55 @@ impl Runner {
                     }
                 });
             }
+            Effect::OpenLogs { generation, target } => {
+                let cancel = CancellationToken::new();
+                if let Ok(mut old) = self.logs_cancel.lock() {
+                    old.cancel();
+                    *old = cancel.clone();
+                }
+                let line_bytes = self.line_bytes;
+                tokio::spawn(async move {
+                    let targets: Vec<String> =
+                        target.split_whitespace().map(str::to_string).collect();
+                    let opened = async {
+                        let hosts = ops::select_hosts(&inv, &selection)?;
+                        let sources = ops::logs::sources(&inv, &hosts, &targets).await?;
+                        let arc_hosts = ops::logs::hosts_for(&inv, &sources)?;
+                        Ok::<_, Error>((arc_hosts, sources))
+                    }
+                    .await;
+                    let (hosts, sources) = match opened {
+                        Ok(x) => x,
+                        Err(e) => {
+                            let _ = tx.send(Msg::LogsFailed(generation, e.message));
+                            return;
+                        }
+                    };
+                    let opts = crate::docker::logs::LogOptions {
+                        follow: true,
+                        tail: Some(500),
+                        since: None,
+                        max_line_bytes: line_bytes,
+                    };
+                    let mut rx = ops::logs::read(hosts, sources, opts, cancel);
+                    while let Some(ev) = rx.recv().await {
+                        if tx.send(Msg::Logs(generation, ev)).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+            Effect::SaveLogs { path, lines } => {
+                tokio::spawn(async move {
+                    let mut text = lines.join("\n");
+                    text.push('\n');
+                    let msg = match tokio::fs::write(&path, text).await {
+                        Ok(()) => format!("saved {} lines to {path}", lines.len()),
+                        Err(e) => format!("could not save the logs to {path}: {e}"),
+                    };
+                    let _ = tx.send(Msg::Notice(msg));
+                });
+            }
             Effect::LoadHistory => {
                 tokio::spawn(async move {
                     let h = async {
@@ -158,12 +226,16 @@ pub async fn run(inv: Inventory, cli: &Cli) -> Result<(), Error> {
         .map(|(n, a)| (n.clone(), a.services.clone()))
         .collect();
     let mut app = app::App::new(model, keymap, apps, notices);
+    app.logs = app::LogsView::new(inv.console.log_lines);
+    let line_bytes = inv.console.log_line_bytes;
     let (tx, mut msgs) = mpsc::unbounded_channel();
     let runner = Runner {
         inv: Arc::new(inv),
         selection,
         engine: Arc::new(OnceCell::new()),
         tx,
+        logs_cancel: std::sync::Mutex::new(CancellationToken::new()),
+        line_bytes,
     };
 
     let mut terminal = ratatui::init();
@@ -209,11 +281,12 @@ pub async fn run(inv: Inventory, cli: &Cli) -> Result<(), Error> {
                 None => break,
             },
             m = msgs.recv() => {
-                match m {
-                    Some(Msg::PlanReady(run, plan)) => app.plan_ready(run, plan),
-                    Some(Msg::Event(run, ev)) => app.action_event(run, ev),
-                    Some(Msg::History(h)) => app.history_loaded(h),
-                    None => {}
+                if let Some(m) = m {
+                    handle(&mut app, m);
+                    // Drain what else is queued before drawing: one frame for a burst.
+                    while let Ok(m) = msgs.try_recv() {
+                        handle(&mut app, m);
+                    }
                 }
                 dirty = true;
             }
