@@ -84,6 +84,11 @@ pub enum Command {
         #[arg(long)]
         watch: bool,
     },
+    /// Run the inventory's HTTP health checks now (exit 1 if any is down).
+    Check {
+        /// Only this check.
+        name: Option<String>,
+    },
     /// The journal: actions, who, when, outcome.
     History {
         /// Only this app.

@@ -5,6 +5,7 @@
 
 mod action;
 pub mod args;
+mod check;
 mod format;
 mod history;
 mod hosts;
@@ -95,6 +96,7 @@ pub async fn run(cli: Cli) -> Result<u8, Error> {
             };
             logs::run(&inv, &cli, args).await
         }
+        Some(Command::Check { ref name }) => check::run(&inv, &cli, name.as_deref()).await,
         Some(Command::Stats { ref targets, watch }) => stats::run(&inv, &cli, targets, watch).await,
         Some(Command::Start { ref target }) => {
             lifecycle(&inv, &cli, ops::ContainerOp::Start, target).await

@@ -3,10 +3,58 @@
 
 mod watch;
 
-pub use watch::{spawn_watchers, WatchHandle};
+pub use watch::{spawn_watchers, Focus, WatchHandle};
 
-use crate::docker::ContainerInfo;
-use std::collections::BTreeMap;
+use crate::docker::{ContainerInfo, StatsSample};
+use crate::ops::checks::CheckResult;
+use crate::ops::metrics::HostMetrics;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+/// Samples kept per series (sparklines and charts).
+pub const HISTORY: usize = 60;
+
+/// A bounded series of samples, oldest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Series(pub VecDeque<f64>);
+
+impl Series {
+    pub fn push(&mut self, v: f64) {
+        if self.0.len() >= HISTORY {
+            self.0.pop_front();
+        }
+        self.0.push_back(v);
+    }
+    pub fn last(&self) -> Option<f64> {
+        self.0.back().copied()
+    }
+}
+
+/// A container's resource history.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StatsHistory {
+    pub last: StatsSample,
+    pub cpu: Series,
+    pub mem: Series,
+}
+
+/// A host's metrics history.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HostMetricsHistory {
+    pub last: HostMetrics,
+    pub cpu: Series,
+    pub mem_used_percent: Series,
+    pub error: Option<String>,
+}
+
+/// An HTTP check's history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckState {
+    pub last: CheckResult,
+    /// Latency in ms; failed probes are recorded as NaN (drawn as gaps).
+    pub latency: Series,
+    pub last_success: Option<String>,
+    pub failures_in_a_row: u32,
+}
 
 /// A host's connection as the console shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,6 +100,16 @@ pub enum Update {
         host: String,
         id: String,
     },
+    Stats {
+        host: String,
+        id: String,
+        sample: StatsSample,
+    },
+    HostMetrics {
+        host: String,
+        metrics: Result<HostMetrics, String>,
+    },
+    Check(Box<CheckResult>),
 }
 
 /// Everything the console knows.
@@ -60,6 +118,9 @@ pub struct Model {
     pub hosts: BTreeMap<String, HostState>,
     /// Keyed by (host, short id).
     pub containers: BTreeMap<(String, String), ContainerInfo>,
+    pub stats: HashMap<(String, String), StatsHistory>,
+    pub host_metrics: BTreeMap<String, HostMetricsHistory>,
+    pub checks: BTreeMap<String, CheckState>,
     /// Bumped on every change, so views can tell whether to redraw.
     pub generation: u64,
 }
@@ -125,7 +186,59 @@ impl Model {
                 self.containers.insert((c.host.clone(), c.id.clone()), *c);
             }
             Update::Removed { host, id } => {
+                self.stats.remove(&(host.clone(), id.clone()));
                 self.containers.remove(&(host, id));
+            }
+            Update::Stats { host, id, sample } => {
+                let h = self.stats.entry((host, id)).or_default();
+                h.cpu.push(sample.cpu_percent);
+                h.mem.push(sample.memory_bytes as f64);
+                h.last = sample;
+            }
+            Update::HostMetrics { host, metrics } => {
+                let h = self.host_metrics.entry(host).or_default();
+                match metrics {
+                    Ok(m) => {
+                        if let Some(c) = m.cpu_percent {
+                            h.cpu.push(c);
+                        }
+                        if m.mem_total_bytes > 0 {
+                            h.mem_used_percent.push(
+                                (m.mem_total_bytes - m.mem_available_bytes.min(m.mem_total_bytes))
+                                    as f64
+                                    / m.mem_total_bytes as f64
+                                    * 100.0,
+                            );
+                        }
+                        h.last = m;
+                        h.error = None;
+                    }
+                    Err(e) => h.error = Some(e),
+                }
+            }
+            Update::Check(r) => {
+                let r = *r;
+                let entry = self
+                    .checks
+                    .entry(r.name.clone())
+                    .or_insert_with(|| CheckState {
+                        last: r.clone(),
+                        latency: Series::default(),
+                        last_success: None,
+                        failures_in_a_row: 0,
+                    });
+                entry.latency.push(if r.up {
+                    r.probe.latency_ms.unwrap_or(f64::NAN)
+                } else {
+                    f64::NAN
+                });
+                if r.up {
+                    entry.last_success = Some(r.probe.at.clone());
+                    entry.failures_in_a_row = 0;
+                } else {
+                    entry.failures_in_a_row += 1;
+                }
+                entry.last = r;
             }
         }
     }

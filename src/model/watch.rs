@@ -13,6 +13,15 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+/// The containers whose stats are streamed (those on screen); the rest are not sampled, so
+/// an idle console costs the engine almost nothing.
+pub type Focus = std::collections::BTreeSet<(String, String)>;
+
+/// At most this many stats streams per host at once.
+const MAX_STREAMS: usize = 40;
+/// How often host metrics are read.
+const METRICS_EVERY: Duration = Duration::from_secs(5);
+
 /// Stops the watchers when dropped.
 pub struct WatchHandle {
     cancel: CancellationToken,
@@ -24,16 +33,118 @@ impl Drop for WatchHandle {
     }
 }
 
-/// Start one watcher task per host; updates arrive on the returned channel.
-pub fn spawn_watchers(hosts: Vec<Host>) -> (mpsc::Receiver<Update>, WatchHandle) {
+/// Start the watchers of each host (events, stats of the focused containers, host
+/// metrics); updates arrive on the returned channel.
+pub fn spawn_watchers(
+    hosts: Vec<Host>,
+    focus: tokio::sync::watch::Receiver<Focus>,
+) -> (mpsc::Receiver<Update>, WatchHandle) {
     let (tx, rx) = mpsc::channel(1024);
     let cancel = CancellationToken::new();
     for h in hosts {
-        let tx = tx.clone();
-        let cancel = cancel.clone();
-        tokio::spawn(async move { watch_host(Arc::new(h), tx, cancel).await });
+        let h = Arc::new(h);
+        {
+            let (h, tx, cancel) = (h.clone(), tx.clone(), cancel.clone());
+            tokio::spawn(async move { watch_host(h, tx, cancel).await });
+        }
+        {
+            let (h, tx, cancel) = (h.clone(), tx.clone(), cancel.clone());
+            tokio::spawn(async move { watch_metrics(h, tx, cancel).await });
+        }
+        let (tx, cancel, focus) = (tx.clone(), cancel.clone(), focus.clone());
+        tokio::spawn(async move { watch_stats(h, tx, focus, cancel).await });
     }
     (rx, WatchHandle { cancel })
+}
+
+async fn watch_metrics(host: Arc<Host>, tx: mpsc::Sender<Update>, cancel: CancellationToken) {
+    let mut prev = None;
+    let mut tick = tokio::time::interval(METRICS_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = cancel.cancelled() => return,
+        }
+        let metrics = match crate::ops::metrics::read(&host, prev).await {
+            Ok((m, counters)) => {
+                prev = Some(counters);
+                Ok(m)
+            }
+            Err(e) => Err(e),
+        };
+        let u = Update::HostMetrics {
+            host: host.name().to_string(),
+            metrics,
+        };
+        if tx.send(u).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Keep one stats stream per focused container of this host.
+async fn watch_stats(
+    host: Arc<Host>,
+    tx: mpsc::Sender<Update>,
+    mut focus: tokio::sync::watch::Receiver<Focus>,
+    cancel: CancellationToken,
+) {
+    let mut streams: HashMap<String, CancellationToken> = HashMap::new();
+    loop {
+        let wanted: Vec<String> = focus
+            .borrow_and_update()
+            .iter()
+            .filter(|(h, _)| h == host.name())
+            .map(|(_, id)| id.clone())
+            .take(MAX_STREAMS)
+            .collect();
+        streams.retain(|id, stop| {
+            let keep = wanted.contains(id);
+            if !keep {
+                stop.cancel();
+            }
+            keep
+        });
+        for id in wanted {
+            if streams.contains_key(&id) {
+                continue;
+            }
+            let stop = cancel.child_token();
+            streams.insert(id.clone(), stop.clone());
+            let (host, tx) = (host.clone(), tx.clone());
+            tokio::spawn(async move {
+                let Ok(d) = host.docker().await else { return };
+                let mut s = d.stats(
+                    &id,
+                    Some(
+                        bollard::query_parameters::StatsOptionsBuilder::new()
+                            .stream(true)
+                            .build(),
+                    ),
+                );
+                loop {
+                    let next = tokio::select! {
+                        n = s.next() => n,
+                        _ = stop.cancelled() => return,
+                    };
+                    let Some(Ok(stats)) = next else { return };
+                    let u = Update::Stats {
+                        host: host.name().to_string(),
+                        id: id.clone(),
+                        sample: docker::StatsSample::from_engine(&stats),
+                    };
+                    if tx.send(u).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        tokio::select! {
+            changed = focus.changed() => if changed.is_err() { return },
+            _ = cancel.cancelled() => return,
+        }
+    }
 }
 
 async fn watch_host(host: Arc<Host>, tx: mpsc::Sender<Update>, cancel: CancellationToken) {

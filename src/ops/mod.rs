@@ -8,10 +8,12 @@
 //!   [`event::ActionEvent`]s. Frontends never reach past this module into adapters.
 
 pub mod action;
+pub mod checks;
 pub mod engine;
 pub mod event;
 pub mod lock;
 pub mod logs;
+pub mod metrics;
 pub mod plan;
 pub mod query;
 pub mod resolve;

@@ -17,17 +17,31 @@ use tui_textarea::TextArea;
 pub enum Pane {
     Containers,
     Logs,
+    Health,
+    Resources,
+    Hosts,
     Actions,
     History,
 }
 
 impl Pane {
-    pub const ALL: [Pane; 4] = [Pane::Containers, Pane::Logs, Pane::Actions, Pane::History];
+    pub const ALL: [Pane; 7] = [
+        Pane::Containers,
+        Pane::Logs,
+        Pane::Health,
+        Pane::Resources,
+        Pane::Hosts,
+        Pane::Actions,
+        Pane::History,
+    ];
     /// The key map section of the pane.
     pub fn section(self) -> &'static str {
         match self {
             Pane::Containers => "containers",
             Pane::Logs => "logs",
+            Pane::Health => "health",
+            Pane::Resources => "resources",
+            Pane::Hosts => "hosts",
             Pane::Actions => "actions",
             Pane::History => "history",
         }
@@ -36,6 +50,9 @@ impl Pane {
         match self {
             Pane::Containers => "Containers",
             Pane::Logs => "Logs",
+            Pane::Health => "Health",
+            Pane::Resources => "Resources",
+            Pane::Hosts => "Hosts",
             Pane::Actions => "Actions",
             Pane::History => "History",
         }
@@ -496,7 +513,7 @@ impl App {
                 }
             }
             KeyCommand::Filter => match self.pane {
-                Pane::Containers => self.filter_editing = true,
+                Pane::Containers | Pane::Resources => self.filter_editing = true,
                 Pane::Logs => self.open_log_input(LogInput::Filter),
                 _ => {}
             },
@@ -547,7 +564,9 @@ impl App {
     fn move_selection(&mut self, cmd: KeyCommand) {
         let visible = self.visible_len();
         let (sel, n) = match self.pane {
-            Pane::Containers | Pane::Logs => (&mut self.selected, visible),
+            Pane::Containers | Pane::Logs | Pane::Resources | Pane::Health | Pane::Hosts => {
+                (&mut self.selected, visible)
+            }
             Pane::Actions => (&mut self.run_selected, self.runs.len()),
             Pane::History => (&mut self.history_selected, self.history.len()),
         };
@@ -741,6 +760,22 @@ impl App {
             .collect();
         let path = format!("opsdeck-logs-{}.log", self.now.format("%Y%m%d-%H%M%S"));
         self.effects.push(Effect::SaveLogs { path, lines });
+    }
+
+    /// The running containers whose stats should stream: those the pane can show.
+    pub fn focus(&self) -> crate::model::Focus {
+        if !matches!(self.pane, Pane::Containers | Pane::Resources) {
+            return crate::model::Focus::new();
+        }
+        let page = self.page.max(1);
+        let start = self.selected.saturating_sub(page);
+        self.visible()
+            .into_iter()
+            .skip(start)
+            .take(page * 2)
+            .filter(|c| c.state == State::Running)
+            .map(|c| (c.host.clone(), c.id.clone()))
+            .collect()
     }
 
     /// The selected container as an action target (`host/container`).

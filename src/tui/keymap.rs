@@ -233,7 +233,16 @@ struct Binding {
 }
 
 /// The panes (sections) a key map has; `global` applies everywhere.
-pub const SECTIONS: [&str; 5] = ["global", "containers", "logs", "actions", "history"];
+pub const SECTIONS: [&str; 8] = [
+    "global",
+    "containers",
+    "logs",
+    "health",
+    "resources",
+    "hosts",
+    "actions",
+    "history",
+];
 
 /// Bindings per section: key → (command, description).
 #[derive(Debug, Clone, Default)]

@@ -7,6 +7,7 @@
 pub mod app;
 pub mod keymap;
 pub mod logbuf;
+mod panes;
 pub mod runs;
 pub mod theme;
 pub mod view;
@@ -219,7 +220,10 @@ pub async fn run(inv: Inventory, cli: &Cli) -> Result<(), Error> {
         theme::Theme::load(inv.console.theme.as_deref(), no_color(cli.no_color));
     notices.extend(theme_problems);
     let model = Model::new(hosts.iter().map(|h| h.name()));
-    let (mut updates, _watchers) = spawn_watchers(hosts);
+    let (focus_tx, focus_rx) = tokio::sync::watch::channel(crate::model::Focus::new());
+    let (mut updates, _watchers) = spawn_watchers(hosts, focus_rx);
+    let checks_cancel = CancellationToken::new();
+    let _stop_checks = checks_cancel.clone().drop_guard();
     let apps = inv
         .apps
         .iter()
@@ -229,8 +233,10 @@ pub async fn run(inv: Inventory, cli: &Cli) -> Result<(), Error> {
     app.logs = app::LogsView::new(inv.console.log_lines);
     let line_bytes = inv.console.log_line_bytes;
     let (tx, mut msgs) = mpsc::unbounded_channel();
+    let inv = Arc::new(inv);
+    let mut checks = ops::checks::spawn_schedule(inv.clone(), checks_cancel);
     let runner = Runner {
-        inv: Arc::new(inv),
+        inv,
         selection,
         engine: Arc::new(OnceCell::new()),
         tx,
@@ -256,6 +262,10 @@ pub async fn run(inv: Inventory, cli: &Cli) -> Result<(), Error> {
                 })
                 .map_err(|e| Error::failed(format!("drawing the console: {e}")))?;
             app.page = usize::from(height.saturating_sub(6)).max(1);
+            let focus = app.focus();
+            if *focus_tx.borrow() != focus {
+                let _ = focus_tx.send(focus);
+            }
             last_draw = Instant::now();
             dirty = false;
         }
@@ -280,6 +290,10 @@ pub async fn run(inv: Inventory, cli: &Cli) -> Result<(), Error> {
                 }
                 None => break,
             },
+            Some(c) = checks.recv() => {
+                app.apply(crate::model::Update::Check(Box::new(c)));
+                dirty = true;
+            }
             m = msgs.recv() => {
                 if let Some(m) = m {
                     handle(&mut app, m);

@@ -26,6 +26,9 @@ pub fn draw(f: &mut Frame, app: &App, theme: &Theme) {
     match app.pane {
         Pane::Containers => draw_containers(f, app, theme, main),
         Pane::Logs => draw_logs(f, app, theme, main),
+        Pane::Health => super::panes::draw_health(f, app, theme, main),
+        Pane::Resources => super::panes::draw_resources(f, app, theme, main),
+        Pane::Hosts => super::panes::draw_hosts_pane(f, app, theme, main),
         Pane::Actions => draw_actions(f, app, theme, main),
         Pane::History => draw_history(f, app, theme, main),
     }
@@ -40,7 +43,7 @@ pub fn draw(f: &mut Frame, app: &App, theme: &Theme) {
 }
 
 /// The pane tabs, as a title: the current one highlighted.
-fn pane_title(app: &App, theme: &Theme, extra: String) -> Line<'static> {
+pub(super) fn pane_title(app: &App, theme: &Theme, extra: String) -> Line<'static> {
     let mut spans = Vec::new();
     for p in Pane::ALL {
         let style = if p == app.pane {
@@ -564,7 +567,7 @@ fn draw_hosts(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
-fn uptime(c: &ContainerInfo, now: chrono::DateTime<chrono::Utc>) -> String {
+pub(super) fn uptime(c: &ContainerInfo, now: chrono::DateTime<chrono::Utc>) -> String {
     if c.state != State::Running {
         return match c.exit_code {
             Some(code) => format!("exit {code}"),
@@ -593,7 +596,7 @@ fn uptime(c: &ContainerInfo, now: chrono::DateTime<chrono::Utc>) -> String {
     }
 }
 
-fn shorten(s: &str, max: usize) -> String {
+pub(super) fn shorten(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         s.to_string()
     } else {
@@ -603,7 +606,7 @@ fn shorten(s: &str, max: usize) -> String {
     }
 }
 
-fn health_label(h: Health) -> &'static str {
+pub(super) fn health_label(h: Health) -> &'static str {
     match h {
         Health::Healthy => "healthy",
         Health::Starting => "starting",
@@ -663,6 +666,8 @@ fn draw_containers(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
         return;
     }
     let narrow = area.width < 100;
+    // Room for the container name column too.
+    let wide = area.width >= 140;
     let mut selected_row = None;
     let mut index = 0usize;
     let trows: Vec<TRow> = rows
@@ -691,7 +696,8 @@ fn draw_containers(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
                 let image = if narrow {
                     c.tag.clone().map(|t| format!(":{t}")).unwrap_or_default()
                 } else {
-                    c.image.clone()
+                    // Keep the tag visible: cut long images from the left.
+                    shorten_left(&c.image, usize::from(area.width) * 30 / 100)
                 };
                 let mut cells = vec![
                     Span::raw(format!("  {}", c.service.as_deref().unwrap_or(&c.name))),
@@ -701,7 +707,33 @@ fn draw_containers(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
                     Span::styled(uptime(c, app.now), theme.muted()),
                 ];
                 if !narrow {
-                    cells.push(Span::styled(c.name.clone(), theme.muted()));
+                    match app.model.stats.get(&(c.host.clone(), c.id.clone())) {
+                        Some(st) if c.state == State::Running => {
+                            cells.push(Span::styled(
+                                format!(
+                                    "{:>3.0}% {}",
+                                    st.last.cpu_percent,
+                                    spark(&st.cpu.0, 6, Some(cpu_scale(&st.cpu.0)))
+                                ),
+                                theme.info(),
+                            ));
+                            cells.push(Span::styled(
+                                format!(
+                                    "{:>8} {}",
+                                    crate::units::bytes(st.last.memory_bytes),
+                                    spark(&st.mem.0, 6, None)
+                                ),
+                                theme.info(),
+                            ));
+                        }
+                        _ => {
+                            cells.push(Span::raw(""));
+                            cells.push(Span::raw(""));
+                        }
+                    }
+                    if wide {
+                        cells.push(Span::styled(c.name.clone(), theme.muted()));
+                    }
                 }
                 TRow::new(cells)
             }
@@ -716,19 +748,28 @@ fn draw_containers(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
             Constraint::Length(8),
         ]
     } else {
-        vec![
+        let mut w = vec![
             Constraint::Min(20),
             Constraint::Length(10),
             Constraint::Length(9),
             Constraint::Percentage(30),
             Constraint::Length(8),
-            Constraint::Percentage(25),
-        ]
+            Constraint::Length(11),
+            Constraint::Length(15),
+        ];
+        if wide {
+            w.push(Constraint::Percentage(18));
+        }
+        w
     };
     let header_cells: Vec<&str> = if narrow {
         vec!["SERVICE", "STATE", "HEALTH", "TAG", "UP"]
     } else {
-        vec!["SERVICE", "STATE", "HEALTH", "IMAGE", "UP", "CONTAINER"]
+        let mut h = vec!["SERVICE", "STATE", "HEALTH", "IMAGE", "UP", "CPU", "MEM"];
+        if wide {
+            h.push("CONTAINER");
+        }
+        h
     };
     let table = Table::new(trows, widths)
         .header(TRow::new(header_cells).style(theme.header()))
@@ -843,4 +884,55 @@ fn draw_notices(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
             ),
         r,
     );
+}
+
+/// A sparkline as text: one block character per sample (NaN: a gap), scaled to `max` (or the
+/// series' own maximum), the newest `width` samples.
+pub fn spark(values: &std::collections::VecDeque<f64>, width: usize, max: Option<f64>) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let skip = values.len().saturating_sub(width);
+    let top = max
+        .unwrap_or_else(|| {
+            values
+                .iter()
+                .copied()
+                .filter(|v| v.is_finite())
+                .fold(0.0, f64::max)
+        })
+        .max(f64::MIN_POSITIVE);
+    let mut s: String = values
+        .iter()
+        .skip(skip)
+        .map(|v| {
+            if v.is_finite() {
+                BARS[((v / top).clamp(0.0, 1.0) * 7.0).round() as usize]
+            } else {
+                ' '
+            }
+        })
+        .collect();
+    let len = s.chars().count();
+    if len < width {
+        s = " ".repeat(width - len) + &s;
+    }
+    s
+}
+
+/// The top of a CPU sparkline: at least 10% of a core, so an idle container looks idle.
+pub fn cpu_scale(values: &std::collections::VecDeque<f64>) -> f64 {
+    values
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(10.0, f64::max)
+}
+
+/// `…/shop:1.4.2`: the end of a string that is too long, which is where tags are.
+pub(super) fn shorten_left(s: &str, max: usize) -> String {
+    let n = s.chars().count();
+    if n <= max || max < 2 {
+        return s.to_string();
+    }
+    let tail: String = s.chars().skip(n - (max - 1)).collect();
+    format!("…{tail}")
 }
