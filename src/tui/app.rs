@@ -348,6 +348,7 @@ impl App {
     pub fn on_event(&mut self, ev: &Event) -> bool {
         let k = match ev {
             Event::Resize(..) => return true,
+            Event::Mouse(m) => return self.on_mouse(m),
             Event::Key(k) if k.kind != KeyEventKind::Release => k,
             _ => return false,
         };
@@ -428,6 +429,55 @@ impl App {
             }
             None => false,
         }
+    }
+
+    /// Wheel scrolls; a click on the pane tabs switches pane; a click on a container row
+    /// selects it.
+    fn on_mouse(&mut self, m: &ratatui::crossterm::event::MouseEvent) -> bool {
+        use ratatui::crossterm::event::{MouseButton, MouseEventKind};
+        if self.popup != Popup::None || self.filter_editing || self.logs.input.is_some() {
+            return false;
+        }
+        match m.kind {
+            MouseEventKind::ScrollUp => self.run(KeyCommand::Up),
+            MouseEventKind::ScrollDown => self.run(KeyCommand::Down),
+            MouseEventKind::Down(MouseButton::Left) => {
+                if m.row == 1 {
+                    // The tabs are drawn in order as " Title " (the current one with extra text).
+                    let mut x = 1u16;
+                    for p in Pane::ALL {
+                        let w = p.title().len() as u16 + 2;
+                        if m.column >= x && m.column < x + w {
+                            self.pane = p;
+                            if p == Pane::History {
+                                self.effects.push(Effect::LoadHistory);
+                            }
+                            return true;
+                        }
+                        x += w;
+                    }
+                    return false;
+                }
+                if self.pane == Pane::Containers && m.row >= 3 {
+                    let rows = self.rows();
+                    let clicked = usize::from(m.row - 3);
+                    if clicked < self.page {
+                        if let Some(Row::Container(c)) = rows.get(clicked) {
+                            let key = (c.host.clone(), c.id.clone());
+                            if let Some(i) = self
+                                .visible()
+                                .iter()
+                                .position(|v| (v.host.clone(), v.id.clone()) == key)
+                            {
+                                self.selected = i;
+                            }
+                        }
+                    }
+                }
+            }
+            _ => return false,
+        }
+        true
     }
 
     /// Run a named command (from a key, or from a test).

@@ -198,6 +198,10 @@ struct TerminalGuard;
 
 impl Drop for TerminalGuard {
     fn drop(&mut self) {
+        let _ = ratatui::crossterm::execute!(
+            std::io::stdout(),
+            ratatui::crossterm::event::DisableMouseCapture
+        );
         ratatui::restore();
     }
 }
@@ -246,6 +250,14 @@ pub async fn run(inv: Inventory, cli: &Cli) -> Result<(), Error> {
 
     let mut terminal = ratatui::init();
     let _guard = TerminalGuard;
+    // Mouse where the terminal has one; everything works without it. OPSDECK_NO_MOUSE=1 keeps
+    // the terminal's own selection.
+    if std::env::var_os("OPSDECK_NO_MOUSE").is_none() {
+        let _ = ratatui::crossterm::execute!(
+            std::io::stdout(),
+            ratatui::crossterm::event::EnableMouseCapture
+        );
+    }
     let mut input = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_secs(5));
     let mut dirty = true;
