@@ -118,6 +118,20 @@ pub enum Command {
         #[arg(last = true, required = true, value_name = "CMD")]
         command: Vec<String>,
     },
+    /// Rolling, health-gated deploy: one service at a time; `.env` is written only when all are
+    /// healthy. A failure puts everything back (exit 1). Git apps: pull, build, roll.
+    Deploy {
+        app: String,
+        /// The image tag to deploy (image apps).
+        #[arg(long, value_name = "TAG")]
+        version: Option<String>,
+    },
+    /// Back to the previous version (PREVIOUS_VERSION in .env), or --to TAG; same rolling path.
+    Rollback {
+        app: String,
+        #[arg(long, value_name = "TAG")]
+        to: Option<String>,
+    },
     /// Inspect or release an app's lock on its host.
     Lock {
         #[command(subcommand)]

@@ -115,6 +115,29 @@ pub async fn run(cli: Cli) -> Result<u8, Error> {
             let a = ops::Action::exec(target, command.clone())?;
             action::run(&inv, &cli, a).await
         }
+        Some(Command::Deploy {
+            ref app,
+            ref version,
+        }) => {
+            if let Some(v) = version {
+                crate::names::check_tag(v).map_err(Error::usage)?;
+            }
+            let a = ops::Action::Deploy {
+                app: app.clone(),
+                version: version.clone(),
+            };
+            action::run(&inv, &cli, a).await
+        }
+        Some(Command::Rollback { ref app, ref to }) => {
+            if let Some(v) = to {
+                crate::names::check_tag(v).map_err(Error::usage)?;
+            }
+            let a = ops::Action::Rollback {
+                app: app.clone(),
+                to: to.clone(),
+            };
+            action::run(&inv, &cli, a).await
+        }
         Some(Command::Lock { ref command }) => match command {
             LockCommand::Status { app } => lock::status(&inv, &cli, app).await,
             LockCommand::Release { app, force } => lock::release(&inv, &cli, app, *force).await,

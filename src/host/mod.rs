@@ -80,6 +80,15 @@ pub enum HostError {
         user: String,
         tried: String,
     },
+    /// `trust` was told not to record a key.
+    #[error(
+        "{host}: the host key of {target} ({fingerprint}) was not confirmed; nothing was recorded"
+    )]
+    TrustDeclined {
+        host: String,
+        target: String,
+        fingerprint: String,
+    },
     /// The SSH session failed during a call (channel refused, connection lost, ...).
     #[error("{host}: {reason}")]
     Ssh { host: String, reason: String },
@@ -110,7 +119,9 @@ impl HostError {
     /// Whether opsdeck refused to go on: the host key is unknown or changed.
     pub fn is_refused(&self) -> bool {
         match self {
-            HostError::HostKeyUnknown { .. } | HostError::HostKeyChanged { .. } => true,
+            HostError::HostKeyUnknown { .. }
+            | HostError::HostKeyChanged { .. }
+            | HostError::TrustDeclined { .. } => true,
             HostError::Backoff { last: e, .. } | HostError::Shared(e) => e.is_refused(),
             _ => false,
         }
@@ -335,6 +346,13 @@ impl Host {
         }
     }
 
+    /// Forget the reconnect backoff: the next call tries at once (a UI's "retry now").
+    pub async fn retry_now(&self) {
+        if let Transport::Ssh(s) = &self.transport {
+            s.retry_now().await;
+        }
+    }
+
     /// Run a command to completion, collecting its output.
     pub async fn exec(
         &self,
@@ -399,20 +417,23 @@ impl Host {
     }
 }
 
-/// Record the SSH host key(s) of a host in known_hosts: `opsdeck hosts trust NAME`. Settings
-/// from the environment; see [`trust_host_with`].
+/// Record the SSH host key(s) of a host in known_hosts: `opsdeck hosts trust NAME`, with
+/// settings from the environment and no further question; see [`trust_host_with`].
 pub async fn trust_host(name: &str, spec: &HostSpec) -> Result<Vec<TrustedKey>, HostError> {
-    trust_host_with(name, spec, &SshOptions::from_env()).await
+    trust_host_with(name, spec, &SshOptions::from_env(), &|_| true).await
 }
 
 /// Connect far enough to read the host key of each hop (ProxyJump hops first, the host
-/// itself last) and append the unknown ones to known_hosts. A key already recorded is
-/// reported with `added: false`; a DIFFERENT recorded key is refused (`HostKeyChanged`) and
-/// never replaced. Jump hops are authenticated (the tunnel needs it); the host itself is not.
+/// itself last) and append the unknown ones to known_hosts, each only if `confirm` says yes
+/// (e.g. "does the fingerprint match the one the user approved?"; a no is `TrustDeclined`,
+/// exit 4). A key already recorded is reported with `added: false`; a DIFFERENT recorded key
+/// is refused (`HostKeyChanged`) and never replaced. Jump hops are authenticated (the tunnel
+/// needs it); the host itself is not.
 pub async fn trust_host_with(
     name: &str,
     spec: &HostSpec,
     opts: &SshOptions,
+    confirm: &(dyn Fn(&TrustedKey) -> bool + Sync),
 ) -> Result<Vec<TrustedKey>, HostError> {
     let Some(target) = &spec.ssh else {
         return Err(HostError::Config {
@@ -420,5 +441,5 @@ pub async fn trust_host_with(
             reason: "this host is the local machine; there is no SSH host key to trust".into(),
         });
     };
-    ssh::trust(name, target, opts).await
+    ssh::trust(name, target, opts, confirm).await
 }

@@ -125,6 +125,13 @@ pub enum Action {
         target: Target,
         command: Vec<String>,
     },
+    /// Roll the app's services to a new version (`version`), or pull and build (git apps).
+    Deploy {
+        app: String,
+        version: Option<String>,
+    },
+    /// Back to the previous version, or `to`.
+    Rollback { app: String, to: Option<String> },
 }
 
 impl Action {
@@ -133,12 +140,17 @@ impl Action {
         match self {
             Action::Lifecycle { op, .. } => op.verb(),
             Action::Exec { .. } => "exec",
+            Action::Deploy { .. } => "deploy",
+            Action::Rollback { .. } => "rollback",
         }
     }
 
-    pub fn target(&self) -> &Target {
+    pub fn target(&self) -> Target {
         match self {
-            Action::Lifecycle { target, .. } | Action::Exec { target, .. } => target,
+            Action::Lifecycle { target, .. } | Action::Exec { target, .. } => target.clone(),
+            Action::Deploy { app, .. } | Action::Rollback { app, .. } => {
+                Target::App { app: app.clone() }
+            }
         }
     }
 
@@ -150,7 +162,7 @@ impl Action {
             Action::Lifecycle {
                 op: ContainerOp::Stop,
                 ..
-            }
+            } | Action::Rollback { .. }
         )
     }
 

@@ -200,15 +200,102 @@ impl Engine {
                         name: step.name.clone(),
                         error: e.message.clone(),
                     });
-                    let e = Error::new(
-                        e.kind,
-                        format!("step {seq} ({}) failed: {}", step.name, e.message),
-                    );
-                    return (outcome, Some(e));
+                    let mut message = format!("step {seq} ({}) failed: {}", step.name, e.message);
+                    // Put back what the steps so far changed, newest first.
+                    let undo_failures = self
+                        .undo(
+                            &plan.steps[..=i],
+                            host,
+                            journal_id,
+                            plan.steps.len(),
+                            events,
+                        )
+                        .await;
+                    if !undo_failures.is_empty() {
+                        message.push_str(&format!(
+                            "; putting things back ALSO failed: {}",
+                            undo_failures.join("; ")
+                        ));
+                    } else if plan.steps[..=i].iter().any(|s| !s.undo.is_empty()) {
+                        message.push_str("; everything it changed was put back");
+                    }
+                    return (outcome, Some(Error::new(e.kind, message)));
                 }
             }
         }
         (Outcome::Succeeded, None)
+    }
+
+    /// Run the undo lists of `done` (in reverse), journaled as extra steps. Returns what
+    /// failed. Runs even after a cancellation: putting things back is not optional.
+    async fn undo(
+        &self,
+        done: &[super::plan::Step],
+        host: &Host,
+        journal_id: i64,
+        planned: usize,
+        events: &UnboundedSender<ActionEvent>,
+    ) -> Vec<String> {
+        let mut failures = Vec::new();
+        let mut seq = planned;
+        let never = CancellationToken::new();
+        for step in done.iter().rev() {
+            for kind in &step.undo {
+                seq += 1;
+                let name = format!("undo: {}", describe_undo(kind));
+                let _ = self
+                    .journal
+                    .step_started(journal_id, seq as i64, &name)
+                    .await;
+                let _ = events.send(ActionEvent::StepStarted {
+                    seq,
+                    name: name.clone(),
+                });
+                let t = Instant::now();
+                let cx = StepCtx {
+                    host,
+                    seq,
+                    events,
+                    cancel: &never,
+                };
+                match steps::run(kind, &cx).await {
+                    Ok(summary) => {
+                        let _ = self
+                            .journal
+                            .step_finished(
+                                journal_id,
+                                seq as i64,
+                                Outcome::Succeeded,
+                                Some(&summary),
+                            )
+                            .await;
+                        let _ = events.send(ActionEvent::StepDone {
+                            seq,
+                            name,
+                            elapsed_ms: t.elapsed().as_millis() as u64,
+                        });
+                    }
+                    Err(e) => {
+                        let _ = self
+                            .journal
+                            .step_finished(
+                                journal_id,
+                                seq as i64,
+                                Outcome::Failed,
+                                Some(&e.message),
+                            )
+                            .await;
+                        let _ = events.send(ActionEvent::StepFailed {
+                            seq,
+                            name: name.clone(),
+                            error: e.message.clone(),
+                        });
+                        failures.push(format!("{name}: {}", e.message));
+                    }
+                }
+            }
+        }
+        failures
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -255,5 +342,17 @@ async fn heartbeat(lock: &lock::Lock, host: &Host) {
         if let Ok(false) = lock.heartbeat(host).await {
             return;
         }
+    }
+}
+
+fn describe_undo(kind: &super::plan::StepKind) -> String {
+    use super::plan::StepKind;
+    match kind {
+        StepKind::ComposeRecreate { service, env, .. } => match env.first() {
+            Some((k, v)) => format!("put {service} back on {k}={v}"),
+            None => format!("recreate {service} as it was"),
+        },
+        StepKind::WaitService { service, .. } => format!("wait until {service} is healthy again"),
+        other => format!("{other:?}"),
     }
 }

@@ -9,6 +9,7 @@
 
 pub mod action;
 pub mod checks;
+pub mod deploy;
 pub mod engine;
 pub mod event;
 pub mod lock;
@@ -43,8 +44,16 @@ pub fn parse_target(inv: &Inventory, s: &str) -> Result<Target, Error> {
 
 /// Resolve and plan an action: what `--dry-run` prints and the engine runs.
 pub async fn prepare(inv: &Inventory, hosts: &[Host], action: &Action) -> Result<Plan, Error> {
-    let input = resolve::resolve(inv, hosts, action.target()).await?;
-    plan::plan(action, &input)
+    match action {
+        Action::Deploy { app, .. } | Action::Rollback { app, .. } => {
+            let (input, host) = deploy::gather(inv, app).await?;
+            deploy::plan_deploy(action, &input, host.name())
+        }
+        _ => {
+            let input = resolve::resolve(inv, hosts, &action.target()).await?;
+            plan::plan(action, &input)
+        }
+    }
 }
 
 /// A handle on the plan's host (from the selection, or the inventory).

@@ -51,6 +51,49 @@ pub enum StepKind {
         name: String,
         command: Vec<String>,
     },
+    /// The images of these services at this version are pullable or on the host.
+    CheckImages {
+        compose: super::deploy::ComposeTarget,
+        services: Vec<String>,
+        version_var: String,
+        version: String,
+        pull: bool,
+    },
+    /// `compose run --rm SERVICE sh -c COMMAND` (migrations).
+    ComposeRun {
+        compose: super::deploy::ComposeTarget,
+        service: String,
+        command: String,
+        env: Vec<(String, String)>,
+    },
+    /// `compose up -d --no-deps --force-recreate SERVICE` with `env` set.
+    ComposeRecreate {
+        compose: super::deploy::ComposeTarget,
+        service: String,
+        env: Vec<(String, String)>,
+        build: bool,
+    },
+    ComposeBuild {
+        compose: super::deploy::ComposeTarget,
+        services: Vec<String>,
+    },
+    GitPull {
+        dir: String,
+    },
+    /// Wait until the service's newest container runs, passes its Docker health check and
+    /// answers its HTTP health path.
+    WaitService {
+        compose: super::deploy::ComposeTarget,
+        service: String,
+        health_path: Option<String>,
+        health_port: Option<u16>,
+        timeout_secs: u64,
+    },
+    /// Set `KEY=value` lines in a dotenv file, atomically.
+    WriteEnv {
+        path: String,
+        pairs: Vec<(String, String)>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -58,6 +101,9 @@ pub struct Step {
     pub name: String,
     #[serde(flatten)]
     pub kind: StepKind,
+    /// What puts things back if a later step fails (run in reverse order by the engine).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub undo: Vec<StepKind>,
 }
 
 /// The steps of one action, with what the engine needs around them.
@@ -154,6 +200,9 @@ pub fn plan(action: &Action, input: &PlanInput) -> Result<Plan, Error> {
     };
     let mut steps = Vec::new();
     match action {
+        Action::Deploy { .. } | Action::Rollback { .. } => {
+            return Err(Error::usage("deploys are planned by ops::deploy"));
+        }
         Action::Lifecycle { op, .. } => {
             if *op == ContainerOp::Stop {
                 // Stop dependents first: the reverse of the roll order.
@@ -178,6 +227,7 @@ pub fn plan(action: &Action, input: &PlanInput) -> Result<Plan, Error> {
                         id: r.id.clone(),
                         name: r.name.clone(),
                     },
+                    undo: vec![],
                 });
                 if *op != ContainerOp::Stop {
                     steps.push(Step {
@@ -188,6 +238,7 @@ pub fn plan(action: &Action, input: &PlanInput) -> Result<Plan, Error> {
                             name: r.name.clone(),
                             timeout_secs: READY_TIMEOUT_SECS,
                         },
+                        undo: vec![],
                     });
                 }
             }
@@ -219,6 +270,7 @@ pub fn plan(action: &Action, input: &PlanInput) -> Result<Plan, Error> {
                     name: r.name.clone(),
                     command: command.clone(),
                 },
+                undo: vec![],
             });
         }
     }

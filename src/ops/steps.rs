@@ -1,6 +1,7 @@
 //! Running one step. Each step kind has one handler; every wait is bounded and cancellable.
 
 use super::action::ContainerOp;
+use super::deploy;
 use super::event::ActionEvent;
 use super::plan::StepKind;
 use crate::docker::{self, Health};
@@ -71,6 +72,57 @@ pub(super) async fn run(kind: &StepKind, cx: &StepCtx<'_>) -> Result<String, Err
         StepKind::Exec {
             id, name, command, ..
         } => exec(cx, id, name, command).await,
+        StepKind::CheckImages {
+            compose,
+            services,
+            version_var,
+            version,
+            pull,
+        } => {
+            deploy::check_images(
+                cx.host,
+                compose,
+                services,
+                version_var,
+                version,
+                *pull,
+                cx.cancel,
+            )
+            .await
+        }
+        StepKind::ComposeRun {
+            compose,
+            service,
+            command,
+            env,
+        } => deploy::compose_run(cx.host, compose, service, command, env, cx.cancel).await,
+        StepKind::ComposeRecreate {
+            compose,
+            service,
+            env,
+            build,
+        } => deploy::recreate(cx.host, compose, service, env, *build, cx.cancel).await,
+        StepKind::ComposeBuild { compose, services } => {
+            deploy::build(cx.host, compose, services, cx.cancel).await
+        }
+        StepKind::GitPull { dir } => deploy::git_pull(cx.host, dir, cx.cancel).await,
+        StepKind::WaitService {
+            compose,
+            service,
+            health_path,
+            health_port,
+            timeout_secs,
+        } => {
+            wait_service(
+                cx,
+                compose,
+                service,
+                health_path.as_deref().zip(*health_port),
+                Duration::from_secs(*timeout_secs),
+            )
+            .await
+        }
+        StepKind::WriteEnv { path, pairs } => deploy::write_env(cx.host, path, pairs).await,
     }
 }
 
@@ -215,5 +267,136 @@ async fn exec(cx: &StepCtx<'_>, id: &str, name: &str, command: &[String]) -> Res
             "`{}` in {name}: no exit status",
             crate::secrets::mask_text(&command.join(" "))
         ))),
+    }
+}
+
+/// Wait until the newest container of a compose service runs, passes its Docker health check
+/// (when it has one) and answers `GET path` on `port` (when given) with a 2xx.
+async fn wait_service(
+    cx: &StepCtx<'_>,
+    compose: &deploy::ComposeTarget,
+    service: &str,
+    http: Option<(&str, u16)>,
+    limit: Duration,
+) -> Result<String, Error> {
+    let d = cx.host.docker().await?;
+    let started = Instant::now();
+    let mut last = String::from("no container yet");
+    let filters = std::collections::HashMap::from([(
+        "label",
+        vec![
+            format!("com.docker.compose.project={}", compose.project_label),
+            format!("com.docker.compose.service={service}"),
+        ],
+    )]);
+    loop {
+        let list = d
+            .list_containers(Some(
+                bollard::query_parameters::ListContainersOptionsBuilder::new()
+                    .all(true)
+                    .filters(&filters)
+                    .build(),
+            ))
+            .await
+            .map_err(|e| docker_err(&format!("listing {service}"), e))?;
+        let newest = list.iter().max_by_key(|c| c.created.unwrap_or(0));
+        if let Some(c) = newest.and_then(|c| c.id.clone()) {
+            let i = d
+                .inspect_container(
+                    &c,
+                    None::<bollard::query_parameters::InspectContainerOptions>,
+                )
+                .await
+                .map_err(|e| docker_err(&format!("inspect {service}"), e))?;
+            let state = i.state.as_ref();
+            let status = state
+                .and_then(|s| s.status)
+                .map(|s| s.to_string())
+                .unwrap_or_default();
+            let health = state
+                .and_then(|s| s.health.as_ref())
+                .and_then(|h| h.status)
+                .map(|h| Health::parse(h.as_ref()))
+                .unwrap_or(Health::None);
+            if let Some(out) = state
+                .and_then(|s| s.health.as_ref())
+                .and_then(|h| h.log.as_ref())
+                .and_then(|l| l.last())
+                .and_then(|r| r.output.clone())
+                .filter(|o| !o.trim().is_empty())
+            {
+                last = format!("docker health {}: {}", health.as_str(), out.trim());
+            }
+            match (status.as_str(), health) {
+                ("exited" | "dead", _) => {
+                    let code = state.and_then(|s| s.exit_code).unwrap_or(-1);
+                    return Err(Error::failed(format!(
+                        "{service} exited with status {code}; last: {last}"
+                    )));
+                }
+                ("running", Health::Unhealthy) => {
+                    return Err(Error::failed(format!(
+                        "{service} is unhealthy; last: {last}"
+                    )));
+                }
+                ("running", Health::Healthy | Health::None) => match http {
+                    None => return Ok(format!("{service} is running and {}", health.as_str())),
+                    Some((path, port)) => {
+                        let ip = i
+                            .network_settings
+                            .as_ref()
+                            .and_then(|n| n.networks.as_ref())
+                            .and_then(|n| {
+                                n.values()
+                                    .find_map(|e| e.ip_address.clone().filter(|a| !a.is_empty()))
+                            });
+                        match ip {
+                            None => last = "the container has no network address yet".into(),
+                            Some(ip) => {
+                                let url = format!("http://{ip}:{port}{path}");
+                                let p = crate::http::probe(
+                                    &url,
+                                    Duration::from_secs(5),
+                                    Some(cx.host),
+                                    None,
+                                )
+                                .await;
+                                if p.is_up(None) {
+                                    return Ok(format!(
+                                        "{service}: {} and GET {path} answered {} in {:.0} ms",
+                                        if health == Health::Healthy {
+                                            "healthy"
+                                        } else {
+                                            "running"
+                                        },
+                                        p.status.unwrap_or(0),
+                                        p.latency_ms.unwrap_or(0.0)
+                                    ));
+                                }
+                                last = match (p.status, p.error) {
+                                    (Some(s), _) => format!(
+                                        "GET {path} answered {s}: {}",
+                                        p.body.unwrap_or_default()
+                                    ),
+                                    (None, Some(e)) => format!("GET {path}: {e}"),
+                                    _ => format!("GET {path}: no answer"),
+                                };
+                            }
+                        }
+                    }
+                },
+                _ => last = format!("{service} is {status}, health {}", health.as_str()),
+            }
+        }
+        if started.elapsed() >= limit {
+            return Err(Error::failed(format!(
+                "{service} was not healthy within {}s; last health output: {last}",
+                limit.as_secs()
+            )));
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = cx.cancel.cancelled() => return Err(Error::failed("cancelled")),
+        }
     }
 }

@@ -120,6 +120,11 @@ impl Ssh {
         self.inner.session().await.map(|_| ())
     }
 
+    pub(super) async fn retry_now(&self) {
+        let mut slot = self.inner.slot.lock().await;
+        slot.retry_at = None;
+    }
+
     pub(super) async fn exec(
         &self,
         cmd: &Cmd,
@@ -215,7 +220,7 @@ impl Ssh {
         // The old file's mode wins; the temp file goes away whatever happens.
         const SCRIPT: &str = r#"set -e
 trap 'rm -f -- "$2"' EXIT
-if [ -e "$1" ]; then m=$(stat -c %a -- "$1"); else m=$3; fi
+if [ -e "$1" ]; then m=$(stat -L -c %a -- "$1"); else m=$3; fi
 cat > "$2"
 if [ -n "$m" ]; then chmod -- "$m" "$2"; fi
 sync -- "$2" 2>/dev/null || :
@@ -599,6 +604,7 @@ pub async fn trust(
     name: &str,
     spec: &str,
     opts: &SshOptions,
+    confirm: &(dyn Fn(&TrustedKey) -> bool + Sync),
 ) -> Result<Vec<TrustedKey>, HostError> {
     let usage = |reason: String| HostError::Config {
         host: name.to_string(),
@@ -657,18 +663,26 @@ pub async fn trust(
                 line: *line,
             });
         }
-        known_hosts::append(kh, &hop.host, hop.port, &seen.key).map_err(|e| HostError::File {
-            host: name.to_string(),
-            path: kh.display().to_string(),
-            source: e,
-        })?;
-        out.push(TrustedKey {
+        let offer = TrustedKey {
             target: hop.hop_label(),
             pattern,
             key_type,
             fingerprint,
             added: true,
-        });
+        };
+        if !confirm(&offer) {
+            return Err(HostError::TrustDeclined {
+                host: name.to_string(),
+                target: offer.target,
+                fingerprint: offer.fingerprint,
+            });
+        }
+        known_hosts::append(kh, &hop.host, hop.port, &seen.key).map_err(|e| HostError::File {
+            host: name.to_string(),
+            path: kh.display().to_string(),
+            source: e,
+        })?;
+        out.push(offer);
     }
     Ok(out)
 }

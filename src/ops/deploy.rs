@@ -1,0 +1,709 @@
+//! Deploys and rollbacks: one service at a time, each new container health-gated before the
+//! next is touched; the version reaches compose through the environment and is written to
+//! `.env` only when every service is healthy. A failure puts every recreated service back on
+//! the old version (the engine runs the steps' undo lists), so a failed deploy changes
+//! nothing.
+
+use super::plan::{Plan, Step, StepKind};
+use super::query::app_project;
+use super::Action;
+use crate::docker::compose::{self, ComposeFlavor};
+use crate::error::Error;
+use crate::host::{Cmd, Host};
+use crate::inventory::{AppSpec, DeployKind, Inventory};
+use crate::names;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Where an app's compose project lives, as every compose step needs it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ComposeTarget {
+    pub dir: String,
+    pub compose_file: String,
+    /// `-p`, when the inventory names the project.
+    pub project: Option<String>,
+    /// The project name compose puts on the containers' labels.
+    pub project_label: String,
+}
+
+impl ComposeTarget {
+    pub fn of(app: &AppSpec) -> Self {
+        Self {
+            dir: app.dir.clone(),
+            compose_file: app.compose_file.clone(),
+            project: app.project.clone(),
+            project_label: app_project(app),
+        }
+    }
+
+    /// `compose [-p P] -f FILE ARGS...` run in the app's directory.
+    pub fn cmd(&self, flavor: &ComposeFlavor, args: &[&str]) -> Cmd {
+        let mut all: Vec<String> = Vec::new();
+        if let Some(p) = &self.project {
+            all.extend(["-p".to_string(), p.clone()]);
+        }
+        all.extend(["-f".to_string(), self.compose_file.clone()]);
+        all.extend(args.iter().map(|s| s.to_string()));
+        flavor.cmd(all).cwd(self.dir.clone())
+    }
+
+    pub fn env_path(&self) -> PathBuf {
+        PathBuf::from(&self.dir).join(".env")
+    }
+}
+
+/// What a deploy or rollback plan is made from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeployInput {
+    pub app: String,
+    pub spec: AppSpec,
+    /// `VERSION` in `.env` now (None: not set).
+    pub current: Option<String>,
+    /// `PREVIOUS_VERSION` in `.env`.
+    pub previous: Option<String>,
+}
+
+/// Read `.env` on the app's host: the current and previous versions.
+pub async fn gather(inv: &Inventory, app: &str) -> Result<(DeployInput, Host), Error> {
+    let spec = super::query::find_app(inv, app)?.clone();
+    let host = Host::new(&spec.host, &inv.hosts[&spec.host])?;
+    let target = ComposeTarget::of(&spec);
+    let env = match host.read_file(&target.env_path()).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(crate::host::HostError::File { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            String::new()
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let current = env_get(&env, &spec.version_var);
+    let previous = env_get(&env, &format!("PREVIOUS_{}", spec.version_var));
+    Ok((
+        DeployInput {
+            app: app.to_string(),
+            spec,
+            current,
+            previous,
+        },
+        host,
+    ))
+}
+
+/// The value of `KEY=value` in a dotenv text (quotes removed).
+pub fn env_get(env: &str, key: &str) -> Option<String> {
+    env.lines().rev().find_map(|l| {
+        let l = l.trim_start();
+        let l = l.strip_prefix("export ").unwrap_or(l);
+        let (k, v) = l.split_once('=')?;
+        (k.trim() == key).then(|| v.trim().trim_matches('"').trim_matches('\'').to_string())
+    })
+}
+
+/// Set `KEY=value` lines in a dotenv text, keeping everything else (comments, order).
+pub fn env_set(env: &str, pairs: &[(&str, &str)]) -> String {
+    let mut lines: Vec<String> = env.lines().map(str::to_string).collect();
+    for (key, value) in pairs {
+        let line = format!("{key}={value}");
+        let found = lines.iter().position(|l| {
+            let t = l.trim_start();
+            let t = t.strip_prefix("export ").unwrap_or(t);
+            t.split_once('=').is_some_and(|(k, _)| k.trim() == *key)
+        });
+        match found {
+            Some(i) => lines[i] = line,
+            None => lines.push(line),
+        }
+    }
+    let mut out = lines.join("\n");
+    out.push('\n');
+    out
+}
+
+/// Plan `deploy APP --version TAG` (image) or a git deploy. Pure.
+pub fn plan_deploy(action: &Action, input: &DeployInput, host: &str) -> Result<Plan, Error> {
+    let (version, is_rollback) = match action {
+        Action::Deploy { version, .. } => (version.clone(), false),
+        Action::Rollback { to, .. } => {
+            let to = to
+                .clone()
+                .or_else(|| input.previous.clone())
+                .ok_or_else(|| Error::usage(format!(
+                    "{}: no previous version to roll back to (PREVIOUS_{} is not in .env and no --to was given)",
+                    input.app, input.spec.version_var
+                )))?;
+            (Some(to), true)
+        }
+        _ => return Err(Error::usage("not a deploy")),
+    };
+    let spec = &input.spec;
+    if spec.services.is_empty() {
+        return Err(Error::usage(format!(
+            "app {}: `services` is empty; list the services to roll, in order",
+            input.app
+        )));
+    }
+    let target = ComposeTarget::of(spec);
+    let health = spec.health.clone();
+    let timeout_secs = health.as_ref().map(|h| h.timeout.0.as_secs()).unwrap_or(60);
+    let mut steps = Vec::new();
+    let git = spec.deploy == DeployKind::Git && !is_rollback;
+    match (&version, git) {
+        (Some(v), false) => {
+            names::check_tag(v).map_err(Error::usage)?;
+            if input.current.as_deref() == Some(v.as_str()) && !is_rollback {
+                // Re-deploying the same version is allowed (it recreates), but say so.
+            }
+            steps.push(Step {
+                name: format!(
+                    "check that the images of {} at {v} are available",
+                    spec.services.join(", ")
+                ),
+                kind: StepKind::CheckImages {
+                    compose: target.clone(),
+                    services: spec.services.clone(),
+                    version_var: spec.version_var.clone(),
+                    version: v.clone(),
+                    pull: !is_rollback,
+                },
+                undo: vec![],
+            });
+        }
+        (None, false) => {
+            return Err(Error::usage(format!(
+                "deploy {}: --version is required for image deploys",
+                input.app
+            )))
+        }
+        (_, true) => {
+            steps.push(Step {
+                name: "git pull".into(),
+                kind: StepKind::GitPull {
+                    dir: spec.dir.clone(),
+                },
+                undo: vec![],
+            });
+            steps.push(Step {
+                name: format!("build {}", spec.services.join(", ")),
+                kind: StepKind::ComposeBuild {
+                    compose: target.clone(),
+                    services: spec.services.clone(),
+                },
+                undo: vec![],
+            });
+        }
+    }
+    let env: Vec<(String, String)> = match &version {
+        Some(v) if !git => vec![(spec.version_var.clone(), v.clone())],
+        _ => vec![],
+    };
+    if let (Some(m), false) = (&spec.migrate, is_rollback) {
+        steps.push(Step {
+            name: format!("migrate: {} in {}", m, spec.services[0]),
+            kind: StepKind::ComposeRun {
+                compose: target.clone(),
+                service: spec.services[0].clone(),
+                command: m.clone(),
+                env: env.clone(),
+            },
+            undo: vec![],
+        });
+    }
+    let old_env: Vec<(String, String)> = input
+        .current
+        .as_ref()
+        .map(|c| vec![(spec.version_var.clone(), c.clone())])
+        .unwrap_or_default();
+    for svc in &spec.services {
+        let wait = StepKind::WaitService {
+            compose: target.clone(),
+            service: svc.clone(),
+            health_path: health.as_ref().map(|h| h.path.clone()),
+            health_port: health.as_ref().map(|h| h.port),
+            timeout_secs,
+        };
+        let label = version.clone().unwrap_or_else(|| "the new build".into());
+        steps.push(Step {
+            name: format!("recreate {svc} at {label}"),
+            kind: StepKind::ComposeRecreate {
+                compose: target.clone(),
+                service: svc.clone(),
+                env: env.clone(),
+                build: git,
+            },
+            // Put the service back on the version it ran, and check it is healthy again.
+            undo: vec![
+                StepKind::ComposeRecreate {
+                    compose: target.clone(),
+                    service: svc.clone(),
+                    env: old_env.clone(),
+                    build: false,
+                },
+                wait.clone(),
+            ],
+        });
+        steps.push(Step {
+            name: format!("wait until {svc} is healthy (up to {timeout_secs}s)"),
+            kind: wait,
+            undo: vec![],
+        });
+    }
+    if let (Some(v), false) = (&version, git) {
+        let previous = input.current.clone().unwrap_or_default();
+        steps.push(Step {
+            name: format!(
+                "write {}={v} to .env (previous: {})",
+                spec.version_var,
+                if previous.is_empty() {
+                    "none"
+                } else {
+                    &previous
+                }
+            ),
+            kind: StepKind::WriteEnv {
+                path: target.env_path().display().to_string(),
+                pairs: vec![
+                    (spec.version_var.clone(), v.clone()),
+                    (format!("PREVIOUS_{}", spec.version_var), previous),
+                ],
+            },
+            undo: vec![],
+        });
+    }
+    Ok(Plan {
+        action: action.clone(),
+        host: host.to_string(),
+        lock: input.app.clone(),
+        app: Some(input.app.clone()),
+        destructive: action.is_destructive(),
+        steps,
+    })
+}
+
+async fn compose_flavor(host: &Host) -> Result<ComposeFlavor, Error> {
+    compose::detect(host, &CancellationToken::new())
+        .await?
+        .ok_or_else(|| {
+            Error::failed(format!(
+                "{}: neither `docker compose` nor `docker-compose` is installed",
+                host.name()
+            ))
+        })
+}
+
+async fn run_checked(
+    host: &Host,
+    cmd: &Cmd,
+    cancel: &CancellationToken,
+    what: &str,
+) -> Result<String, Error> {
+    let out = host.exec(cmd, cancel).await?;
+    if !out.success() {
+        let err = out.stderr_str();
+        let tail: Vec<&str> = err.lines().rev().take(6).collect();
+        return Err(Error::failed(format!(
+            "{what} failed (exit {}): {}",
+            out.status,
+            tail.into_iter().rev().collect::<Vec<_>>().join(" / ")
+        )));
+    }
+    Ok(out.stdout_str())
+}
+
+/// Image names per service from `compose config` (normalized YAML: two-space indents).
+pub fn images_from_config(config: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut in_services = false;
+    let mut current: Option<String> = None;
+    for line in config.lines() {
+        if !line.starts_with(' ') {
+            in_services = line.trim_end() == "services:";
+            current = None;
+            continue;
+        }
+        if !in_services {
+            continue;
+        }
+        let indent = line.len() - line.trim_start().len();
+        let t = line.trim();
+        if indent == 2 && t.ends_with(':') {
+            current = Some(t.trim_end_matches(':').trim_matches('"').to_string());
+        } else if indent == 4 {
+            if let (Some(svc), Some(img)) = (&current, t.strip_prefix("image: ")) {
+                out.push((
+                    svc.clone(),
+                    img.trim_matches('"').trim_matches('\'').to_string(),
+                ));
+            }
+        }
+    }
+    out
+}
+
+pub(super) async fn check_images(
+    host: &Host,
+    compose: &ComposeTarget,
+    services: &[String],
+    version_var: &str,
+    version: &str,
+    pull: bool,
+    cancel: &CancellationToken,
+) -> Result<String, Error> {
+    let flavor = compose_flavor(host).await?;
+    let config = run_checked(
+        host,
+        &compose
+            .cmd(&flavor, &["config"])
+            .env(version_var, version)
+            .timeout(Duration::from_secs(60)),
+        cancel,
+        "compose config",
+    )
+    .await?;
+    let images = images_from_config(&config);
+    let docker = host.docker().await?;
+    let mut report = Vec::new();
+    for svc in services {
+        let Some((_, image)) = images.iter().find(|(s, _)| s == svc) else {
+            return Err(Error::failed(format!(
+                "service {svc} is not in the compose file (or has no image)"
+            )));
+        };
+        if pull {
+            let mut args = vec!["pull", "--quiet"];
+            args.push(svc);
+            let out = host
+                .exec(
+                    &compose
+                        .cmd(&flavor, &args)
+                        .env(version_var, version)
+                        .timeout(Duration::from_secs(600)),
+                    cancel,
+                )
+                .await?;
+            if out.success() {
+                report.push(format!("{svc}: pulled {image}"));
+                continue;
+            }
+        }
+        match docker.inspect_image(image).await {
+            Ok(_) => report.push(format!("{svc}: {image} is on the host")),
+            Err(_) => {
+                return Err(Error::failed(format!(
+                    "image {image} for {svc} is neither pullable nor on {}: nothing was changed",
+                    host.name()
+                )))
+            }
+        }
+    }
+    Ok(report.join("; "))
+}
+
+pub(super) async fn compose_run(
+    host: &Host,
+    compose: &ComposeTarget,
+    service: &str,
+    command: &str,
+    env: &[(String, String)],
+    cancel: &CancellationToken,
+) -> Result<String, Error> {
+    let flavor = compose_flavor(host).await?;
+    let mut cmd = compose
+        .cmd(
+            &flavor,
+            &["run", "--rm", "-T", service, "sh", "-c", command],
+        )
+        .timeout(Duration::from_secs(1800));
+    for (k, v) in env {
+        cmd = cmd.env(k, v);
+    }
+    run_checked(host, &cmd, cancel, "the migration")
+        .await
+        .map(|o| {
+            let lines: Vec<&str> = o.lines().rev().take(3).collect();
+            format!(
+                "migrated: {}",
+                lines.into_iter().rev().collect::<Vec<_>>().join(" / ")
+            )
+        })
+}
+
+pub(super) async fn recreate(
+    host: &Host,
+    compose: &ComposeTarget,
+    service: &str,
+    env: &[(String, String)],
+    build: bool,
+    cancel: &CancellationToken,
+) -> Result<String, Error> {
+    let flavor = compose_flavor(host).await?;
+    let mut args = vec!["up", "-d", "--no-deps", "--force-recreate"];
+    if !build {
+        args.push("--no-build");
+    }
+    args.push(service);
+    let mut cmd = compose
+        .cmd(&flavor, &args)
+        .timeout(Duration::from_secs(600));
+    for (k, v) in env {
+        cmd = cmd.env(k, v);
+    }
+    run_checked(host, &cmd, cancel, &format!("recreating {service}")).await?;
+    Ok(format!("{service} recreated"))
+}
+
+pub(super) async fn build(
+    host: &Host,
+    compose: &ComposeTarget,
+    services: &[String],
+    cancel: &CancellationToken,
+) -> Result<String, Error> {
+    let flavor = compose_flavor(host).await?;
+    let mut args = vec!["build"];
+    args.extend(services.iter().map(String::as_str));
+    run_checked(
+        host,
+        &compose
+            .cmd(&flavor, &args)
+            .timeout(Duration::from_secs(3600)),
+        cancel,
+        "compose build",
+    )
+    .await?;
+    Ok(format!("built {}", services.join(", ")))
+}
+
+pub(super) async fn git_pull(
+    host: &Host,
+    dir: &str,
+    cancel: &CancellationToken,
+) -> Result<String, Error> {
+    let head = |c: &'static str| {
+        Cmd::new("git")
+            .args(["rev-parse", "--short", c])
+            .cwd(dir.to_string())
+            .timeout(Duration::from_secs(30))
+    };
+    let old = run_checked(host, &head("HEAD"), cancel, "git rev-parse").await?;
+    run_checked(
+        host,
+        &Cmd::new("git")
+            .args(["pull", "--ff-only"])
+            .cwd(dir.to_string())
+            .timeout(Duration::from_secs(300)),
+        cancel,
+        "git pull",
+    )
+    .await?;
+    let new = run_checked(host, &head("HEAD"), cancel, "git rev-parse").await?;
+    Ok(format!("{} -> {}", old.trim(), new.trim()))
+}
+
+pub(super) async fn write_env(
+    host: &Host,
+    path: &str,
+    pairs: &[(String, String)],
+) -> Result<String, Error> {
+    let p = PathBuf::from(path);
+    let current = match host.read_file(&p).await {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        Err(crate::host::HostError::File { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            String::new()
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let refs: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let updated = env_set(&current, &refs);
+    host.write_file_atomic(&p, updated.as_bytes(), Some(0o600))
+        .await?;
+    Ok(format!(
+        "{path}: {}",
+        refs.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::{ConfigDuration, HealthSpec};
+
+    fn spec() -> AppSpec {
+        AppSpec {
+            host: "alpha".into(),
+            dir: "/opt/shop".into(),
+            compose_file: "docker-compose.yml".into(),
+            project: None,
+            services: vec!["platform-a".into(), "platform-b".into()],
+            version_var: "VERSION".into(),
+            migrate: Some("bunx drizzle-kit migrate".into()),
+            health: Some(HealthSpec {
+                path: "/health".into(),
+                port: 3000,
+                timeout: ConfigDuration(Duration::from_secs(60)),
+            }),
+            domains: vec![],
+            deploy: DeployKind::Image,
+        }
+    }
+
+    fn input() -> DeployInput {
+        DeployInput {
+            app: "shop".into(),
+            spec: spec(),
+            current: Some("1.4.1".into()),
+            previous: Some("1.4.0".into()),
+        }
+    }
+
+    fn names_of(p: &Plan) -> Vec<String> {
+        p.steps.iter().map(|s| s.name.clone()).collect()
+    }
+
+    #[test]
+    fn deploy_plan_rolls_one_service_at_a_time_and_writes_env_last() {
+        let p = plan_deploy(
+            &Action::Deploy {
+                app: "shop".into(),
+                version: Some("1.4.2".into()),
+            },
+            &input(),
+            "alpha",
+        )
+        .expect("plan");
+        assert_eq!(
+            names_of(&p),
+            [
+                "check that the images of platform-a, platform-b at 1.4.2 are available",
+                "migrate: bunx drizzle-kit migrate in platform-a",
+                "recreate platform-a at 1.4.2",
+                "wait until platform-a is healthy (up to 60s)",
+                "recreate platform-b at 1.4.2",
+                "wait until platform-b is healthy (up to 60s)",
+                "write VERSION=1.4.2 to .env (previous: 1.4.1)",
+            ]
+        );
+        // Each recreate can be undone: back to 1.4.1, then health-checked.
+        let undo = &p.steps[2].undo;
+        assert!(
+            matches!(&undo[0], StepKind::ComposeRecreate { env, .. } if env == &vec![("VERSION".to_string(), "1.4.1".to_string())])
+        );
+        assert!(matches!(&undo[1], StepKind::WaitService { .. }));
+        assert!(!p.destructive);
+        assert_eq!(p.lock, "shop");
+    }
+
+    #[test]
+    fn rollback_goes_to_previous_or_named_and_is_destructive() {
+        let p = plan_deploy(
+            &Action::Rollback {
+                app: "shop".into(),
+                to: None,
+            },
+            &input(),
+            "alpha",
+        )
+        .expect("plan");
+        assert!(p.destructive);
+        assert!(names_of(&p)
+            .iter()
+            .any(|n| n == "recreate platform-a at 1.4.0"));
+        assert!(
+            !names_of(&p).iter().any(|n| n.starts_with("migrate")),
+            "no migration on rollback"
+        );
+        let p = plan_deploy(
+            &Action::Rollback {
+                app: "shop".into(),
+                to: Some("1.3.9".into()),
+            },
+            &input(),
+            "alpha",
+        )
+        .expect("plan");
+        assert!(names_of(&p)
+            .last()
+            .is_some_and(|n| n.contains("VERSION=1.3.9")));
+        let mut none = input();
+        none.previous = None;
+        assert!(plan_deploy(
+            &Action::Rollback {
+                app: "shop".into(),
+                to: None
+            },
+            &none,
+            "alpha"
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn bad_tags_and_git_deploys() {
+        for bad in ["", "-x", "v1;rm", "a b", "$(id)"] {
+            assert!(
+                plan_deploy(
+                    &Action::Deploy {
+                        app: "shop".into(),
+                        version: Some(bad.into())
+                    },
+                    &input(),
+                    "alpha"
+                )
+                .is_err(),
+                "{bad}"
+            );
+        }
+        let mut git = input();
+        git.spec.deploy = DeployKind::Git;
+        let p = plan_deploy(
+            &Action::Deploy {
+                app: "shop".into(),
+                version: None,
+            },
+            &git,
+            "alpha",
+        )
+        .expect("plan");
+        assert_eq!(
+            names_of(&p)[..2],
+            [
+                "git pull".to_string(),
+                "build platform-a, platform-b".to_string()
+            ]
+        );
+        assert!(!names_of(&p).iter().any(|n| n.contains(".env")));
+    }
+
+    #[test]
+    fn dotenv_edits_keep_the_rest() {
+        let env = "# shop\nVERSION=1.4.1\nexport SECRET='x'\n";
+        assert_eq!(env_get(env, "VERSION").as_deref(), Some("1.4.1"));
+        assert_eq!(env_get(env, "SECRET").as_deref(), Some("x"));
+        let out = env_set(env, &[("VERSION", "1.4.2"), ("PREVIOUS_VERSION", "1.4.1")]);
+        assert_eq!(
+            out,
+            "# shop\nVERSION=1.4.2\nexport SECRET='x'\nPREVIOUS_VERSION=1.4.1\n"
+        );
+    }
+
+    #[test]
+    fn images_from_compose_config() {
+        let cfg = "services:\n  api:\n    image: reg/app:2\n    ports:\n    - 80\n  web:\n    build: .\n    image: \"reg/web:2\"\nversion: '2.4'\n";
+        assert_eq!(
+            images_from_config(cfg),
+            [
+                ("api".to_string(), "reg/app:2".to_string()),
+                ("web".to_string(), "reg/web:2".to_string())
+            ]
+        );
+    }
+}

@@ -1,0 +1,334 @@
+//! Deploys and rollbacks against the real engine behind a real reverse proxy (nginx from
+//! Debian, balancing over both instances), with a probe sending requests through the proxy
+//! the whole time: zero failed requests allowed.
+
+mod common;
+
+use common::*;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+struct Nginx(Child);
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Counts what a client sees through the proxy while it runs.
+struct Probe {
+    stop: Arc<AtomicBool>,
+    ok: Arc<AtomicU64>,
+    failed: Arc<AtomicU64>,
+    seen: Arc<Mutex<Vec<String>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Probe {
+    fn start(port: u16) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let ok = Arc::new(AtomicU64::new(0));
+        let failed = Arc::new(AtomicU64::new(0));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (s, o, f, v) = (stop.clone(), ok.clone(), failed.clone(), seen.clone());
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                match get(port, "/version") {
+                    Some((200, body)) => {
+                        o.fetch_add(1, Ordering::Relaxed);
+                        let mut v = v.lock().expect("lock");
+                        if v.last() != Some(&body) {
+                            v.push(body);
+                        }
+                    }
+                    other => {
+                        f.fetch_add(1, Ordering::Relaxed);
+                        eprintln!("probe failure: {other:?}");
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        Self {
+            stop,
+            ok,
+            failed,
+            seen,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stop and return (ok, failed, versions seen in order).
+    fn finish(mut self) -> (u64, u64, Vec<String>) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let seen = self.seen.lock().expect("lock").clone();
+        (
+            self.ok.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+            seen,
+        )
+    }
+}
+
+fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: shop.test\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    let status = buf.split_whitespace().nth(1)?.parse().ok()?;
+    let body = buf
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    Some((status, body))
+}
+
+// Drop order: the probe's proxy, then the stack, then the sandbox holding their files.
+struct Shop {
+    _nginx: Nginx,
+    _guard: ComposeGuard,
+    sb: Sandbox,
+    dir: std::path::PathBuf,
+    proxy_port: u16,
+    project: String,
+}
+
+fn shop() -> Shop {
+    require_docker();
+    let sb = Sandbox::new();
+    let project = unique("dep");
+    let dir = sb.path().join("shop");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let (pa, pb, proxy_port) = (free_port(), free_port(), free_port());
+    std::fs::write(
+        dir.join("docker-compose.yml"),
+        format!(
+            "version: \"2.4\"\nservices:\n  platform-a:\n    image: \"opsdeck-test/busybox:${{VERSION}}\"\n    ports: [\"127.0.0.1:{pa}:80\"]\n  platform-b:\n    image: \"opsdeck-test/busybox:${{VERSION}}\"\n    ports: [\"127.0.0.1:{pb}:80\"]\n"
+        ),
+    )
+    .expect("compose");
+    std::fs::write(
+        dir.join(".env"),
+        "# shop settings\nVERSION=v1\nAPI_KEY=keep-me\n",
+    )
+    .expect(".env");
+    sb.write(
+        "opsdeck.toml",
+        &format!(
+            "[hosts.local]\n[apps.shop]\nhost = \"local\"\ndir = \"{}\"\nproject = \"{project}\"\nservices = [\"platform-a\", \"platform-b\"]\nhealth = {{ path = \"/health\", port = 80, timeout = \"20s\" }}\n",
+            dir.display()
+        ),
+    );
+    let guard = ComposeGuard {
+        dir: dir.clone(),
+        project: project.clone(),
+    };
+    compose(&dir, &project, &["up", "-d"]);
+    let ngx = sb.path().join("nginx");
+    std::fs::create_dir_all(ngx.join("logs")).expect("mkdir");
+    std::fs::write(
+        ngx.join("nginx.conf"),
+        format!(
+            "daemon off;\nworker_processes 1;\npid {p}/nginx.pid;\nerror_log {p}/logs/error.log;\nevents {{ worker_connections 256; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {p}/body;\n  proxy_temp_path {p}/proxy;\n  fastcgi_temp_path {p}/fastcgi;\n  uwsgi_temp_path {p}/uwsgi;\n  scgi_temp_path {p}/scgi;\n  upstream shop {{ server 127.0.0.1:{pa} max_fails=0; server 127.0.0.1:{pb} max_fails=0; }}\n  server {{\n    listen 127.0.0.1:{proxy_port};\n    location / {{\n      proxy_pass http://shop;\n      proxy_connect_timeout 1s;\n      proxy_next_upstream error timeout http_502 http_503 http_504 non_idempotent;\n      proxy_next_upstream_tries 4;\n    }}\n  }}\n}}\n",
+            p = ngx.display()
+        ),
+    )
+    .expect("nginx.conf");
+    let child = Command::new("nginx")
+        .args(["-p"])
+        .arg(&ngx)
+        .arg("-c")
+        .arg(ngx.join("nginx.conf"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("nginx starts (scripts/testbed installs it)");
+    let nginx = Nginx(child);
+    wait_for(
+        "the shop to answer through nginx",
+        Duration::from_secs(30),
+        || matches!(get(proxy_port, "/version"), Some((200, _))).then_some(()),
+    );
+    Shop {
+        _nginx: nginx,
+        _guard: guard,
+        sb,
+        dir,
+        proxy_port,
+        project,
+    }
+}
+
+impl Shop {
+    fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let o = self
+            .sb
+            .opsdeck()
+            .env("OPSDECK_LOCK_DIR", self.sb.path().join("locks"))
+            .args(args)
+            .output()
+            .expect("runs");
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    }
+    fn env(&self) -> String {
+        std::fs::read_to_string(self.dir.join(".env")).expect(".env")
+    }
+    fn images(&self) -> Vec<String> {
+        ["platform-a", "platform-b"]
+            .iter()
+            .map(|s| {
+                docker(&[
+                    "inspect",
+                    "-f",
+                    "{{.Config.Image}}",
+                    &format!("{}_{s}_1", self.project),
+                ])
+            })
+            .collect()
+    }
+    fn last_journal(&self) -> serde_json::Value {
+        let (_, out, _) = self.run(&["history", "--output", "json", "--limit", "1"]);
+        serde_json::from_str::<serde_json::Value>(&out).expect("json")[0].clone()
+    }
+}
+
+#[test]
+fn rolling_deploys_rollbacks_and_failures_never_drop_a_request() {
+    let s = shop();
+    let mut report = Vec::new();
+
+    // v1 -> v2
+    let probe = Probe::start(s.proxy_port);
+    let (code, out, err) = s.run(&["deploy", "shop", "--version", "v2"]);
+    let (ok, failed, seen) = probe.finish();
+    report.push(format!(
+        "deploy v1->v2: {ok} ok, {failed} failed, served {seen:?}"
+    ));
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(failed, 0, "requests failed during the deploy: {report:?}");
+    assert!(seen.iter().any(|v| v.contains("v2")), "{seen:?}");
+    assert_eq!(
+        s.images(),
+        ["opsdeck-test/busybox:v2", "opsdeck-test/busybox:v2"]
+    );
+    assert_eq!(
+        s.env(),
+        "# shop settings\nVERSION=v2\nAPI_KEY=keep-me\nPREVIOUS_VERSION=v1\n"
+    );
+    assert!(
+        out.find("recreate platform-a") < out.find("recreate platform-b"),
+        "one at a time, in order: {out}"
+    );
+
+    // A failed deploy to :bad: the old version serves, .env byte-identical, journal failed.
+    let before = s.env();
+    let probe = Probe::start(s.proxy_port);
+    let (code, out, err) = s.run(&["deploy", "shop", "--version", "bad"]);
+    let (ok, failed, seen) = probe.finish();
+    report.push(format!(
+        "failed deploy to bad: {ok} ok, {failed} failed, served {seen:?}"
+    ));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("put back"), "{err}");
+    assert_eq!(failed, 0, "{report:?}");
+    assert_eq!(s.env(), before, ".env untouched");
+    assert_eq!(
+        s.images(),
+        ["opsdeck-test/busybox:v2", "opsdeck-test/busybox:v2"],
+        "both back on v2"
+    );
+    assert!(
+        !out.contains("recreate platform-b at bad"),
+        "platform-b was never touched: {out}"
+    );
+    let j = s.last_journal();
+    assert_eq!(j["outcome"], "failed");
+    assert!(
+        j["error"].as_str().is_some_and(|e| e.contains("404")),
+        "the last health output is journaled: {j}"
+    );
+    assert_eq!(
+        get(s.proxy_port, "/version").map(|(c, b)| (c, b.contains("v2"))),
+        Some((200, true))
+    );
+
+    // Rollback to a tag whose image is absent: refused before anything changes.
+    let (code, _, err) = s.run(&["rollback", "shop", "--to", "v9-missing", "--yes"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("nothing was changed"), "{err}");
+    assert_eq!(s.env(), before);
+    assert_eq!(
+        s.images(),
+        ["opsdeck-test/busybox:v2", "opsdeck-test/busybox:v2"]
+    );
+
+    // Rollback is destructive: --yes required.
+    let (code, _, err) = s.run(&["rollback", "shop"]);
+    assert_eq!(code, 4, "{err}");
+
+    // v2 -> v1 (the previous version, from .env)
+    let probe = Probe::start(s.proxy_port);
+    let (code, out, err) = s.run(&["rollback", "shop", "--yes"]);
+    let (ok, failed, seen) = probe.finish();
+    report.push(format!(
+        "rollback v2->v1: {ok} ok, {failed} failed, served {seen:?}"
+    ));
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(failed, 0, "{report:?}");
+    assert_eq!(
+        s.images(),
+        ["opsdeck-test/busybox:v1", "opsdeck-test/busybox:v1"]
+    );
+    assert!(
+        s.env().contains("VERSION=v1\n") && s.env().contains("PREVIOUS_VERSION=v2"),
+        "{}",
+        s.env()
+    );
+    eprintln!("probe counts:\n{}", report.join("\n"));
+}
+
+#[test]
+fn deploy_input_is_validated_before_anything_runs() {
+    let s = shop();
+    let before = s.images();
+    for bad in ["v1;rm -rf /", "-v", "../x", "a b", ""] {
+        let (code, _, err) = s.run(&["deploy", "shop", "--version", bad]);
+        assert_eq!(code, 2, "{bad:?}: {err}");
+    }
+    let (code, _, err) = s.run(&["deploy", "shpo", "--version", "v2"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("did you mean: shop"), "{err}");
+    // Dry run: the plan, nothing else.
+    let (code, out, _) = s.run(&["deploy", "shop", "--version", "v2", "--dry-run"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("write VERSION=v2 to .env"), "{out}");
+    assert_eq!(s.images(), before);
+    assert!(s.env().contains("VERSION=v1"));
+}
