@@ -225,11 +225,13 @@ mod tests {
 }
 
 /// The action commands a palette (or any text frontend) can name, with their usage.
-pub const COMMANDS: [(&str, &str); 4] = [
+pub const COMMANDS: [(&str, &str); 6] = [
     ("restart", "restart TARGET"),
     ("start", "start TARGET"),
     ("stop", "stop TARGET"),
     ("exec", "exec TARGET CMD [ARGS...]"),
+    ("deploy", "deploy APP [VERSION]"),
+    ("rollback", "rollback APP [VERSION]"),
 ];
 
 /// Parse a command line as the console's palette takes it (`restart shop/web`) into the
@@ -243,6 +245,31 @@ pub fn parse_command(
     let Some((&verb, rest)) = words.split_first() else {
         return Err(Error::usage("type a command, e.g. `restart shop/web`"));
     };
+    if verb == "deploy" || verb == "rollback" {
+        let (app, version) = match rest {
+            [app] => (*app, None),
+            [app, v] => (*app, Some(v.to_string())),
+            _ => return Err(Error::usage(format!("usage: {verb} APP [VERSION]"))),
+        };
+        if !is_app(app) {
+            names::check_name("app", app).map_err(Error::usage)?;
+            return Err(Error::usage(format!("no app named {app:?}")));
+        }
+        if let Some(v) = &version {
+            names::check_tag(v).map_err(Error::usage)?;
+        }
+        return Ok(if verb == "deploy" {
+            Action::Deploy {
+                app: app.to_string(),
+                version,
+            }
+        } else {
+            Action::Rollback {
+                app: app.to_string(),
+                to: version,
+            }
+        });
+    }
     let op = match verb {
         "restart" => Some(ContainerOp::Restart),
         "start" => Some(ContainerOp::Start),

@@ -526,6 +526,8 @@ impl App {
             KeyCommand::Palette => {
                 self.popup = Popup::Palette;
                 self.palette = new_palette();
+                // Versions from the journal feed the deploy version picker.
+                self.effects.push(Effect::LoadHistory);
                 if let Some(t) = self.selected_target() {
                     self.palette.set_placeholder_text(format!(
                         "e.g. restart {t}   (Tab completes, Enter runs)"
@@ -863,7 +865,8 @@ impl App {
                 run.fail_before_start(e.message, outcome);
             }
             Ok(plan) => {
-                let destructive = plan.destructive;
+                // Deploys change what serves traffic: the console always shows their plan first.
+                let destructive = plan.destructive || matches!(plan.action, Action::Deploy { .. });
                 run.set_plan(plan);
                 if destructive {
                     self.popup = Popup::Confirm { run: id };
@@ -922,7 +925,12 @@ impl App {
         } else {
             (words.len() - 1, *words.last().unwrap_or(&""))
         };
-        let candidates: Vec<String> = if index == 0 {
+        let verb = words.first().copied().unwrap_or("");
+        let candidates: Vec<String> = if index == 1 && (verb == "deploy" || verb == "rollback") {
+            self.apps.keys().cloned().collect()
+        } else if index == 2 && (verb == "deploy" || verb == "rollback") {
+            self.version_choices(words.get(1).copied().unwrap_or(""))
+        } else if index == 0 {
             ops::action::COMMANDS
                 .iter()
                 .map(|(c, _)| c.to_string())
@@ -951,6 +959,32 @@ impl App {
             .into_iter()
             .filter(|c| c.starts_with(prefix))
             .collect()
+    }
+
+    /// Versions to offer for an app: the tags its containers run now, then those in the
+    /// journal's deploys and rollbacks (newest first).
+    pub fn version_choices(&self, app: &str) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let services = self.apps.get(app).cloned().unwrap_or_default();
+        for c in self.model.containers.values() {
+            if c.service.as_ref().is_some_and(|s| services.contains(s)) {
+                if let Some(t) = &c.tag {
+                    out.push(t.clone());
+                }
+            }
+        }
+        for e in &self.history {
+            if e.app.as_deref() == Some(app) {
+                for key in ["version", "to"] {
+                    if let Some(v) = e.params.get(key).and_then(|v| v.as_str()) {
+                        out.push(v.to_string());
+                    }
+                }
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        out.retain(|v| seen.insert(v.clone()));
+        out
     }
 
     fn complete_palette(&mut self) {

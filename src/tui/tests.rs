@@ -309,6 +309,8 @@ fn keys_and_palette_build_the_same_actions_as_the_cli() {
     // The palette with completion.
     app.effects.clear();
     app.on_event(&key(KeyCode::Char(':'), KeyModifiers::NONE));
+    assert_eq!(app.effects, vec![Effect::LoadHistory]);
+    app.effects.clear();
     assert_eq!(app.popup, Popup::Palette);
     for c in "sto".chars() {
         app.on_event(&key(KeyCode::Char(c), KeyModifiers::NONE));
@@ -761,4 +763,72 @@ fn the_mouse_scrolls_selects_and_switches_panes() {
     let logs_x = 1 + "Containers".len() as u16 + 2 + 1;
     app.on_event(&mouse(MouseEventKind::Down(MouseButton::Left), logs_x, 1));
     assert_eq!(app.pane, Pane::Logs);
+}
+
+#[test]
+fn the_palette_deploys_with_a_version_picker() {
+    let mut app = app_with(demo_model(&["alpha"]));
+    app.history_loaded(Ok(vec![Entry {
+        id: 1,
+        action: "deploy".into(),
+        target: "shop".into(),
+        host: Some("alpha".into()),
+        app: Some("shop".into()),
+        actor: "ana@laptop".into(),
+        params: serde_json::json!({"action": "deploy", "app": "shop", "version": "1.4.1"}),
+        started_at: "2026-11-22T10:00:00.000Z".into(),
+        finished_at: None,
+        outcome: "succeeded".into(),
+        error: None,
+        steps: vec![],
+    }]));
+    assert_eq!(app.version_choices("shop"), ["1.4.2", "1.4.1"]);
+    app.run(KeyCommand::Palette);
+    for c in "deploy shop 1.4.".chars() {
+        app.on_event(&key(KeyCode::Char(c), KeyModifiers::NONE));
+    }
+    app.on_event(&key(KeyCode::Tab, KeyModifiers::NONE));
+    assert!(app
+        .palette_error
+        .as_deref()
+        .is_some_and(|e| e.contains("1.4.2") && e.contains("1.4.1")));
+    app.on_event(&key(KeyCode::Char('1'), KeyModifiers::NONE));
+    app.effects.clear();
+    app.on_event(&key(KeyCode::Enter, KeyModifiers::NONE));
+    let deploy = Action::Deploy {
+        app: "shop".into(),
+        version: Some("1.4.1".into()),
+    };
+    assert_eq!(
+        app.effects,
+        vec![Effect::Prepare {
+            run: 1,
+            action: deploy.clone()
+        }]
+    );
+    // The CLI's words make the same value.
+    let cli = crate::ops::action::parse_command("deploy shop 1.4.1", |a| a == "shop", |_| false)
+        .expect("parse");
+    assert_eq!(cli, deploy);
+    // A deploy plan is always shown for confirmation in the console.
+    let input = crate::ops::deploy::DeployInput {
+        app: "shop".into(),
+        spec: crate::inventory::AppSpec {
+            host: "alpha".into(),
+            dir: "/opt/shop".into(),
+            compose_file: "docker-compose.yml".into(),
+            project: None,
+            services: vec!["platform-a".into()],
+            version_var: "VERSION".into(),
+            migrate: None,
+            health: None,
+            domains: vec![],
+            deploy: crate::inventory::DeployKind::Image,
+        },
+        current: Some("1.4.2".into()),
+        previous: None,
+    };
+    let plan = crate::ops::deploy::plan_deploy(&deploy, &input, "alpha").expect("plan");
+    app.plan_ready(1, Ok(plan));
+    assert_eq!(app.popup, Popup::Confirm { run: 1 });
 }
