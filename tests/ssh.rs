@@ -234,10 +234,19 @@ async fn unknown_host_key_is_refused_with_its_fingerprint_until_trusted() {
         }
     ));
 
-    // Trust records exactly the key, in [host]:port form.
-    let trusted = opsdeck::host::trust_host_with("tb", &spec(&bed.target()), &opts)
+    // A confirmation that says no records nothing (exit 4).
+    let e = opsdeck::host::trust_host_with("tb", &spec(&bed.target()), &opts, &|_| false)
         .await
-        .expect("trust");
+        .expect_err("declined");
+    assert_eq!(e.exit_kind(), ExitKind::Refused);
+    assert!(!kh.exists());
+    // Trust records exactly the key, in [host]:port form, after showing it.
+    let fp = bed.host_fingerprint();
+    let trusted = opsdeck::host::trust_host_with("tb", &spec(&bed.target()), &opts, &|k| {
+        k.fingerprint == fp && k.target == "deploy@127.0.0.1:2222"
+    })
+    .await
+    .expect("trust");
     assert_eq!(trusted.len(), 1);
     assert!(trusted[0].added);
     assert_eq!(trusted[0].fingerprint, bed.host_fingerprint());
@@ -247,7 +256,7 @@ async fn unknown_host_key_is_refused_with_its_fingerprint_until_trusted() {
         format!("[127.0.0.1]:{} {}\n", bed.port, bed.host_key_line())
     );
     // Trusting again changes nothing.
-    let again = opsdeck::host::trust_host_with("tb", &spec(&bed.target()), &opts)
+    let again = opsdeck::host::trust_host_with("tb", &spec(&bed.target()), &opts, &|_| true)
         .await
         .expect("trust again");
     assert!(!again[0].added);
@@ -284,7 +293,7 @@ async fn changed_host_key_is_refused_loudly_and_never_replaced() {
     ] {
         assert!(msg.contains(word), "{word:?} missing from: {msg}");
     }
-    let e = opsdeck::host::trust_host_with("tb", &spec(&bed.target()), &opts)
+    let e = opsdeck::host::trust_host_with("tb", &spec(&bed.target()), &opts, &|_| true)
         .await
         .expect_err("trust refuses a different recorded key");
     assert!(e.to_string().contains("CHANGED"), "{e}");
@@ -381,6 +390,35 @@ async fn proxy_jump_goes_through_the_jump_host_and_fails_clearly_when_it_refuses
         log.contains(&format!("target 127.0.0.1 port {}", bed.port)),
         "the jump host forwarded the connection:\n{log}"
     );
+
+    // A jump host whose key is not known yet: refused naming the jump; trust records the
+    // jump's key (the target's is known already), then the chain connects.
+    let kh2 = dir.path().join("known_hosts2");
+    std::fs::copy(&bed.known_hosts, &kh2).expect("copy");
+    let mut opts2 = opts.clone();
+    opts2.known_hosts = kh2.clone();
+    let h = Host::with_options("behind", &spec("behind"), opts2.clone()).expect("host");
+    let e = run(&h, Cmd::new("true")).await.expect_err("jump unknown");
+    assert_eq!(e.exit_kind(), ExitKind::Refused);
+    assert!(
+        e.to_string().contains(&format!("127.0.0.1:{}", jump.port)),
+        "names the jump: {e}"
+    );
+    let keys = opsdeck::host::trust_host_with("behind", &spec("behind"), &opts2, &|_| true)
+        .await
+        .expect("trust through the jump");
+    let summary: Vec<(String, bool)> = keys.iter().map(|k| (k.target.clone(), k.added)).collect();
+    assert_eq!(
+        summary,
+        vec![
+            (format!("deploy@127.0.0.1:{}", jump.port), true),
+            (bed.target(), false)
+        ]
+    );
+    let h = Host::with_options("behind", &spec("behind"), opts2).expect("host");
+    run(&h, Cmd::new("true"))
+        .await
+        .expect("connects after trust");
 
     // A jump host that does not forward: the error names it, nothing hangs.
     let h = Host::with_options("behind-closed", &spec("behind-closed"), opts).expect("host");
