@@ -707,3 +707,43 @@ async fn a_cut_connection_is_reestablished_on_the_next_call_and_a_dead_host_fail
     assert!(e.to_string().contains("next attempt in"), "{e}");
     assert!(started.elapsed() < Duration::from_secs(10));
 }
+
+#[tokio::test]
+async fn dropping_the_host_closes_its_connection() {
+    let bed = Bed::get();
+    let sshd = Sshd::start(&bed, true);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kh = dir.path().join("known_hosts");
+    std::fs::write(&kh, format!("{}\n", sshd.known_hosts_line(&bed))).expect("write");
+    let mut opts = bed.opts();
+    opts.known_hosts = kh;
+    let h = Host::with_options(
+        "gone",
+        &spec(&format!("{}@127.0.0.1:{}", bed.user, sshd.port)),
+        opts,
+    )
+    .expect("host");
+    run(&h, Cmd::new("true")).await.expect("runs");
+    let d = h.docker().await.expect("docker");
+    d.ping().await.expect("ping");
+    assert!(!sshd.sessions().is_empty(), "a session is open");
+    drop(h);
+    let started = Instant::now();
+    while !sshd.sessions().is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the session outlived its host: {:?}",
+            sshd.sessions()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A Docker client kept past its host says so instead of hanging.
+    let e = tokio::time::timeout(BOUND, d.ping())
+        .await
+        .expect("bounded")
+        .expect_err("host dropped");
+    assert!(
+        opsdeck::docker::describe_error(&e).contains("dropped"),
+        "{e}"
+    );
+}

@@ -40,11 +40,21 @@ pub(super) async fn client(inner: &Arc<Inner>) -> Result<bollard::Docker, HostEr
         socket: format!("ssh://{} → {}", inner.target, inner.socket),
         reason,
     };
+    // Weak: the client is cached inside `inner`, so a strong reference would keep the host
+    // (and its SSH connection) alive forever.
     let transport = {
-        let inner = Arc::clone(inner);
+        let weak = Arc::downgrade(inner);
         move |req: BollardRequest| {
-            let inner = Arc::clone(&inner);
-            Box::pin(async move { send(&inner, req).await })
+            let weak = weak.clone();
+            Box::pin(async move {
+                let inner = weak.upgrade().ok_or_else(|| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::NotConnected,
+                        "the host handle this Docker client belongs to was dropped",
+                    )
+                })?;
+                send(&inner, req).await
+            })
         }
     };
     let docker = bollard::Docker::connect_with_custom_transport(
