@@ -350,3 +350,43 @@ fn the_binary_exits_4_on_an_unknown_host_key() {
         assert_eq!(code, 4, "{cmd:?}: {err}");
     }
 }
+
+#[tokio::test]
+async fn an_engine_on_tcp_behind_the_host_is_reached_through_a_tcp_channel() {
+    let bed = Bed::get();
+    require_docker();
+    // Stand-in for an engine on tcp://127.0.0.1:PORT of the host: a relay to the socket.
+    let relay = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = relay.local_addr().expect("addr").port();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((mut tcp, _)) = relay.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                if let Ok(mut unix) = tokio::net::UnixStream::connect("/var/run/docker.sock").await
+                {
+                    let _ = tokio::io::copy_bidirectional(&mut tcp, &mut unix).await;
+                }
+            });
+        }
+    });
+    let spec = opsdeck::inventory::HostSpec {
+        ssh: Some(bed.target()),
+        docker_socket: Some(format!("tcp://127.0.0.1:{port}")),
+        ..Default::default()
+    };
+    let h = Host::with_options("tcp", &spec, bed.opts()).expect("host");
+    assert!(h
+        .docker_endpoint()
+        .ends_with(&format!("→ tcp://127.0.0.1:{port}")));
+    let d = tokio::time::timeout(BOUND, h.docker())
+        .await
+        .expect("bounded")
+        .expect("docker over ssh and tcp");
+    d.ping().await.expect("ping");
+    assert!(d.version().await.expect("version").version.is_some());
+    task.abort();
+}

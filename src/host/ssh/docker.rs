@@ -1,7 +1,8 @@
 //! The Docker API over SSH, without the `ssh` binary or the docker CLI: each HTTP connection
-//! is a direct-streamlocal channel to the engine's socket on the host, spoken to with hyper's
-//! HTTP/1 client (upgrades on, for attached exec) under bollard's custom transport. A few
-//! connections that finished their response are kept ready for the next request.
+//! is a direct-streamlocal channel to the engine's socket on the host (or a direct-tcpip
+//! channel when the host's engine listens on `tcp://`), spoken to with hyper's HTTP/1 client
+//! (upgrades on, for attached exec) under bollard's custom transport. A few connections that
+//! finished their response are kept ready for the next request.
 
 use super::Inner;
 use crate::host::HostError;
@@ -12,6 +13,7 @@ use hyper::body::Bytes;
 use hyper::client::conn::http1::SendRequest;
 use hyper::header::{HeaderValue, HOST};
 use hyper_util::rt::TokioIo;
+use std::fmt;
 use std::sync::{Arc, Mutex};
 
 /// Ready connections kept per host.
@@ -20,6 +22,51 @@ const POOL_MAX: usize = 4;
 const DOCKER_TIMEOUT_SECS: u64 = 30;
 
 type ReqBody = UnsyncBoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+
+/// How the engine is reached from the host: a unix socket path, or TCP (`tcp://h:p`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Dial {
+    Unix(String),
+    Tcp(String, u16),
+}
+
+impl Dial {
+    /// `/var/run/docker.sock`, `unix:///...`, `tcp://127.0.0.1:2375` or `http://...`.
+    pub(super) fn parse(s: &str) -> Result<Self, String> {
+        if let Some(rest) = s
+            .strip_prefix("tcp://")
+            .or_else(|| s.strip_prefix("http://"))
+        {
+            let rest = rest.trim_end_matches('/');
+            let (host, port) = rest
+                .rsplit_once(':')
+                .and_then(|(h, p)| Some((h.trim_matches(['[', ']']), p.parse::<u16>().ok()?)))
+                .ok_or_else(|| format!("docker_socket {s:?}: expected tcp://HOST:PORT"))?;
+            return Ok(Dial::Tcp(host.to_string(), port));
+        }
+        if s.contains("://") && !s.starts_with("unix://") {
+            return Err(format!(
+                "docker_socket {s:?}: over SSH use a socket path, unix://PATH or tcp://HOST:PORT"
+            ));
+        }
+        let path = s.strip_prefix("unix://").unwrap_or(s);
+        if !path.starts_with('/') {
+            return Err(format!(
+                "docker_socket {s:?}: the socket path must be absolute"
+            ));
+        }
+        Ok(Dial::Unix(path.to_string()))
+    }
+}
+
+impl fmt::Display for Dial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Dial::Unix(p) => f.write_str(p),
+            Dial::Tcp(h, p) => write!(f, "tcp://{h}:{p}"),
+        }
+    }
+}
 
 #[derive(Default)]
 pub(super) struct Pool {
@@ -105,11 +152,19 @@ async fn sender(inner: &Arc<Inner>) -> Result<SendRequest<ReqBody>, bollard::err
             return Ok(idle.swap_remove(i));
         }
     }
-    let socket = inner.socket.clone();
+    let dial = inner.socket.clone();
     let channel = inner
         .open("the Docker socket", |h| {
-            let socket = socket.clone();
-            async move { h.channel_open_direct_streamlocal(socket).await }
+            let dial = dial.clone();
+            async move {
+                match dial {
+                    Dial::Unix(path) => h.channel_open_direct_streamlocal(path).await,
+                    Dial::Tcp(host, port) => {
+                        h.channel_open_direct_tcpip(host, u32::from(port), "127.0.0.1", 0)
+                            .await
+                    }
+                }
+            }
         })
         .await
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::ConnectionRefused, e.to_string()))?;
@@ -132,5 +187,33 @@ fn give_back(inner: &Arc<Inner>, sender: SendRequest<ReqBody>) {
         if idle.len() < POOL_MAX {
             idle.push(sender);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Dial;
+
+    #[test]
+    fn docker_endpoints_over_ssh() {
+        assert_eq!(
+            Dial::parse("/var/run/docker.sock"),
+            Ok(Dial::Unix("/var/run/docker.sock".into()))
+        );
+        assert_eq!(
+            Dial::parse("unix:///run/user/1000/docker.sock"),
+            Ok(Dial::Unix("/run/user/1000/docker.sock".into()))
+        );
+        assert_eq!(
+            Dial::parse("tcp://127.0.0.1:2375"),
+            Ok(Dial::Tcp("127.0.0.1".into(), 2375))
+        );
+        assert_eq!(
+            Dial::parse("http://[::1]:2375/"),
+            Ok(Dial::Tcp("::1".into(), 2375))
+        );
+        assert!(Dial::parse("npipe:////./pipe/docker").is_err());
+        assert!(Dial::parse("docker.sock").is_err());
+        assert!(Dial::parse("tcp://host").is_err());
     }
 }

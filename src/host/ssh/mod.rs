@@ -56,7 +56,8 @@ struct Slot {
 pub(super) struct Inner {
     name: String,
     target: Target,
-    socket: String,
+    /// Where the engine listens, as seen from the host.
+    socket: docker::Dial,
     opts: SshOptions,
     slot: tokio::sync::Mutex<Slot>,
     generation: Arc<AtomicU64>,
@@ -74,9 +75,7 @@ impl Ssh {
     ) -> Result<Self, String> {
         let config = target::load_config(opts.config_file.as_deref())?;
         let target = target::resolve(spec, config.as_ref())?;
-        let socket = docker_socket
-            .map(|s| s.strip_prefix("unix://").unwrap_or(s).to_string())
-            .unwrap_or_else(|| DEFAULT_DOCKER_SOCKET.to_string());
+        let socket = docker::Dial::parse(docker_socket.unwrap_or(DEFAULT_DOCKER_SOCKET))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 name: name.to_string(),
