@@ -19,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod db;
 pub mod docker;
 pub mod error;
 pub mod host;

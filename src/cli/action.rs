@@ -108,6 +108,7 @@ async fn print_events(mut rx: mpsc::UnboundedReceiver<ActionEvent>, mode: Mode) 
                 ActionEvent::StepStarted { seq, name } => {
                     println!("{} [{seq}/{total}] {name}", ts())
                 }
+                ActionEvent::Secret { name, value, .. } => println!("{name}={value}"),
                 ActionEvent::Output { line, .. } => println!("{}   | {line}", ts()),
                 ActionEvent::Progress {
                     seq,
@@ -167,6 +168,14 @@ async fn print_events(mut rx: mpsc::UnboundedReceiver<ActionEvent>, mode: Mode) 
                     b.set_message(name.clone());
                     b.enable_steady_tick(std::time::Duration::from_millis(120));
                     bar = Some(b);
+                }
+                ActionEvent::Secret { name, value, .. } => {
+                    // The one place a new secret is shown: on stdout, so it can be captured.
+                    if let Some(b) = &bar {
+                        b.suspend(|| println!("{name}={value}"));
+                    } else {
+                        println!("{name}={value}");
+                    }
                 }
                 ActionEvent::Output { line, .. } => match &bar {
                     Some(b) => b.println(format!("  | {line}")),

@@ -132,6 +132,16 @@ pub enum Command {
         #[arg(long, value_name = "TAG")]
         to: Option<String>,
     },
+    /// Postgres databases: create one (with its own role) for an app, or list them.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+    /// Redis: give an app its own DB index (and an ACL user where the server has ACLs).
+    Redis {
+        #[command(subcommand)]
+        command: RedisCommand,
+    },
     /// Inspect or release an app's lock on its host.
     Lock {
         #[command(subcommand)]
@@ -155,5 +165,40 @@ pub enum LockCommand {
         app: String,
         #[arg(long)]
         force: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Create a role and a database owned by it, isolated from other apps; prints
+    /// DATABASE_URL once. Idempotent: an existing one is reported and left alone.
+    Create {
+        app: String,
+        /// The server (a [databases.NAME] with engine = "postgres").
+        #[arg(long, value_name = "DB")]
+        server: Option<String>,
+        /// Give the role a new password (the old one stops working).
+        #[arg(long)]
+        rotate_password: bool,
+        /// Write DATABASE_URL into the app's .env (atomically).
+        #[arg(long)]
+        write_env: bool,
+    },
+    /// Databases with owner, size and connections.
+    List {
+        #[arg(long, value_name = "DB")]
+        server: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RedisCommand {
+    /// Pick an empty, unassigned DB index for the app, record it on the server, print REDIS_URL.
+    Assign {
+        app: String,
+        #[arg(long, value_name = "DB")]
+        server: Option<String>,
+        #[arg(long)]
+        rotate_password: bool,
     },
 }

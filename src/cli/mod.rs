@@ -6,6 +6,7 @@
 mod action;
 pub mod args;
 mod check;
+mod dblist;
 mod format;
 mod history;
 mod hosts;
@@ -15,7 +16,7 @@ mod stats;
 mod status;
 
 pub use action::confirmation_needed;
-pub use args::{Cli, Command, LockCommand, OutputFormat};
+pub use args::{Cli, Command, DbCommand, LockCommand, OutputFormat, RedisCommand};
 
 use crate::error::{Error, ExitKind};
 use crate::inventory;
@@ -135,6 +136,41 @@ pub async fn run(cli: Cli) -> Result<u8, Error> {
             let a = ops::Action::Rollback {
                 app: app.clone(),
                 to: to.clone(),
+            };
+            action::run(&inv, &cli, a).await
+        }
+        Some(Command::Db {
+            command:
+                DbCommand::Create {
+                    ref app,
+                    ref server,
+                    rotate_password,
+                    write_env,
+                },
+        }) => {
+            let a = ops::Action::DbCreate {
+                app: app.clone(),
+                server: server.clone(),
+                rotate: rotate_password,
+                write_env,
+            };
+            action::run(&inv, &cli, a).await
+        }
+        Some(Command::Db {
+            command: DbCommand::List { ref server },
+        }) => dblist::run(&inv, &cli, server.as_deref()).await,
+        Some(Command::Redis {
+            command:
+                RedisCommand::Assign {
+                    ref app,
+                    ref server,
+                    rotate_password,
+                },
+        }) => {
+            let a = ops::Action::RedisAssign {
+                app: app.clone(),
+                server: server.clone(),
+                rotate: rotate_password,
             };
             action::run(&inv, &cli, a).await
         }

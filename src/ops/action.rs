@@ -132,6 +132,19 @@ pub enum Action {
     },
     /// Back to the previous version, or `to`.
     Rollback { app: String, to: Option<String> },
+    /// A Postgres role and database for an app.
+    DbCreate {
+        app: String,
+        server: Option<String>,
+        rotate: bool,
+        write_env: bool,
+    },
+    /// A Redis DB index (and ACL user) for an app.
+    RedisAssign {
+        app: String,
+        server: Option<String>,
+        rotate: bool,
+    },
 }
 
 impl Action {
@@ -142,15 +155,18 @@ impl Action {
             Action::Exec { .. } => "exec",
             Action::Deploy { .. } => "deploy",
             Action::Rollback { .. } => "rollback",
+            Action::DbCreate { .. } => "db_create",
+            Action::RedisAssign { .. } => "redis_assign",
         }
     }
 
     pub fn target(&self) -> Target {
         match self {
             Action::Lifecycle { target, .. } | Action::Exec { target, .. } => target.clone(),
-            Action::Deploy { app, .. } | Action::Rollback { app, .. } => {
-                Target::App { app: app.clone() }
-            }
+            Action::Deploy { app, .. }
+            | Action::Rollback { app, .. }
+            | Action::DbCreate { app, .. }
+            | Action::RedisAssign { app, .. } => Target::App { app: app.clone() },
         }
     }
 

@@ -28,6 +28,12 @@ pub enum ActionEvent {
         stream: String,
         line: String,
     },
+    /// A secret shown once (a new DATABASE_URL): never journaled, never logged.
+    Secret {
+        seq: usize,
+        name: String,
+        value: String,
+    },
     StepDone {
         seq: usize,
         name: String,

@@ -16,6 +16,7 @@ pub mod lock;
 pub mod logs;
 pub mod metrics;
 pub mod plan;
+pub mod provision;
 pub mod query;
 pub mod resolve;
 pub mod select;
@@ -49,6 +50,7 @@ pub async fn prepare(inv: &Inventory, hosts: &[Host], action: &Action) -> Result
             let (input, host) = deploy::gather(inv, app).await?;
             deploy::plan_deploy(action, &input, host.name())
         }
+        Action::DbCreate { .. } | Action::RedisAssign { .. } => provision::plan(inv, action),
         _ => {
             let input = resolve::resolve(inv, hosts, &action.target()).await?;
             plan::plan(action, &input)

@@ -89,6 +89,17 @@ pub enum StepKind {
         health_port: Option<u16>,
         timeout_secs: u64,
     },
+    ProvisionPostgres {
+        server: super::provision::ServerRef,
+        ident: String,
+        rotate: bool,
+        env_file: Option<String>,
+    },
+    AssignRedis {
+        server: super::provision::ServerRef,
+        app: String,
+        rotate: bool,
+    },
     /// Set `KEY=value` lines in a dotenv file, atomically.
     WriteEnv {
         path: String,
@@ -200,8 +211,11 @@ pub fn plan(action: &Action, input: &PlanInput) -> Result<Plan, Error> {
     };
     let mut steps = Vec::new();
     match action {
-        Action::Deploy { .. } | Action::Rollback { .. } => {
-            return Err(Error::usage("deploys are planned by ops::deploy"));
+        Action::Deploy { .. }
+        | Action::Rollback { .. }
+        | Action::DbCreate { .. }
+        | Action::RedisAssign { .. } => {
+            return Err(Error::usage("this action is planned by its own module"));
         }
         Action::Lifecycle { op, .. } => {
             if *op == ContainerOp::Stop {

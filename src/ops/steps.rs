@@ -123,6 +123,28 @@ pub(super) async fn run(kind: &StepKind, cx: &StepCtx<'_>) -> Result<String, Err
             .await
         }
         StepKind::WriteEnv { path, pairs } => deploy::write_env(cx.host, path, pairs).await,
+        StepKind::ProvisionPostgres {
+            server,
+            ident,
+            rotate,
+            env_file,
+        } => {
+            super::provision::provision_postgres(
+                cx.host,
+                server,
+                ident,
+                *rotate,
+                env_file.as_deref(),
+                cx.seq,
+                cx.events,
+            )
+            .await
+        }
+        StepKind::AssignRedis {
+            server,
+            app,
+            rotate,
+        } => super::provision::assign_redis(cx.host, server, app, *rotate, cx.seq, cx.events).await,
     }
 }
 

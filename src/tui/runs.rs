@@ -36,6 +36,8 @@ pub struct Run {
     pub error: Option<String>,
     pub journal_id: Option<i64>,
     pub cancel: CancellationToken,
+    /// A secret the action produced (a new DATABASE_URL), shown in this run's view only.
+    pub secret: Option<String>,
 }
 
 impl Run {
@@ -50,6 +52,7 @@ impl Run {
             error: None,
             journal_id: None,
             cancel: CancellationToken::new(),
+            secret: None,
         }
     }
 
@@ -80,6 +83,10 @@ impl Run {
                 if let Some(s) = step(&mut self.steps, seq) {
                     *s = StepState::Running;
                 }
+            }
+            ActionEvent::Secret { name, value, .. } => {
+                // Shown once in this run's output; the journal never sees it.
+                self.secret = Some(format!("{name}={value}"));
             }
             ActionEvent::Output { line, .. } => {
                 if self.output.len() >= OUTPUT_CAP {

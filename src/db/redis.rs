@@ -1,0 +1,177 @@
+//! Redis administration: one DB index per app, recorded on the server itself (a registry
+//! hash in DB 0 every operator can read), and a per-app ACL user where the server has ACLs.
+
+use crate::host::{Forward, Host};
+use serde::Serialize;
+
+/// Where assignments are recorded, in DB 0.
+pub const REGISTRY_KEY: &str = "opsdeck:db-index";
+
+pub struct RedisAdmin {
+    conn: redis::aio::MultiplexedConnection,
+    _forward: Forward,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Assignment {
+    pub app: String,
+    pub index: u32,
+    /// A new ACL user was created or its password set (the URL carries it).
+    pub password: Option<String>,
+    pub acl: bool,
+    pub existed: bool,
+}
+
+fn err(e: redis::RedisError) -> String {
+    e.to_string()
+}
+
+impl RedisAdmin {
+    pub async fn connect(
+        host: &Host,
+        addr: (&str, u16),
+        password: Option<&str>,
+    ) -> Result<Self, String> {
+        let forward = host
+            .forward_tcp(addr.0, addr.1)
+            .await
+            .map_err(|e| e.to_string())?;
+        let auth = password.map(|p| format!(":{p}@")).unwrap_or_default();
+        let url = format!("redis://{auth}{}/0", forward.addr());
+        let client = redis::Client::open(url).map_err(err)?;
+        let conn = tokio::time::timeout(
+            std::time::Duration::from_secs(15),
+            client.get_multiplexed_async_connection(),
+        )
+        .await
+        .map_err(|_| format!("connecting to redis at {}:{}: timed out", addr.0, addr.1))?
+        .map_err(|e| format!("connecting to redis at {}:{}: {e}", addr.0, addr.1))?;
+        Ok(Self {
+            conn,
+            _forward: forward,
+        })
+    }
+
+    async fn cmd<T: redis::FromRedisValue>(&self, c: &mut redis::Cmd) -> Result<T, String> {
+        let mut conn = self.conn.clone();
+        c.query_async(&mut conn).await.map_err(err)
+    }
+
+    /// The index an app has, if any.
+    pub async fn assigned(&self, app: &str) -> Result<Option<u32>, String> {
+        self.cmd(redis::cmd("HGET").arg(REGISTRY_KEY).arg(app))
+            .await
+    }
+
+    pub async fn registry(&self) -> Result<Vec<(String, u32)>, String> {
+        let mut v: Vec<(String, u32)> = self.cmd(redis::cmd("HGETALL").arg(REGISTRY_KEY)).await?;
+        v.sort_by_key(|(_, i)| *i);
+        Ok(v)
+    }
+
+    async fn databases(&self) -> Result<u32, String> {
+        let v: Vec<String> = self
+            .cmd(redis::cmd("CONFIG").arg("GET").arg("databases"))
+            .await?;
+        Ok(v.get(1).and_then(|n| n.parse().ok()).unwrap_or(16))
+    }
+
+    async fn dbsize(&self, index: u32) -> Result<u64, String> {
+        // A fresh connection per index: SELECT is per connection.
+        let mut conn = self.conn.clone();
+        redis::pipe()
+            .cmd("SELECT")
+            .arg(index)
+            .ignore()
+            .cmd("DBSIZE")
+            .cmd("SELECT")
+            .arg(0)
+            .ignore()
+            .query_async::<(u64,)>(&mut conn)
+            .await
+            .map(|(n,)| n)
+            .map_err(err)
+    }
+
+    async fn has_acl(&self) -> bool {
+        self.cmd::<String>(&mut redis::cmd("ACL").arg("WHOAMI"))
+            .await
+            .is_ok()
+    }
+
+    /// Give `app` an empty, unassigned index (1.. ; 0 holds the registry). Idempotent: an app
+    /// that has one keeps it; its password changes only when `rotate`.
+    pub async fn assign(
+        &self,
+        app: &str,
+        password: &str,
+        rotate: bool,
+    ) -> Result<Assignment, String> {
+        let acl = self.has_acl().await;
+        if let Some(index) = self.assigned(app).await? {
+            let mut password_out = None;
+            if rotate && acl {
+                self.set_acl_user(app, password).await?;
+                password_out = Some(password.to_string());
+            }
+            return Ok(Assignment {
+                app: app.into(),
+                index,
+                password: password_out,
+                acl,
+                existed: true,
+            });
+        }
+        let taken: Vec<u32> = self.registry().await?.into_iter().map(|(_, i)| i).collect();
+        let n = self.databases().await?;
+        for index in 1..n {
+            if taken.contains(&index) || self.dbsize(index).await? > 0 {
+                continue;
+            }
+            // HSETNX: two operators assigning at once cannot both take the same app slot.
+            let set: bool = self
+                .cmd(redis::cmd("HSETNX").arg(REGISTRY_KEY).arg(app).arg(index))
+                .await?;
+            if !set {
+                return Box::pin(self.assign(app, password, rotate)).await;
+            }
+            let mut password_out = None;
+            if acl {
+                self.set_acl_user(app, password).await?;
+                password_out = Some(password.to_string());
+            }
+            return Ok(Assignment {
+                app: app.into(),
+                index,
+                password: password_out,
+                acl,
+                existed: false,
+            });
+        }
+        Err(format!(
+            "no empty, unassigned DB index left (the server has {n})"
+        ))
+    }
+
+    /// A user limited to `APP:*` keys, without FLUSHALL/FLUSHDB or other dangerous commands.
+    async fn set_acl_user(&self, app: &str, password: &str) -> Result<(), String> {
+        self.cmd::<String>(
+            redis::cmd("ACL")
+                .arg("SETUSER")
+                .arg(app)
+                .arg("reset")
+                .arg("on")
+                .arg(format!(">{password}"))
+                .arg(format!("~{app}:*"))
+                .arg(format!("&{app}:*"))
+                .arg("+@all")
+                .arg("-@dangerous")
+                .arg("-flushall")
+                .arg("-flushdb")
+                .arg("-swapdb")
+                .arg("-move"),
+        )
+        .await
+        .map(|_| ())
+    }
+}

@@ -1,0 +1,440 @@
+//! Provisioning: a Postgres database and role per app, a Redis DB index (and ACL user) per
+//! app. Idempotent; a password is generated only for a new role or on `--rotate-password`,
+//! shown once (as a `Secret` event, never journaled), and optionally written to the app's
+//! `.env` atomically.
+
+use super::event::ActionEvent;
+use super::plan::{Plan, Step, StepKind};
+use super::Action;
+use crate::db::{self, postgres::PgAdmin, redis::RedisAdmin, Endpoint};
+use crate::error::Error;
+use crate::host::Host;
+use crate::inventory::{DbEngine, Inventory};
+use crate::names;
+use serde::Serialize;
+
+/// How to reach a database server, as the inventory describes it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ServerRef {
+    /// The inventory's name for it.
+    pub name: String,
+    pub url: Option<String>,
+    pub container: Option<String>,
+    pub user: Option<String>,
+}
+
+/// Pick the server: `--server`, else the only one of that engine (on the app's host first).
+pub fn choose_server(
+    inv: &Inventory,
+    app: &str,
+    server: Option<&str>,
+    engine: DbEngine,
+) -> Result<(String, ServerRef), Error> {
+    let kind = match engine {
+        DbEngine::Postgres => "postgres",
+        DbEngine::Redis => "redis",
+    };
+    let candidates: Vec<(&String, &crate::inventory::DatabaseSpec)> = inv
+        .databases
+        .iter()
+        .filter(|(_, d)| d.engine == engine)
+        .collect();
+    let (name, spec) = match server {
+        Some(s) => {
+            let d = inv.databases.get_key_value(s).ok_or_else(|| {
+                Error::usage(names::unknown_name_message(
+                    "database server",
+                    s,
+                    candidates.iter().map(|(n, _)| n.as_str()),
+                ))
+            })?;
+            if d.1.engine != engine {
+                return Err(Error::usage(format!("{s} is not a {kind} server")));
+            }
+            d
+        }
+        None => {
+            let app_host = inv.apps.get(app).map(|a| a.host.as_str());
+            let on_host: Vec<_> = candidates
+                .iter()
+                .filter(|(_, d)| Some(d.host.as_str()) == app_host)
+                .collect();
+            match (on_host.as_slice(), candidates.as_slice()) {
+                ([one], _) => (one.0, one.1),
+                (_, [one]) => (one.0, one.1),
+                (_, []) => {
+                    return Err(Error::usage(format!(
+                        "no {kind} server in the inventory: add [databases.NAME] with engine = \"{kind}\""
+                    )))
+                }
+                _ => {
+                    return Err(Error::usage(format!(
+                        "several {kind} servers; choose one with --server ({})",
+                        candidates.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+                    )))
+                }
+            }
+        }
+    };
+    Ok((
+        spec.host.clone(),
+        ServerRef {
+            name: name.clone(),
+            url: spec.url.clone(),
+            container: spec.container.clone(),
+            user: spec.user.clone(),
+        },
+    ))
+}
+
+/// Plan `db create` / `redis assign`. Names are validated here, before anything connects.
+pub fn plan(inv: &Inventory, action: &Action) -> Result<Plan, Error> {
+    let (app, host, kind, name) = match action {
+        Action::DbCreate {
+            app,
+            server,
+            rotate,
+            write_env,
+        } => {
+            let ident = db::pg_ident(app).map_err(Error::usage)?;
+            let (host, server) = choose_server(inv, app, server.as_deref(), DbEngine::Postgres)?;
+            let env_file = match (write_env, inv.apps.get(app)) {
+                (false, _) => None,
+                (true, Some(a)) => Some(format!("{}/.env", a.dir.trim_end_matches('/'))),
+                (true, None) => {
+                    return Err(Error::usage(format!(
+                        "--write-env needs {app} to be an app of the inventory (its dir holds the .env)"
+                    )))
+                }
+            };
+            let name = format!(
+                "{} role and database {ident} on {}{}",
+                if *rotate {
+                    "ensure (rotating the password)"
+                } else {
+                    "ensure"
+                },
+                server.name,
+                if env_file.is_some() {
+                    ", DATABASE_URL to .env"
+                } else {
+                    ""
+                }
+            );
+            (
+                app,
+                host,
+                StepKind::ProvisionPostgres {
+                    server,
+                    ident,
+                    rotate: *rotate,
+                    env_file,
+                },
+                name,
+            )
+        }
+        Action::RedisAssign {
+            app,
+            server,
+            rotate,
+        } => {
+            // The same rule as database names: one naming scheme for an app's resources.
+            db::pg_ident(app).map_err(Error::usage)?;
+            let (host, server) = choose_server(inv, app, server.as_deref(), DbEngine::Redis)?;
+            let name = format!("assign a Redis DB index to {app} on {}", server.name);
+            (
+                app,
+                host,
+                StepKind::AssignRedis {
+                    server,
+                    app: app.clone(),
+                    rotate: *rotate,
+                },
+                name,
+            )
+        }
+        _ => return Err(Error::usage("not a provisioning action")),
+    };
+    Ok(Plan {
+        action: action.clone(),
+        host,
+        lock: format!("db-{app}"),
+        app: Some(app.clone()),
+        destructive: false,
+        steps: vec![Step {
+            name,
+            kind,
+            undo: vec![],
+        }],
+    })
+}
+
+/// Where to reach the server from the host, and how apps on the host name it.
+async fn endpoint(
+    host: &Host,
+    s: &ServerRef,
+    default_port: u16,
+    default_user: &str,
+) -> Result<Endpoint, Error> {
+    if let Some(url) = &s.url {
+        let mut ep = if url.starts_with("redis") {
+            let t = crate::http::parse_url(
+                &url.replacen("rediss://", "https://", 1)
+                    .replacen("redis://", "http://", 1),
+            )
+            .map_err(Error::usage)?;
+            let port = if url.contains(&format!(":{}", t.port)) {
+                t.port
+            } else {
+                default_port
+            };
+            let pass = url
+                .split_once("://")
+                .and_then(|(_, r)| r.rsplit_once('@'))
+                .and_then(|(a, _)| {
+                    a.split_once(':')
+                        .map(|(_, p)| p.to_string())
+                        .or(Some(a.to_string()))
+                })
+                .filter(|p| !p.is_empty());
+            Endpoint {
+                host_side: (t.host.clone(), port),
+                from_host: (t.host, port),
+                user: None,
+                password: pass,
+                database: None,
+            }
+        } else {
+            db::postgres::parse_url(url).map_err(Error::usage)?
+        };
+        if ep.user.is_none() {
+            ep.user = s.user.clone();
+        }
+        return Ok(ep);
+    }
+    let name = s.container.as_deref().unwrap_or_default();
+    let d = host.docker().await?;
+    let list = crate::docker::list_containers(&d, host.name())
+        .await
+        .map_err(|e| Error::failed(crate::docker::describe_error(&e)))?;
+    let c = list
+        .iter()
+        .find(|c| c.name == name || c.service.as_deref() == Some(name))
+        .ok_or_else(|| {
+            Error::failed(format!(
+                "{}: no container or compose service named {name:?} for {}",
+                host.name(),
+                s.name
+            ))
+        })?;
+    let inspect = d
+        .inspect_container(
+            &c.id,
+            None::<bollard::query_parameters::InspectContainerOptions>,
+        )
+        .await
+        .map_err(|e| Error::failed(crate::docker::describe_error(&e)))?;
+    let ip = inspect
+        .network_settings
+        .as_ref()
+        .and_then(|n| n.networks.as_ref())
+        .and_then(|n| {
+            n.values()
+                .find_map(|e| e.ip_address.clone().filter(|a| !a.is_empty()))
+        })
+        .ok_or_else(|| Error::failed(format!("{} has no network address", c.name)))?;
+    Ok(Endpoint {
+        host_side: (
+            c.service.clone().unwrap_or_else(|| c.name.clone()),
+            default_port,
+        ),
+        from_host: (ip, default_port),
+        user: Some(s.user.clone().unwrap_or_else(|| default_user.to_string())),
+        password: std::env::var("OPSDECK_PG_PASSWORD")
+            .ok()
+            .filter(|_| default_user == "postgres"),
+        database: None,
+    })
+}
+
+fn secret(
+    events: &tokio::sync::mpsc::UnboundedSender<ActionEvent>,
+    seq: usize,
+    name: &str,
+    value: String,
+) {
+    let _ = events.send(ActionEvent::Secret {
+        seq,
+        name: name.to_string(),
+        value,
+    });
+}
+
+pub(super) async fn provision_postgres(
+    host: &Host,
+    server: &ServerRef,
+    ident: &str,
+    rotate: bool,
+    env_file: Option<&str>,
+    seq: usize,
+    events: &tokio::sync::mpsc::UnboundedSender<ActionEvent>,
+) -> Result<String, Error> {
+    let ep = endpoint(host, server, 5432, "postgres").await?;
+    let admin = PgAdmin::connect(host, &ep).await.map_err(Error::failed)?;
+    let role_existed = admin.role_exists(ident).await.map_err(Error::failed)?;
+    let db_existed = admin.database_exists(ident).await.map_err(Error::failed)?;
+    let mut password = None;
+    if !role_existed {
+        let pw = db::generate_password(24).map_err(Error::failed)?;
+        admin.create_role(ident, &pw).await.map_err(Error::failed)?;
+        password = Some(pw);
+    } else if rotate {
+        let pw = db::generate_password(24).map_err(Error::failed)?;
+        admin
+            .set_password(ident, &pw)
+            .await
+            .map_err(Error::failed)?;
+        password = Some(pw);
+    }
+    if !db_existed {
+        admin
+            .create_database(ident, ident)
+            .await
+            .map_err(Error::failed)?;
+    }
+    admin.isolate(ident, ident).await.map_err(Error::failed)?;
+    if admin
+        .public_can_connect(ident)
+        .await
+        .map_err(Error::failed)?
+    {
+        return Err(Error::failed(format!(
+            "{ident}: PUBLIC can still connect after REVOKE; refusing to call it isolated"
+        )));
+    }
+    let (h, p) = &ep.host_side;
+    let summary = match (role_existed, db_existed, &password) {
+        (true, true, None) => {
+            format!("exists: role and database {ident}; nothing changed (password kept)")
+        }
+        (true, true, Some(_)) => format!("exists: role and database {ident}; password rotated"),
+        _ => format!(
+            "created {}{}{}",
+            if role_existed { "" } else { "role " },
+            if !role_existed && !db_existed {
+                "and "
+            } else {
+                ""
+            },
+            if db_existed {
+                String::new()
+            } else {
+                format!("database {ident}")
+            }
+        ),
+    };
+    match password {
+        Some(pw) => {
+            let url = format!("postgres://{ident}:{pw}@{h}:{p}/{ident}");
+            if let Some(f) = env_file {
+                super::deploy::write_env(host, f, &[("DATABASE_URL".to_string(), url.clone())])
+                    .await?;
+            }
+            secret(events, seq, "DATABASE_URL", url);
+        }
+        None => {
+            if env_file.is_some() {
+                return Err(Error::failed(format!(
+                    "{ident} exists and its password is not known here; use --rotate-password with --write-env"
+                )));
+            }
+            let _ = events.send(ActionEvent::Output {
+                seq,
+                stream: "stdout".into(),
+                line: format!("DATABASE_URL=postgres://{ident}:***@{h}:{p}/{ident} (exists; --rotate-password for a new password)"),
+            });
+        }
+    }
+    Ok(summary)
+}
+
+pub(super) async fn assign_redis(
+    host: &Host,
+    server: &ServerRef,
+    app: &str,
+    rotate: bool,
+    seq: usize,
+    events: &tokio::sync::mpsc::UnboundedSender<ActionEvent>,
+) -> Result<String, Error> {
+    let ep = endpoint(host, server, 6379, "default").await?;
+    let admin = RedisAdmin::connect(
+        host,
+        (&ep.from_host.0, ep.from_host.1),
+        ep.password.as_deref(),
+    )
+    .await
+    .map_err(Error::failed)?;
+    let pw = db::generate_password(24).map_err(Error::failed)?;
+    let a = admin
+        .assign(app, &pw, rotate)
+        .await
+        .map_err(Error::failed)?;
+    let (h, p) = &ep.host_side;
+    match &a.password {
+        Some(pw) => secret(
+            events,
+            seq,
+            "REDIS_URL",
+            format!("redis://{app}:{pw}@{h}:{p}/{}", a.index),
+        ),
+        None => {
+            let line = if a.acl {
+                format!("REDIS_URL=redis://{app}:***@{h}:{p}/{} (exists; --rotate-password for a new password)", a.index)
+            } else {
+                format!("REDIS_URL=redis://{h}:{p}/{}", a.index)
+            };
+            let _ = events.send(ActionEvent::Output {
+                seq,
+                stream: "stdout".into(),
+                line,
+            });
+        }
+    }
+    Ok(format!(
+        "{} DB index {} for {app}{}",
+        if a.existed { "exists:" } else { "assigned" },
+        a.index,
+        if a.acl {
+            format!(" (ACL user {app}, keys {app}:*)")
+        } else {
+            " (no ACLs on this server)".into()
+        }
+    ))
+}
+
+/// `opsdeck db list`: databases with owner, size and connections.
+pub async fn list(
+    inv: &Inventory,
+    server: Option<&str>,
+) -> Result<Vec<(String, Vec<db::postgres::DbRow>)>, Error> {
+    let servers: Vec<String> = match server {
+        Some(s) => vec![choose_server(inv, "", Some(s), DbEngine::Postgres)?.1.name],
+        None => inv
+            .databases
+            .iter()
+            .filter(|(_, d)| d.engine == DbEngine::Postgres)
+            .map(|(n, _)| n.clone())
+            .collect(),
+    };
+    let mut out = Vec::new();
+    for s in servers {
+        let (host_name, r) = choose_server(inv, "", Some(&s), DbEngine::Postgres)?;
+        let host = Host::new(&host_name, &inv.hosts[&host_name])?;
+        let ep = endpoint(&host, &r, 5432, "postgres").await?;
+        let admin = PgAdmin::connect(&host, &ep)
+            .await
+            .map_err(Error::unreachable)?;
+        out.push((s, admin.list().await.map_err(Error::failed)?));
+    }
+    Ok(out)
+}
