@@ -94,7 +94,7 @@ impl RedisAdmin {
     }
 
     async fn has_acl(&self) -> bool {
-        self.cmd::<String>(&mut redis::cmd("ACL").arg("WHOAMI"))
+        self.cmd::<String>(redis::cmd("ACL").arg("WHOAMI"))
             .await
             .is_ok()
     }
