@@ -390,3 +390,51 @@ async fn an_engine_on_tcp_behind_the_host_is_reached_through_a_tcp_channel() {
     assert!(d.version().await.expect("version").version.is_some());
     task.abort();
 }
+
+#[test]
+fn the_binary_opens_an_encrypted_key_with_opsdeck_ssh_passphrase() {
+    let bed = Bed::get();
+    let sb = Sandbox::new();
+    let config = sb.write(
+        "ssh_config",
+        &format!(
+            "Host tb\n  HostName {}\n  Port {}\n  User {}\n  IdentityFile {}\n",
+            bed.host,
+            bed.port,
+            bed.user,
+            bed.key_enc.display()
+        ),
+    );
+    sb.write("opsdeck.toml", "[hosts.remote]\nssh = \"tb\"\n");
+    let run = |pass: Option<&str>| {
+        let mut c = sb.opsdeck();
+        c.env("OPSDECK_SSH_CONFIG", &config)
+            .env("OPSDECK_KNOWN_HOSTS", &bed.known_hosts)
+            .env_remove("SSH_AUTH_SOCK")
+            .env_remove("OPSDECK_SSH_PASSPHRASE")
+            .args(["status", "--no-stats"]);
+        if let Some(p) = pass {
+            c.env("OPSDECK_SSH_PASSPHRASE", p);
+        }
+        let out = c.output().expect("opsdeck runs");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run(Some(&bed.key_pass));
+    assert_eq!(code, 0, "{err}");
+    let (code, err) = run(None);
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("encrypted") && err.contains("OPSDECK_SSH_PASSPHRASE"),
+        "{err}"
+    );
+    let (code, err) = run(Some("opsdeck-wrong-pass"));
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("wrong passphrase"), "{err}");
+    assert!(
+        !err.contains("opsdeck-wrong-pass") && !err.contains(&bed.key_pass),
+        "{err}"
+    );
+}
