@@ -241,13 +241,15 @@ mod tests {
 }
 
 /// The action commands a palette (or any text frontend) can name, with their usage.
-pub const COMMANDS: [(&str, &str); 6] = [
+pub const COMMANDS: [(&str, &str); 8] = [
     ("restart", "restart TARGET"),
     ("start", "start TARGET"),
     ("stop", "stop TARGET"),
     ("exec", "exec TARGET CMD [ARGS...]"),
     ("deploy", "deploy APP [VERSION]"),
     ("rollback", "rollback APP [VERSION]"),
+    ("db-create", "db-create APP [SERVER]"),
+    ("redis-assign", "redis-assign APP [SERVER]"),
 ];
 
 /// Parse a command line as the console's palette takes it (`restart shop/web`) into the
@@ -261,6 +263,28 @@ pub fn parse_command(
     let Some((&verb, rest)) = words.split_first() else {
         return Err(Error::usage("type a command, e.g. `restart shop/web`"));
     };
+    if verb == "db-create" || verb == "redis-assign" {
+        let (app, server) = match rest {
+            [app] => (*app, None),
+            [app, s] => (*app, Some(s.to_string())),
+            _ => return Err(Error::usage(format!("usage: {verb} APP [SERVER]"))),
+        };
+        crate::db::pg_ident(app).map_err(Error::usage)?;
+        return Ok(if verb == "db-create" {
+            Action::DbCreate {
+                app: app.to_string(),
+                server,
+                rotate: false,
+                write_env: false,
+            }
+        } else {
+            Action::RedisAssign {
+                app: app.to_string(),
+                server,
+                rotate: false,
+            }
+        });
+    }
     if verb == "deploy" || verb == "rollback" {
         let (app, version) = match rest {
             [app] => (*app, None),

@@ -20,17 +20,19 @@ pub enum Pane {
     Health,
     Resources,
     Hosts,
+    Databases,
     Actions,
     History,
 }
 
 impl Pane {
-    pub const ALL: [Pane; 7] = [
+    pub const ALL: [Pane; 8] = [
         Pane::Containers,
         Pane::Logs,
         Pane::Health,
         Pane::Resources,
         Pane::Hosts,
+        Pane::Databases,
         Pane::Actions,
         Pane::History,
     ];
@@ -42,6 +44,7 @@ impl Pane {
             Pane::Health => "health",
             Pane::Resources => "resources",
             Pane::Hosts => "hosts",
+            Pane::Databases => "databases",
             Pane::Actions => "actions",
             Pane::History => "history",
         }
@@ -53,6 +56,7 @@ impl Pane {
             Pane::Health => "Health",
             Pane::Resources => "Resources",
             Pane::Hosts => "Hosts",
+            Pane::Databases => "Databases",
             Pane::Actions => "Actions",
             Pane::History => "History",
         }
@@ -80,6 +84,9 @@ pub enum Effect {
     Execute { run: usize },
     /// Read the journal; the answer comes back through [`App::history_loaded`].
     LoadHistory,
+    /// List the Postgres servers' databases; the answer comes back through
+    /// [`App::databases_loaded`].
+    LoadDatabases,
     /// Follow the logs of a target (`host/container` or `app`); replaces any earlier reader.
     OpenLogs { generation: u64, target: String },
     /// Write lines to a file; the result comes back as a notice.
@@ -191,6 +198,9 @@ pub struct App {
     /// Work for the event loop, drained after every update.
     pub effects: Vec<Effect>,
     pub logs: LogsView,
+    /// Per server: its databases, or why they could not be listed.
+    pub databases: Option<Result<Vec<(String, Vec<crate::db::postgres::DbRow>)>, String>>,
+    pub databases_selected: usize,
     /// Index among the visible containers (not counting group headings).
     pub selected: usize,
     pub filter: TextArea<'static>,
@@ -230,6 +240,8 @@ impl App {
             palette_error: None,
             effects: Vec::new(),
             logs: LogsView::new(5_000),
+            databases: None,
+            databases_selected: 0,
             selected: 0,
             filter,
             filter_editing: false,
@@ -449,9 +461,7 @@ impl App {
                         let w = p.title().len() as u16 + 2;
                         if m.column >= x && m.column < x + w {
                             self.pane = p;
-                            if p == Pane::History {
-                                self.effects.push(Effect::LoadHistory);
-                            }
+                            self.on_enter_pane();
                             return true;
                         }
                         x += w;
@@ -514,15 +524,9 @@ impl App {
                     (i + n - 1) % n
                 };
                 self.pane = Pane::ALL[j];
-                if self.pane == Pane::History {
-                    self.effects.push(Effect::LoadHistory);
-                }
+                self.on_enter_pane();
             }
-            KeyCommand::Refresh => {
-                if self.pane == Pane::History {
-                    self.effects.push(Effect::LoadHistory);
-                }
-            }
+            KeyCommand::Refresh => self.on_enter_pane(),
             KeyCommand::Palette => {
                 self.popup = Popup::Palette;
                 self.palette = new_palette();
@@ -621,6 +625,13 @@ impl App {
             }
             Pane::Actions => (&mut self.run_selected, self.runs.len()),
             Pane::History => (&mut self.history_selected, self.history.len()),
+            Pane::Databases => {
+                let n = match &self.databases {
+                    Some(Ok(v)) => v.iter().map(|(_, r)| r.len()).sum(),
+                    _ => 0,
+                };
+                (&mut self.databases_selected, n)
+            }
         };
         let page = self.page.max(1);
         *sel = match cmd {
@@ -636,6 +647,22 @@ impl App {
 
     fn visible_len(&self) -> usize {
         self.visible().len()
+    }
+
+    /// Panes that read on demand: the journal, the database servers.
+    fn on_enter_pane(&mut self) {
+        match self.pane {
+            Pane::History => self.effects.push(Effect::LoadHistory),
+            Pane::Databases => self.effects.push(Effect::LoadDatabases),
+            _ => {}
+        }
+    }
+
+    pub fn databases_loaded(
+        &mut self,
+        d: Result<Vec<(String, Vec<crate::db::postgres::DbRow>)>, String>,
+    ) {
+        self.databases = Some(d);
     }
 
     /// Show the logs of `target` (space-separated targets are merged).

@@ -233,13 +233,14 @@ struct Binding {
 }
 
 /// The panes (sections) a key map has; `global` applies everywhere.
-pub const SECTIONS: [&str; 8] = [
+pub const SECTIONS: [&str; 9] = [
     "global",
     "containers",
     "logs",
     "health",
     "resources",
     "hosts",
+    "databases",
     "actions",
     "history",
 ];

@@ -38,6 +38,7 @@ enum Msg {
     Logs(u64, ops::logs::LogEvent),
     LogsFailed(u64, String),
     Notice(String),
+    Databases(Result<Vec<(String, Vec<crate::db::postgres::DbRow>)>, String>),
 }
 
 fn handle(app: &mut app::App, m: Msg) {
@@ -48,6 +49,7 @@ fn handle(app: &mut app::App, m: Msg) {
         Msg::Logs(generation, ev) => app.log_event(generation, ev),
         Msg::LogsFailed(generation, e) => app.logs_failed(generation, e),
         Msg::Notice(n) => app.notices.push(n),
+        Msg::Databases(d) => app.databases_loaded(d),
     }
 }
 
@@ -167,6 +169,14 @@ impl Runner {
                         Err(e) => format!("could not save the logs to {path}: {e}"),
                     };
                     let _ = tx.send(Msg::Notice(msg));
+                });
+            }
+            Effect::LoadDatabases => {
+                tokio::spawn(async move {
+                    let d = ops::provision::list(&inv, None)
+                        .await
+                        .map_err(|e| e.message);
+                    let _ = tx.send(Msg::Databases(d));
                 });
             }
             Effect::LoadHistory => {

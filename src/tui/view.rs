@@ -29,6 +29,7 @@ pub fn draw(f: &mut Frame, app: &App, theme: &Theme) {
         Pane::Health => super::panes::draw_health(f, app, theme, main),
         Pane::Resources => super::panes::draw_resources(f, app, theme, main),
         Pane::Hosts => super::panes::draw_hosts_pane(f, app, theme, main),
+        Pane::Databases => super::panes::draw_databases(f, app, theme, main),
         Pane::Actions => draw_actions(f, app, theme, main),
         Pane::History => draw_history(f, app, theme, main),
     }
@@ -136,6 +137,12 @@ fn draw_actions(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
             format!("journal entry #{id}"),
             theme.muted(),
         )));
+    }
+    if let Some(secret) = &run.secret {
+        lines.push(Line::from(vec![
+            Span::styled("shown once, copy it now: ", theme.warn()),
+            Span::raw(secret.clone()),
+        ]));
     }
     let room = usize::from(detail.height).saturating_sub(lines.len() + 1);
     let skip = run.output.len().saturating_sub(room);

@@ -1,6 +1,9 @@
 //! From the inventory's `ssh = "..."` to where and as whom to connect: `user@host[:port]` or
 //! an alias of the ssh client config (Host, HostName, User, Port, IdentityFile, ProxyJump,
-//! ConnectTimeout, ServerAliveInterval; Include is followed by the parser).
+//! ConnectTimeout, ServerAliveInterval; Include is followed by the parser). Other options are
+//! ignored, except ProxyCommand, which is refused rather than silently bypassed: opsdeck runs
+//! no local commands to connect (use ProxyJump). Host keys are always checked strictly,
+//! whatever StrictHostKeyChecking says.
 
 use ssh2_config::{ParseRule, SshConfig};
 use std::fmt;
@@ -64,7 +67,10 @@ pub fn load_config(path: Option<&Path>) -> Result<Option<SshConfig>, String> {
     };
     let mut reader = std::io::BufReader::new(file);
     SshConfig::default()
-        .parse(&mut reader, ParseRule::ALLOW_UNKNOWN_FIELDS)
+        .parse(
+            &mut reader,
+            ParseRule::ALLOW_UNKNOWN_FIELDS | ParseRule::ALLOW_UNSUPPORTED_FIELDS,
+        )
         .map(Some)
         .map_err(|e| format!("{}: {e}", path.display()))
 }
@@ -148,6 +154,15 @@ fn resolve_depth(spec: &str, config: Option<&SshConfig>, depth: usize) -> Result
         .ok_or_else(|| format!("no user for {spec:?}: write user@{alias}"))?;
     let port = port.or_else(|| p.and_then(|p| p.port)).unwrap_or(22);
     let identity_files = p.and_then(|p| p.identity_file.clone()).unwrap_or_default();
+    let proxy_command = p
+        .and_then(|p| p.unsupported_fields.get("proxycommand"))
+        .map(|args| args.join(" "))
+        .filter(|c| !c.eq_ignore_ascii_case("none"));
+    if let (Some(command), None) = (proxy_command, p.and_then(|p| p.proxy_jump.as_ref())) {
+        return Err(format!(
+            "{alias}: the ssh config sets ProxyCommand {command:?}, which opsdeck does not run; use ProxyJump instead"
+        ));
+    }
     let mut jumps = Vec::new();
     if let Some(list) = p.and_then(|p| p.proxy_jump.clone()) {
         let entries: Vec<String> = list
@@ -185,8 +200,22 @@ mod tests {
 
     fn config(text: &str) -> SshConfig {
         SshConfig::default()
-            .parse(&mut text.as_bytes(), ParseRule::ALLOW_UNKNOWN_FIELDS)
+            .parse(
+                &mut text.as_bytes(),
+                ParseRule::ALLOW_UNKNOWN_FIELDS | ParseRule::ALLOW_UNSUPPORTED_FIELDS,
+            )
             .expect("config parses")
+    }
+
+    #[test]
+    fn proxy_command_is_refused_not_bypassed() {
+        let c = config(
+            "Host old\n  User u\n  ProxyCommand ssh -W %h:%p bastion\n  StrictHostKeyChecking no\n\
+             Host fine\n  User u\n  ProxyCommand none\n",
+        );
+        let e = resolve("old", Some(&c)).expect_err("refused");
+        assert!(e.contains("ProxyCommand") && e.contains("ProxyJump"), "{e}");
+        assert!(resolve("fine", Some(&c)).is_ok());
     }
 
     #[test]
