@@ -199,7 +199,7 @@ pub struct App {
     pub effects: Vec<Effect>,
     pub logs: LogsView,
     /// Per server: its databases, or why they could not be listed.
-    pub databases: Option<Result<Vec<(String, Vec<crate::db::postgres::DbRow>)>, String>>,
+    pub databases: Option<Result<crate::ops::provision::ServerDatabases, String>>,
     pub databases_selected: usize,
     /// Index among the visible containers (not counting group headings).
     pub selected: usize,
@@ -658,10 +658,7 @@ impl App {
         }
     }
 
-    pub fn databases_loaded(
-        &mut self,
-        d: Result<Vec<(String, Vec<crate::db::postgres::DbRow>)>, String>,
-    ) {
+    pub fn databases_loaded(&mut self, d: Result<crate::ops::provision::ServerDatabases, String>) {
         self.databases = Some(d);
     }
 

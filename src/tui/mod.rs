@@ -38,7 +38,7 @@ enum Msg {
     Logs(u64, ops::logs::LogEvent),
     LogsFailed(u64, String),
     Notice(String),
-    Databases(Result<Vec<(String, Vec<crate::db::postgres::DbRow>)>, String>),
+    Databases(Result<crate::ops::provision::ServerDatabases, String>),
 }
 
 fn handle(app: &mut app::App, m: Msg) {
