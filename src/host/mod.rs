@@ -104,6 +104,15 @@ pub enum HostError {
 }
 
 impl HostError {
+    /// The failure itself, through the `Shared` and `Backoff` wrappers the SSH transport
+    /// adds when one failure is reported to several callers.
+    pub fn root(&self) -> &HostError {
+        match self {
+            HostError::Backoff { last: e, .. } | HostError::Shared(e) => e.root(),
+            e => e,
+        }
+    }
+
     /// Whether the failure means the host (or its engine) could not be reached at all.
     pub fn is_unreachable(&self) -> bool {
         match self {

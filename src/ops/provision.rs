@@ -412,6 +412,9 @@ pub(super) async fn assign_redis(
     ))
 }
 
+/// Each Postgres server's name with its databases.
+pub type ServerDatabases = Vec<(String, Vec<db::postgres::DbRow>)>;
+
 /// `opsdeck db list`: databases with owner, size and connections.
 pub async fn list(
     inv: &Inventory,
