@@ -212,7 +212,7 @@ async fn unknown_host_key_is_refused_with_its_fingerprint_until_trusted() {
     let h = host(&bed, opts.clone());
     let e = run(&h, Cmd::new("true")).await.expect_err("refused");
     assert!(
-        matches!(e, HostError::Shared(ref inner) if matches!(**inner, HostError::HostKeyUnknown { .. })),
+        matches!(e.root(), HostError::HostKeyUnknown { .. }),
         "{e:?}"
     );
     assert_eq!(e.exit_kind(), ExitKind::Refused);
@@ -225,6 +225,7 @@ async fn unknown_host_key_is_refused_with_its_fingerprint_until_trusted() {
     // Asking again right away does not hammer the host: same refusal, with the backoff.
     let e = run(&h, Cmd::new("true")).await.expect_err("still refused");
     assert!(matches!(e, HostError::Backoff { .. }), "{e:?}");
+    assert!(matches!(e.root(), HostError::HostKeyUnknown { .. }));
     assert_eq!(e.exit_kind(), ExitKind::Refused);
     assert!(matches!(
         h.connection_state(),
