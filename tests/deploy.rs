@@ -3,6 +3,8 @@
 //! the whole time: zero failed requests allowed.
 
 mod common;
+#[path = "common/ssh.rs"]
+mod ssh_bed;
 
 use common::*;
 use std::io::{Read, Write};
@@ -114,9 +116,16 @@ struct Shop {
     dir: std::path::PathBuf,
     proxy_port: u16,
     project: String,
+    /// Extra environment for the binary (SSH config and known_hosts).
+    env: Vec<(String, String)>,
 }
 
 fn shop() -> Shop {
+    shop_on(None)
+}
+
+/// The shop on the local host, or on an SSH host (`Some((ssh target, env for the binary))`).
+fn shop_on(ssh: Option<&str>) -> Shop {
     require_docker();
     let sb = Sandbox::new();
     let project = unique("dep");
@@ -138,7 +147,9 @@ fn shop() -> Shop {
     sb.write(
         "opsdeck.toml",
         &format!(
-            "[hosts.local]\n[apps.shop]\nhost = \"local\"\ndir = \"{}\"\nproject = \"{project}\"\nservices = [\"platform-a\", \"platform-b\"]\nhealth = {{ path = \"/health\", port = 80, timeout = \"20s\" }}\n",
+            "[hosts.local]\n{}[apps.shop]\nhost = \"{}\"\ndir = \"{}\"\nproject = \"{project}\"\nservices = [\"platform-a\", \"platform-b\"]\nhealth = {{ path = \"/health\", port = 80, timeout = \"20s\" }}\n",
+            ssh.map(|t| format!("[hosts.remote]\nssh = \"{t}\"\n")).unwrap_or_default(),
+            if ssh.is_some() { "remote" } else { "local" },
             dir.display()
         ),
     );
@@ -172,6 +183,16 @@ fn shop() -> Shop {
         Duration::from_secs(30),
         || matches!(get(proxy_port, "/version"), Some((200, _))).then_some(()),
     );
+    if ssh.is_some() {
+        // The SSH user (deploy) works in the app's directory like the owner it is on a server.
+        for p in [sb.path(), dir.as_path()] {
+            let _ = Command::new("chmod").arg("o+rwx").arg(p).status();
+        }
+        let _ = Command::new("chmod")
+            .arg("o+rw")
+            .arg(dir.join(".env"))
+            .status();
+    }
     Shop {
         _nginx: nginx,
         _guard: guard,
@@ -179,6 +200,7 @@ fn shop() -> Shop {
         dir,
         proxy_port,
         project,
+        env: vec![],
     }
 }
 
@@ -188,6 +210,8 @@ impl Shop {
             .sb
             .opsdeck()
             .env("OPSDECK_LOCK_DIR", self.sb.path().join("locks"))
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .env_remove("SSH_AUTH_SOCK")
             .args(args)
             .output()
             .expect("runs");
@@ -331,4 +355,95 @@ fn deploy_input_is_validated_before_anything_runs() {
     assert!(out.contains("write VERSION=v2 to .env"), "{out}");
     assert_eq!(s.images(), before);
     assert!(s.env().contains("VERSION=v1"));
+}
+
+/// An ssh config naming our own sshd `tb`, and a known_hosts file for it.
+fn ssh_env(sb: &Sandbox, bed: &ssh_bed::Bed, sshd: &ssh_bed::Sshd) -> Vec<(String, String)> {
+    let config = sb.write(
+        "ssh/config",
+        &format!(
+            "Host tb\n  HostName 127.0.0.1\n  Port {}\n  User {}\n  IdentityFile {}\n",
+            sshd.port,
+            bed.user,
+            bed.key.display()
+        ),
+    );
+    let known = sb.write(
+        "ssh/known_hosts",
+        &format!("{}\n", sshd.known_hosts_line(bed)),
+    );
+    vec![
+        ("OPSDECK_SSH_CONFIG".into(), config.display().to_string()),
+        ("OPSDECK_KNOWN_HOSTS".into(), known.display().to_string()),
+    ]
+}
+
+#[test]
+fn deploy_over_ssh_works_the_same_and_survives_a_cut_connection() {
+    let bed = ssh_bed::Bed::get();
+    let sshd = ssh_bed::Sshd::start(&bed, true);
+    let mut s = shop_on(Some("tb"));
+    s.env = ssh_env(&s.sb, &bed, &sshd);
+    let (code, out, err) = s.run(&["hosts", "--host", "remote", "--output", "json"]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    // The same rolling deploy, through SSH.
+    let probe = Probe::start(s.proxy_port);
+    let (code, out, err) = s.run(&["deploy", "shop", "--version", "v2"]);
+    let (ok, failed, _) = probe.finish();
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(failed, 0, "{ok} ok, {failed} failed");
+    assert_eq!(
+        s.images(),
+        ["opsdeck-test/busybox:v2", "opsdeck-test/busybox:v2"]
+    );
+    assert!(s.env().contains("VERSION=v2\n"));
+
+    // Cut every SSH session while a deploy runs.
+    let before = s.env();
+    let mut child =
+        s.sb.opsdeck()
+            .env("OPSDECK_LOCK_DIR", s.sb.path().join("locks"))
+            .envs(s.env.iter().map(|(k, v)| (k, v)))
+            .env_remove("SSH_AUTH_SOCK")
+            .args(["deploy", "shop", "--version", "v1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+    // Wait for the first recreate to start (the sessions are busy), then cut.
+    wait_for(
+        "the deploy to start recreating",
+        Duration::from_secs(30),
+        || (s.images()[0] != "opsdeck-test/busybox:v2" || sshd.sessions().len() > 2).then_some(()),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let cut = sshd.cut_sessions();
+    assert!(cut > 0, "there were sessions to cut");
+    let status = wait_for("the deploy to end", Duration::from_secs(180), || {
+        child.try_wait().ok().flatten()
+    });
+    let after = s.env();
+    // Never half-written: either untouched, or the whole new version.
+    let whole_new = after.contains("VERSION=v1\n") && after.contains("PREVIOUS_VERSION=v2");
+    assert!(
+        after == before || whole_new,
+        "half-written .env after a cut (exit {status:?}):\n{after}"
+    );
+    // The lock is released (or clearly stale), and the next deploy proceeds.
+    let (_, lock, _) = s.run(&["lock", "status", "shop"]);
+    assert!(
+        lock.contains("not locked") || lock.contains("STALE"),
+        "{lock}"
+    );
+    if lock.contains("STALE") {
+        let (code, _, err) = s.run(&["lock", "release", "shop", "--yes"]);
+        assert_eq!(code, 0, "{err}");
+    }
+    let (code, out, err) = s.run(&["deploy", "shop", "--version", "v1"]);
+    assert_eq!(code, 0, "after the cut: {out}{err}");
+    assert_eq!(
+        s.images(),
+        ["opsdeck-test/busybox:v1", "opsdeck-test/busybox:v1"]
+    );
 }
