@@ -338,7 +338,6 @@ fn the_binary_refuses_an_unknown_host_key_showing_the_fingerprint() {
 }
 
 #[test]
-#[ignore = "needs the CLI wiring: a per-host host-key refusal must make `hosts`/`status` exit 4"]
 fn the_binary_exits_4_on_an_unknown_host_key() {
     let bed = Bed::get();
     let sb = Sandbox::new();
@@ -349,6 +348,37 @@ fn the_binary_exits_4_on_an_unknown_host_key() {
         let (code, _, err) = run_with(&sb, &env, &cmd);
         assert_eq!(code, 4, "{cmd:?}: {err}");
     }
+    // `hosts trust`: shows the fingerprint and refuses without confirmation...
+    let fp = bed.host_fingerprint();
+    let (code, _, err) = run_with(&sb, &env, &["hosts", "trust", "remote"]);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains(&fp) && err.contains("--fingerprint"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&empty).expect("read"),
+        "",
+        "nothing recorded"
+    );
+    // ...refuses a wrong fingerprint, records the right one, and then the host works.
+    let (code, _, _) = run_with(
+        &sb,
+        &env,
+        &["hosts", "trust", "remote", "--fingerprint", "SHA256:wrong"],
+    );
+    assert_eq!(code, 4);
+    let (code, out, err) = run_with(
+        &sb,
+        &env,
+        &["hosts", "trust", "remote", "--fingerprint", &fp],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("recorded") && out.contains(&fp), "{out}");
+    let (code, out, err) = run_with(&sb, &env, &["hosts", "--output", "json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let v: Value = serde_json::from_str(&out).expect("json");
+    assert!(
+        v[0]["auth"].as_str().is_some_and(|a| a.starts_with("key:")),
+        "{v}"
+    );
 }
 
 #[tokio::test]

@@ -46,7 +46,10 @@ pub enum OutputFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Each host: reachable, auth method, engine and compose versions, latency.
-    Hosts,
+    Hosts {
+        #[command(subcommand)]
+        command: Option<HostsCommand>,
+    },
     /// Containers per host: project/service, state, health, image:tag, uptime, CPU, memory.
     Status {
         /// Only this app's containers.
@@ -200,5 +203,17 @@ pub enum RedisCommand {
         server: Option<String>,
         #[arg(long)]
         rotate_password: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HostsCommand {
+    /// Record an SSH host's key in known_hosts after checking its fingerprint (needs --yes,
+    /// or --fingerprint matching what the host presents). A changed key is never replaced.
+    Trust {
+        name: String,
+        /// The SHA256:... fingerprint you verified out of band.
+        #[arg(long, value_name = "SHA256:...")]
+        fingerprint: Option<String>,
     },
 }

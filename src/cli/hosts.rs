@@ -1,4 +1,4 @@
-use super::{fanout_code, print_json, Cli, OutputFormat};
+use super::{print_json, Cli, OutputFormat};
 use crate::error::Error;
 use crate::inventory::Inventory;
 use crate::ops;
@@ -8,6 +8,7 @@ pub async fn run(inv: &Inventory, cli: &Cli) -> Result<u8, Error> {
     let cancel = tokio_util::sync::CancellationToken::new();
     let reports = ops::hosts_report(&hosts, &cancel).await;
     let any_down = reports.iter().any(|r| !r.reachable);
+    let any_refused = reports.iter().any(|r| r.refused);
     match cli.output {
         OutputFormat::Json => print_json(&reports)?,
         OutputFormat::Human => {
@@ -55,5 +56,64 @@ pub async fn run(inv: &Inventory, cli: &Cli) -> Result<u8, Error> {
             }
         }
     }
-    Ok(fanout_code(any_down))
+    Ok(super::fanout_code_with(any_refused, any_down))
+}
+
+pub async fn trust(
+    inv: &Inventory,
+    cli: &Cli,
+    name: &str,
+    fingerprint: Option<&str>,
+) -> Result<u8, Error> {
+    let seen = std::sync::Mutex::new(Vec::new());
+    let confirm = |k: &crate::host::TrustedKey| {
+        let ok = cli.yes || fingerprint == Some(k.fingerprint.as_str());
+        if let Ok(mut s) = seen.lock() {
+            s.push(format!("{} {} {}", k.pattern, k.key_type, k.fingerprint));
+        }
+        ok
+    };
+    match ops::query::trust(inv, name, &confirm).await {
+        Ok(keys) => {
+            match cli.output {
+                OutputFormat::Json => print_json(
+                    &keys
+                        .iter()
+                        .map(|k| {
+                            serde_json::json!({
+                                "target": k.target, "pattern": k.pattern, "key_type": k.key_type,
+                                "fingerprint": k.fingerprint, "added": k.added,
+                            })
+                        })
+                        .collect::<Vec<_>>(),
+                )?,
+                OutputFormat::Human => {
+                    for k in &keys {
+                        println!(
+                            "{} {} {} {}",
+                            if k.added { "recorded" } else { "already known" },
+                            k.pattern,
+                            k.key_type,
+                            k.fingerprint
+                        );
+                    }
+                }
+            }
+            Ok(0)
+        }
+        Err(e) => {
+            let shown = seen.lock().map(|s| s.clone()).unwrap_or_default();
+            if e.kind == crate::error::ExitKind::Refused
+                && !shown.is_empty()
+                && !cli.yes
+                && fingerprint.is_none()
+            {
+                return Err(Error::refused(format!(
+                    "{name} presents:\n  {}\nVerify the fingerprint out of band, then run `opsdeck hosts trust {name} --fingerprint SHA256:...` (or --yes)",
+                    shown.join("\n  ")
+                )));
+            }
+            Err(e)
+        }
+    }
 }

@@ -16,7 +16,7 @@ mod stats;
 mod status;
 
 pub use action::confirmation_needed;
-pub use args::{Cli, Command, DbCommand, LockCommand, OutputFormat, RedisCommand};
+pub use args::{Cli, Command, DbCommand, HostsCommand, LockCommand, OutputFormat, RedisCommand};
 
 use crate::error::{Error, ExitKind};
 use crate::inventory;
@@ -68,7 +68,14 @@ pub async fn run(cli: Cli) -> Result<u8, Error> {
         .map_err(|e| Error::usage(format!("bad inventory:\n{e}")))?;
     match cli.command {
         None => crate::tui::run(inv, &cli).await.map(|_| 0),
-        Some(Command::Hosts) => hosts::run(&inv, &cli).await,
+        Some(Command::Hosts { command: None }) => hosts::run(&inv, &cli).await,
+        Some(Command::Hosts {
+            command:
+                Some(HostsCommand::Trust {
+                    ref name,
+                    ref fingerprint,
+                }),
+        }) => hosts::trust(&inv, &cli, name, fingerprint.as_deref()).await,
         Some(Command::Status { ref app, no_stats }) => {
             status::run(&inv, &cli, app.clone(), !no_stats).await
         }
@@ -192,9 +199,16 @@ async fn lifecycle(
     action::run(inv, cli, ops::Action::Lifecycle { op, target }).await
 }
 
-/// Exit code for a fan-out: 3 when some host could not be reached.
+/// Exit code for a fan-out: 4 when some host refused us (host key), else 3 when some host
+/// could not be reached, else 0.
 pub(crate) fn fanout_code(any_unreachable: bool) -> u8 {
-    if any_unreachable {
+    fanout_code_with(false, any_unreachable)
+}
+
+pub(crate) fn fanout_code_with(any_refused: bool, any_unreachable: bool) -> u8 {
+    if any_refused {
+        ExitKind::Refused.code() as u8
+    } else if any_unreachable {
         ExitKind::Unreachable.code() as u8
     } else {
         0

@@ -1,5 +1,5 @@
 use super::format::{bytes, short_duration, table};
-use super::{fanout_code, print_json, Cli, OutputFormat};
+use super::{print_json, Cli, OutputFormat};
 use crate::error::Error;
 use crate::inventory::Inventory;
 use crate::ops;
@@ -13,6 +13,7 @@ pub async fn run(
     let hosts = ops::select_hosts(inv, &ops::HostSelection(cli.hosts.clone()))?;
     let report = ops::status_report(inv, &hosts, &ops::StatusOptions { app, stats }).await?;
     let any_down = report.iter().any(|h| !h.reachable);
+    let any_refused = report.iter().any(|h| h.refused);
     match cli.output {
         OutputFormat::Json => print_json(&report)?,
         OutputFormat::Human => {
@@ -88,5 +89,5 @@ pub async fn run(
             }
         }
     }
-    Ok(fanout_code(any_down))
+    Ok(super::fanout_code_with(any_refused, any_down))
 }

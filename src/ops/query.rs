@@ -38,6 +38,9 @@ pub struct HostReport {
     pub containers: Option<usize>,
     pub tags: Vec<String>,
     pub error: Option<String>,
+    /// The host refused us (host key unknown or changed): exit 4 rather than 3.
+    #[serde(skip)]
+    pub refused: bool,
 }
 
 /// One host's part of `opsdeck status`.
@@ -46,6 +49,9 @@ pub struct HostStatus {
     pub host: String,
     pub reachable: bool,
     pub error: Option<String>,
+    /// The host refused us (host key unknown or changed): exit 4 rather than 3.
+    #[serde(skip)]
+    pub refused: bool,
     pub containers: Vec<ContainerStatus>,
 }
 
@@ -94,6 +100,7 @@ fn empty_report(h: &Host) -> HostReport {
         containers: None,
         tags: h.spec().tags.clone(),
         error: None,
+        refused: false,
     }
 }
 
@@ -102,11 +109,14 @@ async fn one_host_report(h: &Host, cancel: &CancellationToken) -> HostReport {
     let docker = match h.docker().await {
         Ok(d) => d,
         Err(e) => {
+            r.refused = e.is_refused();
             r.error = Some(e.to_string());
             return r;
         }
     };
-    r.auth = Some(h.transport_kind().to_string());
+    r.auth = h
+        .auth_method()
+        .or_else(|| Some(h.transport_kind().to_string()));
     let started = Instant::now();
     if let Err(e) = docker.ping().await {
         r.error = Some(format!("ping failed: {}", docker::describe_error(&e)));
@@ -191,6 +201,7 @@ pub async fn status_report(
                 host: h.name().to_string(),
                 reachable: false,
                 error: Some(format!("no answer within {}s", HOST_DEADLINE.as_secs())),
+                refused: false,
                 containers: vec![],
             },
         }
@@ -203,11 +214,17 @@ async fn one_host_status(h: &Host, app: Option<&AppSpec>, stats: bool) -> HostSt
         host: h.name().to_string(),
         reachable: false,
         error: Some(error),
+        refused: false,
         containers: vec![],
     };
     let docker = match h.docker().await {
         Ok(d) => d,
-        Err(e) => return fail(e.to_string()),
+        Err(e) => {
+            return HostStatus {
+                refused: e.is_refused(),
+                ..fail(e.to_string())
+            }
+        }
     };
     let list = match docker::list_containers(&docker, h.name()).await {
         Ok(l) => l,
@@ -244,6 +261,31 @@ async fn one_host_status(h: &Host, app: Option<&AppSpec>, stats: bool) -> HostSt
         host: h.name().to_string(),
         reachable: true,
         error: None,
+        refused: false,
         containers,
     }
+}
+
+/// `opsdeck hosts trust NAME`: record the host's SSH key(s) in known_hosts. `confirm` sees
+/// each key's fingerprint and decides; a declined or changed key is refused (exit 4).
+pub async fn trust(
+    inv: &Inventory,
+    name: &str,
+    confirm: &(dyn Fn(&crate::host::TrustedKey) -> bool + Sync),
+) -> Result<Vec<crate::host::TrustedKey>, Error> {
+    let spec = inv.hosts.get(name).ok_or_else(|| {
+        Error::usage(names::unknown_name_message(
+            "host",
+            name,
+            inv.hosts.keys().map(String::as_str),
+        ))
+    })?;
+    if spec.ssh.is_none() {
+        return Err(Error::usage(format!(
+            "{name} is this machine: there is no SSH key to trust"
+        )));
+    }
+    crate::host::trust_host_with(name, spec, &crate::host::SshOptions::from_env(), confirm)
+        .await
+        .map_err(Error::from)
 }
