@@ -13,7 +13,8 @@
 //!   errors name file, line and key.
 //! - [`journal`]: the append-only SQLite journal of actions.
 //! - Adapters: [`host`] (run commands, files, the Docker socket; local and SSH transports),
-//!   [`docker`] (bollard: containers, stats, engine facts; compose runner).
+//!   [`docker`] (bollard: containers, stats, engine facts; compose runner), [`routes`] (Traefik:
+//!   the file provider's YAML, container labels, the API).
 //! - Shared pieces: [`names`] (validation of every name that reaches a host), [`secrets`]
 //!   (masking), [`paths`] (XDG directories), [`error`] (error kinds and exit codes).
 #![forbid(unsafe_code)]
@@ -30,6 +31,7 @@ pub mod model;
 pub mod names;
 pub mod ops;
 pub mod paths;
+pub mod routes;
 pub mod secrets;
 pub mod tui;
 pub mod units;

@@ -232,11 +232,15 @@ fn write_env_puts_the_url_into_the_apps_env_atomically() {
 
 #[test]
 fn hostile_names_are_refused_and_the_catalog_is_unchanged() {
+    // Other tests create and drop opsdeck_test_* names concurrently; nothing else may change.
+    let catalog = || {
+        (
+            psql("SELECT string_agg(rolname, ',' ORDER BY rolname) FROM pg_roles WHERE rolname NOT LIKE 'opsdeck_test_%'"),
+            psql("SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database WHERE datname NOT LIKE 'opsdeck_test_%'"),
+        )
+    };
     let env = Env::new();
-    let before = (
-        psql("SELECT string_agg(rolname, ',' ORDER BY rolname) FROM pg_roles"),
-        psql("SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database"),
-    );
+    let before = catalog();
     let hostile = [
         "x\"; DROP DATABASE postgres; --",
         "a'b",
@@ -261,10 +265,7 @@ fn hostile_names_are_refused_and_the_catalog_is_unchanged() {
         let (code, _, err) = env.run(&["redis", "assign", name]);
         assert_eq!(code, 2, "{name:?} (redis) was not refused: {err}");
     }
-    let after = (
-        psql("SELECT string_agg(rolname, ',' ORDER BY rolname) FROM pg_roles"),
-        psql("SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database"),
-    );
+    let after = catalog();
     assert_eq!(before, after, "the server's catalog changed");
 }
 

@@ -135,6 +135,41 @@ pub enum Command {
         #[arg(long, value_name = "TAG")]
         to: Option<String>,
     },
+    /// A streamed, checksummed pg_dump -Fc of a database, published only when complete.
+    Backup {
+        db: String,
+        /// The storage (default: the database's backup_to).
+        #[arg(long, value_name = "STORAGE")]
+        to: Option<String>,
+    },
+    /// Backups: id, time, size, sha256, verified, age.
+    Backups { db: Option<String> },
+    /// Prove a backup restores: checksum, pg_restore --list, scratch restore, row counts.
+    Verify {
+        db: String,
+        backup: String,
+        #[arg(long, value_name = "STORAGE")]
+        to: Option<String>,
+    },
+    /// Traefik routes of a host: list them, or add/remove one safely (validated, written
+    /// atomically, proven through Traefik's API and the proxy, put back on failure).
+    Routes {
+        #[command(subcommand)]
+        command: RoutesCommand,
+    },
+    /// Why is APP down or 404? DNS, containers, proxy network, route, health directly and
+    /// through the proxy, TLS, proxy log lines; each with a verdict and a hint. Exit 0 only
+    /// when every step passes. OPSDECK_RESOLVE=name:ip,... overrides DNS answers.
+    Doctor { app: String },
+    /// Restore a backup (needs --yes): into a scratch database first and checked; then the
+    /// apps using the database are stopped, the scratch swapped in (the old database kept),
+    /// the apps started and health-checked; any failure puts the old database back.
+    Restore {
+        db: String,
+        backup: String,
+        #[arg(long, value_name = "STORAGE")]
+        to: Option<String>,
+    },
     /// Postgres databases: create one (with its own role) for an app, or list them.
     Db {
         #[command(subcommand)]
@@ -157,6 +192,32 @@ pub enum Command {
     },
     /// Print the man page (roff).
     Man,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RoutesCommand {
+    /// Every route: file provider routes, container label routes, and what Traefik reports.
+    List,
+    /// Add a route to the host's routes file; exit 1 (file put back) if Traefik rejects it or
+    /// the target's /health does not answer through the proxy.
+    Add {
+        /// The router (and service) name.
+        name: String,
+        /// A Traefik rule with at least one Host matcher, e.g. 'Host(`shop.example.com`)'.
+        #[arg(long)]
+        rule: String,
+        /// The backend: a URL (http://10.0.0.5:3000) or container:port.
+        #[arg(long, value_name = "URL|CONTAINER:PORT")]
+        to: String,
+        /// The entrypoint (default: all of Traefik's).
+        #[arg(long)]
+        entrypoint: Option<String>,
+        /// The ACME certificate resolver (turns TLS on).
+        #[arg(long, value_name = "RESOLVER")]
+        cert_resolver: Option<String>,
+    },
+    /// Remove a route from the host's routes file (destructive: needs --yes).
+    Remove { name: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,18 +5,23 @@
 
 mod action;
 pub mod args;
+mod backups;
 mod check;
 mod dblist;
+mod doctor;
 mod format;
 mod history;
 mod hosts;
 mod lock;
 mod logs;
+mod routes;
 mod stats;
 mod status;
 
 pub use action::confirmation_needed;
-pub use args::{Cli, Command, DbCommand, HostsCommand, LockCommand, OutputFormat, RedisCommand};
+pub use args::{
+    Cli, Command, DbCommand, HostsCommand, LockCommand, OutputFormat, RedisCommand, RoutesCommand,
+};
 
 use crate::error::{Error, ExitKind};
 use crate::inventory;
@@ -146,6 +151,38 @@ pub async fn run(cli: Cli) -> Result<u8, Error> {
             };
             action::run(&inv, &cli, a).await
         }
+        Some(Command::Backup { ref db, ref to }) => {
+            let a = ops::Action::Backup {
+                db: db.clone(),
+                to: to.clone(),
+            };
+            action::run(&inv, &cli, a).await
+        }
+        Some(Command::Verify {
+            ref db,
+            ref backup,
+            ref to,
+        }) => {
+            let a = ops::Action::Verify {
+                db: db.clone(),
+                backup: backup.clone(),
+                to: to.clone(),
+            };
+            action::run(&inv, &cli, a).await
+        }
+        Some(Command::Restore {
+            ref db,
+            ref backup,
+            ref to,
+        }) => {
+            let a = ops::Action::Restore {
+                db: db.clone(),
+                backup: backup.clone(),
+                to: to.clone(),
+            };
+            action::run(&inv, &cli, a).await
+        }
+        Some(Command::Backups { ref db }) => backups::run(&inv, &cli, db.as_deref()).await,
         Some(Command::Db {
             command:
                 DbCommand::Create {
@@ -181,6 +218,8 @@ pub async fn run(cli: Cli) -> Result<u8, Error> {
             };
             action::run(&inv, &cli, a).await
         }
+        Some(Command::Routes { ref command }) => routes::run(&inv, &cli, command).await,
+        Some(Command::Doctor { ref app }) => doctor::run(&inv, &cli, app).await,
         Some(Command::Lock { ref command }) => match command {
             LockCommand::Status { app } => lock::status(&inv, &cli, app).await,
             LockCommand::Release { app, force } => lock::release(&inv, &cli, app, *force).await,

@@ -6,6 +6,7 @@
 
 pub mod compose;
 mod containers;
+pub mod exec;
 pub mod logs;
 mod stats;
 

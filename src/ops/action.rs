@@ -132,6 +132,20 @@ pub enum Action {
     },
     /// Back to the previous version, or `to`.
     Rollback { app: String, to: Option<String> },
+    /// A streamed, checksummed `pg_dump -Fc` of a database to a storage.
+    Backup { db: String, to: Option<String> },
+    /// Prove a backup restores (scratch database, row counts).
+    Verify {
+        db: String,
+        backup: String,
+        to: Option<String>,
+    },
+    /// Restore a backup: scratch first, then swap it in around the apps (destructive).
+    Restore {
+        db: String,
+        backup: String,
+        to: Option<String>,
+    },
     /// A Postgres role and database for an app.
     DbCreate {
         app: String,
@@ -145,6 +159,17 @@ pub enum Action {
         server: Option<String>,
         rotate: bool,
     },
+    /// Add a route to a host's Traefik routes file; proven through the API and the proxy.
+    RouteAdd {
+        host: String,
+        name: String,
+        rule: String,
+        to: String,
+        entrypoint: Option<String>,
+        cert_resolver: Option<String>,
+    },
+    /// Remove a route from a host's Traefik routes file.
+    RouteRemove { host: String, name: String },
 }
 
 impl Action {
@@ -156,7 +181,12 @@ impl Action {
             Action::Deploy { .. } => "deploy",
             Action::Rollback { .. } => "rollback",
             Action::DbCreate { .. } => "db_create",
+            Action::Backup { .. } => "backup",
+            Action::Verify { .. } => "verify",
+            Action::Restore { .. } => "restore",
             Action::RedisAssign { .. } => "redis_assign",
+            Action::RouteAdd { .. } => "route_add",
+            Action::RouteRemove { .. } => "route_remove",
         }
     }
 
@@ -167,6 +197,12 @@ impl Action {
             | Action::Rollback { app, .. }
             | Action::DbCreate { app, .. }
             | Action::RedisAssign { app, .. } => Target::App { app: app.clone() },
+            Action::Backup { db, .. } | Action::Verify { db, .. } | Action::Restore { db, .. } => {
+                Target::App { app: db.clone() }
+            }
+            Action::RouteAdd { host, name, .. } | Action::RouteRemove { host, name } => {
+                super::routes::route_target(host, name)
+            }
         }
     }
 
@@ -179,6 +215,8 @@ impl Action {
                 op: ContainerOp::Stop,
                 ..
             } | Action::Rollback { .. }
+                | Action::RouteRemove { .. }
+                | Action::Restore { .. }
         )
     }
 

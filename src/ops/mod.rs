@@ -8,8 +8,10 @@
 //!   [`event::ActionEvent`]s. Frontends never reach past this module into adapters.
 
 pub mod action;
+pub mod backup;
 pub mod checks;
 pub mod deploy;
+pub mod doctor;
 pub mod engine;
 pub mod event;
 pub mod lock;
@@ -19,6 +21,7 @@ pub mod plan;
 pub mod provision;
 pub mod query;
 pub mod resolve;
+pub mod routes;
 pub mod select;
 pub mod stats;
 mod steps;
@@ -51,6 +54,13 @@ pub async fn prepare(inv: &Inventory, hosts: &[Host], action: &Action) -> Result
             deploy::plan_deploy(action, &input, host.name())
         }
         Action::DbCreate { .. } | Action::RedisAssign { .. } => provision::plan(inv, action),
+        Action::RouteAdd { host, .. } | Action::RouteRemove { host, .. } => {
+            let (input, _) = routes::gather(inv, host).await?;
+            routes::plan_routes(action, &input)
+        }
+        Action::Backup { .. } | Action::Verify { .. } | Action::Restore { .. } => {
+            backup::plan(inv, action)
+        }
         _ => {
             let input = resolve::resolve(inv, hosts, &action.target()).await?;
             plan::plan(action, &input)

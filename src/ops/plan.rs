@@ -89,6 +89,21 @@ pub enum StepKind {
         health_port: Option<u16>,
         timeout_secs: u64,
     },
+    Backup {
+        db: super::backup::DbRef,
+        storage: super::backup::StorageRef,
+    },
+    VerifyBackup {
+        db: super::backup::DbRef,
+        storage: super::backup::StorageRef,
+        id: String,
+    },
+    RestoreBackup {
+        db: super::backup::DbRef,
+        storage: super::backup::StorageRef,
+        id: String,
+        apps: Vec<crate::inventory::AppSpec>,
+    },
     ProvisionPostgres {
         server: super::provision::ServerRef,
         ident: String,
@@ -104,6 +119,27 @@ pub enum StepKind {
     WriteEnv {
         path: String,
         pairs: Vec<(String, String)>,
+    },
+    /// Replace the Traefik routes file atomically (`keep_previous`: old one to FILE.previous).
+    WriteRoutes {
+        path: String,
+        contents: String,
+        keep_previous: bool,
+    },
+    /// Wait until Traefik's API reports `router` loaded without errors (or gone: `present`
+    /// false).
+    RouteLoaded {
+        api: String,
+        router: String,
+        present: bool,
+        timeout_secs: u64,
+    },
+    /// Wait until `path` answers 2xx through the proxy's entrypoint with `Host: host_header`.
+    RouteAnswers {
+        entrypoint: String,
+        host_header: String,
+        path: String,
+        timeout_secs: u64,
     },
 }
 
@@ -214,7 +250,12 @@ pub fn plan(action: &Action, input: &PlanInput) -> Result<Plan, Error> {
         Action::Deploy { .. }
         | Action::Rollback { .. }
         | Action::DbCreate { .. }
-        | Action::RedisAssign { .. } => {
+        | Action::RedisAssign { .. }
+        | Action::Backup { .. }
+        | Action::Verify { .. }
+        | Action::Restore { .. }
+        | Action::RouteAdd { .. }
+        | Action::RouteRemove { .. } => {
             return Err(Error::usage("this action is planned by its own module"));
         }
         Action::Lifecycle { op, .. } => {

@@ -160,7 +160,7 @@ pub fn plan(inv: &Inventory, action: &Action) -> Result<Plan, Error> {
         host,
         lock: format!("db-{app}"),
         app: Some(app.clone()),
-        destructive: false,
+        destructive: action.is_destructive(),
         steps: vec![Step {
             name,
             kind,

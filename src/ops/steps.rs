@@ -140,11 +140,47 @@ pub(super) async fn run(kind: &StepKind, cx: &StepCtx<'_>) -> Result<String, Err
             )
             .await
         }
+        StepKind::Backup { db, storage } => {
+            super::backup::backup(cx.host, db, storage, cx.seq, cx.events).await
+        }
+        StepKind::VerifyBackup { db, storage, id } => {
+            super::backup::verify(cx.host, db, storage, id).await
+        }
+        StepKind::RestoreBackup {
+            db,
+            storage,
+            id,
+            apps,
+        } => super::backup::restore(cx.host, db, storage, id, apps).await,
         StepKind::AssignRedis {
             server,
             app,
             rotate,
         } => super::provision::assign_redis(cx.host, server, app, *rotate, cx.seq, cx.events).await,
+        StepKind::WriteRoutes {
+            path,
+            contents,
+            keep_previous,
+        } => super::routes::write_routes(cx.host, path, contents, *keep_previous).await,
+        StepKind::RouteLoaded {
+            api,
+            router,
+            present,
+            timeout_secs,
+        } => {
+            let limit = Duration::from_secs(*timeout_secs);
+            super::routes::route_loaded(cx.host, api, router, *present, limit, cx.cancel).await
+        }
+        StepKind::RouteAnswers {
+            entrypoint,
+            host_header,
+            path,
+            timeout_secs,
+        } => {
+            let limit = Duration::from_secs(*timeout_secs);
+            super::routes::route_answers(cx.host, entrypoint, host_header, path, limit, cx.cancel)
+                .await
+        }
     }
 }
 

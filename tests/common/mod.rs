@@ -155,6 +155,8 @@ impl Sandbox {
             .env("XDG_STATE_HOME", self.dir.path().join("state"))
             .env_remove("OPSDECK_CONFIG")
             .env_remove("OPSDECK_JOURNAL")
+            // Each test its own locks: tests run in parallel and reuse app names.
+            .env("OPSDECK_LOCK_DIR", self.dir.path().join("locks"))
             .env("NO_COLOR", "1");
         c
     }

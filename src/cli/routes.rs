@@ -1,0 +1,129 @@
+//! `opsdeck routes list|add|remove`.
+
+use super::{action, print_json, Cli, OutputFormat, RoutesCommand};
+use crate::error::Error;
+use crate::inventory::Inventory;
+use crate::ops::{self, HostSelection};
+
+pub async fn run(inv: &Inventory, cli: &Cli, cmd: &RoutesCommand) -> Result<u8, Error> {
+    let sel = HostSelection(cli.hosts.clone());
+    match cmd {
+        RoutesCommand::List => list(inv, cli, &sel).await,
+        RoutesCommand::Add {
+            name,
+            rule,
+            to,
+            entrypoint,
+            cert_resolver,
+        } => {
+            // Validate everything the user typed before touching any host.
+            ops::routes::add_action(
+                String::new(),
+                name,
+                rule,
+                to,
+                entrypoint.as_deref(),
+                cert_resolver.as_deref(),
+            )?;
+            let host = ops::routes::pick_host(inv, &sel)?;
+            let a = ops::routes::add_action(
+                host,
+                name,
+                rule,
+                to,
+                entrypoint.as_deref(),
+                cert_resolver.as_deref(),
+            )?;
+            action::run(inv, cli, a).await
+        }
+        RoutesCommand::Remove { name } => {
+            ops::routes::check_router_name("router", name)?;
+            let host = ops::routes::pick_host(inv, &sel)?;
+            let a = ops::Action::RouteRemove {
+                host,
+                name: name.clone(),
+            };
+            action::run(inv, cli, a).await
+        }
+    }
+}
+
+async fn list(inv: &Inventory, cli: &Cli, sel: &HostSelection) -> Result<u8, Error> {
+    let report = ops::routes::list(inv, sel).await?;
+    let problems = report
+        .iter()
+        .any(|h| h.file_error.is_some() || h.labels_error.is_some() || h.api_error.is_some());
+    match cli.output {
+        OutputFormat::Json => print_json(&report)?,
+        OutputFormat::Human => {
+            for h in &report {
+                println!(
+                    "{}: routes file {}, API {}",
+                    h.host,
+                    h.routes_file.as_deref().unwrap_or("(none)"),
+                    h.api.as_deref().unwrap_or("(none)")
+                );
+                for e in [&h.file_error, &h.labels_error, &h.api_error]
+                    .into_iter()
+                    .flatten()
+                {
+                    println!("  ! {e}");
+                }
+                println!(
+                    "  {:<24} {:<7} {:<32} {:<12} {:<26} {:<9} STATUS",
+                    "ROUTER", "FROM", "HOSTS", "ENTRYPOINTS", "TARGET", "TLS"
+                );
+                for r in &h.routes {
+                    println!(
+                        "  {:<24} {:<7} {:<32} {:<12} {:<26} {:<9} {}{}",
+                        r.route.router,
+                        r.route.provider,
+                        r.route.hosts.join(","),
+                        if r.route.entrypoints.is_empty() {
+                            "(all)".to_string()
+                        } else {
+                            r.route.entrypoints.join(",")
+                        },
+                        r.route.targets.join(","),
+                        r.route.cert_resolver.as_deref().unwrap_or("-"),
+                        r.status.as_deref().unwrap_or("?"),
+                        if r.errors.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {}", r.errors.join("; "))
+                        }
+                    );
+                    if cli.verbose > 0 {
+                        println!("      rule {}  (from {})", r.route.rule, r.route.source);
+                    }
+                }
+                let others: Vec<_> = h
+                    .api_routers
+                    .iter()
+                    .filter(|a| !h.routes.iter().any(|r| r.route.api_name() == a.name))
+                    .collect();
+                if !others.is_empty() {
+                    println!("  other routers Traefik reports:");
+                    for a in others {
+                        println!(
+                            "  {:<40} {:<9} {}{}",
+                            a.name,
+                            a.status,
+                            a.rule,
+                            if a.errors.is_empty() {
+                                String::new()
+                            } else {
+                                format!(": {}", a.errors.join("; "))
+                            }
+                        );
+                    }
+                }
+            }
+        }
+    }
+    Ok(if problems {
+        crate::error::ExitKind::Unreachable.code() as u8
+    } else {
+        0
+    })
+}

@@ -1,0 +1,568 @@
+//! Routes: what a host's Traefik routes (`routes list`), and the safe edit of its routes file
+//! (`routes add` / `routes remove`): validated before anything is written, written atomically
+//! with the previous version kept, then proven through Traefik's API and a request through
+//! the entrypoint; a failure puts the previous file back (the step's undo).
+
+use super::action::{Action, Target};
+use super::plan::{Plan, Step, StepKind};
+use super::select::{select_hosts, HostSelection};
+use crate::error::Error;
+use crate::host::Host;
+use crate::inventory::{Inventory, ProxyKind, ProxySpec};
+use crate::names;
+use crate::routes::{self, api::ApiRouter, rule, NewRoute, Route};
+use serde::Serialize;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// How long Traefik may take to load (or drop) a router after the file changed.
+pub const LOAD_TIMEOUT_SECS: u64 = 20;
+/// How long the new route may take to answer its health path through the proxy.
+pub const ANSWER_TIMEOUT_SECS: u64 = 20;
+/// The health path every public service answers (seed 000).
+pub const HEALTH_PATH: &str = "/health";
+
+/// A route with what Traefik says about it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ListedRoute {
+    #[serde(flatten)]
+    pub route: Route,
+    /// Traefik's status for the router (`enabled`, `disabled`, `warning`); `None` when the API
+    /// was not reached or does not know the router.
+    pub status: Option<String>,
+    pub errors: Vec<String>,
+}
+
+/// `routes list` for one host.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostRoutes {
+    pub host: String,
+    pub routes_file: Option<String>,
+    /// Why the routes file could not be read or parsed.
+    pub file_error: Option<String>,
+    /// Why the containers' labels could not be read.
+    pub labels_error: Option<String>,
+    pub api: Option<String>,
+    /// Why the API could not be asked.
+    pub api_error: Option<String>,
+    pub routes: Vec<ListedRoute>,
+    /// Every router Traefik reports (all providers), when the API was reached.
+    pub api_routers: Vec<ApiRouter>,
+}
+
+/// The Traefik proxy of a host, or a usage error naming what is missing.
+pub fn traefik_of<'a>(inv: &'a Inventory, host: &str) -> Result<&'a ProxySpec, Error> {
+    let spec = inv
+        .hosts
+        .get(host)
+        .ok_or_else(|| Error::usage(format!("no host named {host:?}")))?;
+    match &spec.proxy {
+        Some(p) if p.kind == ProxyKind::Traefik => Ok(p),
+        Some(_) => Err(Error::usage(format!(
+            "host {host}: its proxy is not Traefik; routes are edited for Traefik only"
+        ))),
+        None => Err(Error::usage(format!(
+            "host {host} has no proxy: add [hosts.{host}.proxy] with kind = \"traefik\" and routes_file"
+        ))),
+    }
+}
+
+/// The one host a route edit applies to: the selection's only host with a Traefik proxy.
+pub fn pick_host(inv: &Inventory, sel: &HostSelection) -> Result<String, Error> {
+    let hosts = select_hosts(inv, sel)?;
+    let with: Vec<&str> = hosts
+        .iter()
+        .map(|h| h.name())
+        .filter(|h| traefik_of(inv, h).is_ok())
+        .collect();
+    match with.as_slice() {
+        [one] => Ok(one.to_string()),
+        [] => Err(Error::usage(
+            "no selected host has a Traefik proxy ([hosts.NAME.proxy] with kind = \"traefik\")",
+        )),
+        many => Err(Error::usage(format!(
+            "several hosts have a Traefik proxy ({}); pick one with --host",
+            many.join(", ")
+        ))),
+    }
+}
+
+/// Read the routes file; a missing file is empty.
+async fn read_routes(host: &Host, path: &str) -> Result<Option<String>, String> {
+    match host.read_file(Path::new(path)).await {
+        Ok(b) => String::from_utf8(b)
+            .map(Some)
+            .map_err(|_| format!("{path} is not UTF-8 text")),
+        Err(crate::host::HostError::File { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(format!("reading {path}: {e}")),
+    }
+}
+
+/// Routes declared by container labels on the host.
+pub async fn label_routes(host: &Host) -> Result<Vec<Route>, String> {
+    let d = host.docker().await.map_err(|e| e.to_string())?;
+    let cs = crate::docker::list_containers(&d, host.name())
+        .await
+        .map_err(|e| crate::docker::describe_error(&e))?;
+    Ok(cs
+        .iter()
+        .flat_map(|c| routes::label_routes(&c.name, &c.labels))
+        .collect())
+}
+
+/// Everything routed on one host.
+pub async fn host_routes(inv: &Inventory, host: &Host) -> HostRoutes {
+    let proxy = traefik_of(inv, host.name()).ok();
+    let mut out = HostRoutes {
+        host: host.name().to_string(),
+        routes_file: proxy.and_then(|p| p.routes_file.clone()),
+        file_error: None,
+        labels_error: None,
+        api: proxy.and_then(|p| p.api.clone()),
+        api_error: None,
+        routes: vec![],
+        api_routers: vec![],
+    };
+    let mut found: Vec<Route> = Vec::new();
+    if let Some(f) = &out.routes_file {
+        match read_routes(host, f).await {
+            Ok(text) => match routes::parse_file(text.as_deref().unwrap_or("")) {
+                Ok(doc) => found.extend(routes::file_routes(&doc, f)),
+                Err(e) => out.file_error = Some(format!("{f}: {e}")),
+            },
+            Err(e) => out.file_error = Some(e),
+        }
+    }
+    match label_routes(host).await {
+        Ok(r) => found.extend(r),
+        Err(e) => out.labels_error = Some(e),
+    }
+    if let Some(api) = &out.api {
+        match routes::api::routers(host, api).await {
+            Ok(r) => out.api_routers = r,
+            Err(e) => out.api_error = Some(e),
+        }
+    }
+    out.routes = found
+        .into_iter()
+        .map(|route| {
+            let a = out.api_routers.iter().find(|a| a.name == route.api_name());
+            ListedRoute {
+                status: a.map(|a| a.status.clone()),
+                errors: a.map(|a| a.errors.clone()).unwrap_or_default(),
+                route,
+            }
+        })
+        .collect();
+    out
+}
+
+/// `routes list`: every selected host with a Traefik proxy.
+pub async fn list(inv: &Inventory, sel: &HostSelection) -> Result<Vec<HostRoutes>, Error> {
+    let hosts = select_hosts(inv, sel)?;
+    let hosts: Vec<Host> = hosts
+        .into_iter()
+        .filter(|h| traefik_of(inv, h.name()).is_ok())
+        .collect();
+    if hosts.is_empty() {
+        return Err(Error::usage(
+            "no selected host has a Traefik proxy ([hosts.NAME.proxy] with kind = \"traefik\")",
+        ));
+    }
+    Ok(futures_util::future::join_all(hosts.iter().map(|h| host_routes(inv, h))).await)
+}
+
+/// Check a router (or entrypoint, resolver) name: an inventory-style name without dots.
+pub fn check_router_name(what: &str, name: &str) -> Result<(), Error> {
+    names::check_name(what, name).map_err(Error::usage)?;
+    if name.contains('.') {
+        return Err(Error::usage(format!(
+            "{what} name {name:?} contains '.'; Traefik labels split names on dots"
+        )));
+    }
+    Ok(())
+}
+
+/// Turn `--to` into a backend URL: `http(s)://...` as given, or `container:port`.
+pub fn target_url(to: &str) -> Result<String, Error> {
+    if to.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(Error::usage(format!(
+            "--to {:?} contains spaces or control characters",
+            names::printable(to)
+        )));
+    }
+    if to.contains("://") {
+        crate::http::parse_url(to).map_err(|e| Error::usage(format!("--to: {e}")))?;
+        return Ok(to.to_string());
+    }
+    let (c, port) = to.rsplit_once(':').ok_or_else(|| {
+        Error::usage(format!(
+            "--to {to:?}: write a URL (http://10.0.0.5:3000) or container:port"
+        ))
+    })?;
+    names::check_container(c).map_err(|e| Error::usage(format!("--to: {e}")))?;
+    let port: u16 = port
+        .parse()
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| Error::usage(format!("--to {to:?}: {port:?} is not a port")))?;
+    Ok(format!("http://{c}:{port}"))
+}
+
+/// Build a validated `routes add` action (exit 2 on anything hostile or malformed).
+pub fn add_action(
+    host: String,
+    name: &str,
+    rule: &str,
+    to: &str,
+    entrypoint: Option<&str>,
+    cert_resolver: Option<&str>,
+) -> Result<Action, Error> {
+    check_router_name("router", name)?;
+    let hosts = rule::check(rule).map_err(|e| Error::usage(format!("--rule {rule:?}: {e}")))?;
+    if hosts.is_empty() {
+        return Err(Error::usage(format!(
+            "--rule {rule:?} has no Host(`...`) matcher; opsdeck routes by host name"
+        )));
+    }
+    target_url(to)?;
+    if let Some(e) = entrypoint {
+        check_router_name("entrypoint", e)?;
+    }
+    if let Some(r) = cert_resolver {
+        check_router_name("cert resolver", r)?;
+    }
+    Ok(Action::RouteAdd {
+        host,
+        name: name.to_string(),
+        rule: rule.to_string(),
+        to: to.to_string(),
+        entrypoint: entrypoint.map(str::to_string),
+        cert_resolver: cert_resolver.map(str::to_string),
+    })
+}
+
+/// The target string a route action is journaled under.
+pub fn route_target(host: &str, name: &str) -> Target {
+    Target::HostContainer {
+        host: host.to_string(),
+        name: format!("route:{name}"),
+    }
+}
+
+/// What a route edit is planned from.
+#[derive(Debug, Clone)]
+pub struct RoutesInput {
+    pub host: String,
+    pub routes_file: String,
+    pub api: String,
+    pub entrypoint_url: Option<String>,
+    /// The file now (`None`: it does not exist).
+    pub current: Option<String>,
+    /// Every route on the host (file and labels).
+    pub existing: Vec<Route>,
+    /// The routers Traefik reports.
+    pub api_routers: Vec<ApiRouter>,
+}
+
+/// Read what a route edit needs from the host: the file, the label routes, the API.
+pub async fn gather(inv: &Inventory, host_name: &str) -> Result<(RoutesInput, Host), Error> {
+    let proxy = traefik_of(inv, host_name)?;
+    let file = proxy.routes_file.clone().ok_or_else(|| {
+        Error::usage(format!(
+            "host {host_name}: set proxy.routes_file (the file provider's file) to edit routes"
+        ))
+    })?;
+    let api = proxy.api.clone().ok_or_else(|| {
+        Error::usage(format!(
+            "host {host_name}: set proxy.api (Traefik's API, e.g. http://127.0.0.1:8080): a route edit is confirmed through it"
+        ))
+    })?;
+    let host = Host::new(host_name, &inv.hosts[host_name])?;
+    let current = read_routes(&host, &file).await.map_err(Error::failed)?;
+    let doc = routes::parse_file(current.as_deref().unwrap_or("")).map_err(|e| {
+        Error::usage(format!(
+            "{file} on {host_name}: {e}; fix it (or restore {file}.previous) before editing"
+        ))
+    })?;
+    let mut existing = routes::file_routes(&doc, &file);
+    existing.extend(label_routes(&host).await.map_err(Error::failed)?);
+    let api_routers = routes::api::routers(&host, &api).await.map_err(|e| {
+        Error::unreachable(format!(
+            "Traefik's API on {host_name} does not answer ({e}); nothing was changed"
+        ))
+    })?;
+    Ok((
+        RoutesInput {
+            host: host_name.to_string(),
+            routes_file: file,
+            api,
+            entrypoint_url: proxy.entrypoint.clone(),
+            current,
+            existing,
+            api_routers,
+        },
+        host,
+    ))
+}
+
+fn previous_path(file: &str) -> String {
+    format!("{file}.previous")
+}
+
+/// Plan `routes add` / `routes remove`. Pure: refusals here are exit 2, nothing written.
+pub fn plan_routes(action: &Action, input: &RoutesInput) -> Result<Plan, Error> {
+    let file = &input.routes_file;
+    let current = input.current.clone().unwrap_or_default();
+    let restore = StepKind::WriteRoutes {
+        path: file.clone(),
+        contents: if input.current.is_some() {
+            current.clone()
+        } else {
+            "{}\n".into()
+        },
+        keep_previous: false,
+    };
+    let mut steps = Vec::new();
+    match action {
+        Action::RouteAdd {
+            name,
+            rule,
+            to,
+            entrypoint,
+            cert_resolver,
+            ..
+        } => {
+            let hosts = rule::check(rule).map_err(|e| Error::usage(format!("--rule: {e}")))?;
+            if let Some(r) = input.existing.iter().find(|r| &r.router == name) {
+                return Err(Error::usage(format!(
+                    "a router named {name} already exists ({} route from {}); nothing was written",
+                    r.provider, r.source
+                )));
+            }
+            if let Some(a) = input
+                .api_routers
+                .iter()
+                .find(|a| a.name.split('@').next() == Some(name.as_str()))
+            {
+                return Err(Error::usage(format!(
+                    "Traefik already has a router named {}; nothing was written",
+                    a.name
+                )));
+            }
+            for h in &hosts {
+                if let Some(r) = input.existing.iter().find(|r| r.hosts.contains(h)) {
+                    return Err(Error::usage(format!(
+                        "{h} is already routed by {} ({} route from {}, rule {}); remove that route first. Nothing was written",
+                        r.router, r.provider, r.source, r.rule
+                    )));
+                }
+            }
+            let new = routes::add_route(
+                &current,
+                &NewRoute {
+                    name: name.clone(),
+                    rule: rule.clone(),
+                    url: target_url(to)?,
+                    entrypoint: entrypoint.clone(),
+                    cert_resolver: cert_resolver.clone(),
+                },
+            )
+            .map_err(|e| Error::usage(format!("{file}: {e}; nothing was written")))?;
+            steps.push(Step {
+                name: format!("write {file} with router {name} (previous kept as {file}.previous)"),
+                kind: StepKind::WriteRoutes {
+                    path: file.clone(),
+                    contents: new,
+                    keep_previous: true,
+                },
+                undo: vec![restore],
+            });
+            steps.push(Step {
+                name: format!("Traefik loads router {name}@file without errors"),
+                kind: StepKind::RouteLoaded {
+                    api: input.api.clone(),
+                    router: format!("{name}@file"),
+                    present: true,
+                    timeout_secs: LOAD_TIMEOUT_SECS,
+                },
+                undo: vec![],
+            });
+            let entry = input.entrypoint_url.clone().ok_or_else(|| {
+                Error::usage(format!(
+                    "host {}: set proxy.entrypoint (where Host-header probes go, e.g. http://127.0.0.1:80)",
+                    input.host
+                ))
+            })?;
+            steps.push(Step {
+                name: format!(
+                    "GET {HEALTH_PATH} through {entry} with Host: {} answers 2xx",
+                    hosts[0]
+                ),
+                kind: StepKind::RouteAnswers {
+                    entrypoint: entry,
+                    host_header: hosts[0].clone(),
+                    path: HEALTH_PATH.into(),
+                    timeout_secs: ANSWER_TIMEOUT_SECS,
+                },
+                undo: vec![],
+            });
+        }
+        Action::RouteRemove { name, .. } => {
+            if !input
+                .existing
+                .iter()
+                .any(|r| &r.router == name && r.provider == "file")
+            {
+                let hint = match input.existing.iter().find(|r| &r.router == name) {
+                    Some(r) => format!(
+                        "; it is a label route of container {}: remove its traefik.* labels",
+                        r.source
+                    ),
+                    None => String::new(),
+                };
+                return Err(Error::usage(format!(
+                    "router {name} is not in {file}{hint}; nothing was written"
+                )));
+            }
+            let new = routes::remove_route(&current, name)
+                .map_err(|e| Error::usage(format!("{file}: {e}")))?;
+            steps.push(Step {
+                name: format!(
+                    "write {file} without router {name} (previous kept as {file}.previous)"
+                ),
+                kind: StepKind::WriteRoutes {
+                    path: file.clone(),
+                    contents: new,
+                    keep_previous: true,
+                },
+                undo: vec![restore],
+            });
+            steps.push(Step {
+                name: format!("Traefik drops router {name}@file"),
+                kind: StepKind::RouteLoaded {
+                    api: input.api.clone(),
+                    router: format!("{name}@file"),
+                    present: false,
+                    timeout_secs: LOAD_TIMEOUT_SECS,
+                },
+                undo: vec![],
+            });
+        }
+        _ => return Err(Error::usage("not a route action")),
+    }
+    Ok(Plan {
+        action: action.clone(),
+        host: input.host.clone(),
+        lock: "routes".into(),
+        app: None,
+        destructive: action.is_destructive(),
+        steps,
+    })
+}
+
+/// Step: write the routes file atomically, first keeping the old one as `FILE.previous`
+/// (an extension Traefik's file provider ignores).
+pub(super) async fn write_routes(
+    host: &Host,
+    path: &str,
+    contents: &str,
+    keep_previous: bool,
+) -> Result<String, Error> {
+    routes::parse_file(contents)
+        .map_err(|e| Error::failed(format!("refusing to write {path}: the new text is {e}")))?;
+    if keep_previous {
+        if let Some(old) = read_routes(host, path).await.map_err(Error::failed)? {
+            host.write_file_atomic(Path::new(&previous_path(path)), old.as_bytes(), Some(0o644))
+                .await?;
+        }
+    }
+    host.write_file_atomic(Path::new(path), contents.as_bytes(), Some(0o644))
+        .await?;
+    Ok(format!("wrote {path} ({} bytes)", contents.len()))
+}
+
+/// Step: wait until Traefik reports `router` loaded without errors (`present`), or gone.
+pub(super) async fn route_loaded(
+    host: &Host,
+    api: &str,
+    router: &str,
+    present: bool,
+    limit: Duration,
+    cancel: &tokio_util::sync::CancellationToken,
+) -> Result<String, Error> {
+    let started = Instant::now();
+    let mut last;
+    loop {
+        match routes::api::router(host, api, router).await {
+            Ok(Some(r)) if present && r.ok() => {
+                return Ok(format!(
+                    "{router}: {} on {}",
+                    r.status,
+                    r.entrypoints.join(",")
+                ))
+            }
+            Ok(Some(r)) if present && !r.errors.is_empty() => {
+                return Err(Error::failed(format!(
+                    "Traefik reports router {router} as {}: {}",
+                    r.status,
+                    r.errors.join("; ")
+                )))
+            }
+            Ok(None) if !present => return Ok(format!("Traefik no longer has {router}")),
+            Ok(Some(r)) => last = format!("{router} is {}", r.status),
+            Ok(None) => last = format!("Traefik does not have {router} yet"),
+            Err(e) => last = e,
+        }
+        if started.elapsed() >= limit {
+            return Err(Error::failed(format!("after {}s: {last}", limit.as_secs())));
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(300)) => {}
+            _ = cancel.cancelled() => return Err(Error::failed("cancelled")),
+        }
+    }
+}
+
+/// Step: GET `path` through the entrypoint with `Host: host_header` until it answers 2xx.
+pub(super) async fn route_answers(
+    host: &Host,
+    entrypoint: &str,
+    host_header: &str,
+    path: &str,
+    limit: Duration,
+    cancel: &tokio_util::sync::CancellationToken,
+) -> Result<String, Error> {
+    let started = Instant::now();
+    let url = format!("{}{path}", entrypoint.trim_end_matches('/'));
+    loop {
+        let p =
+            crate::http::probe(&url, Duration::from_secs(5), Some(host), Some(host_header)).await;
+        if p.is_up(None) {
+            return Ok(format!(
+                "GET {path} with Host: {host_header} answered {} in {:.0} ms",
+                p.status.unwrap_or(0),
+                p.latency_ms.unwrap_or(0.0)
+            ));
+        }
+        if started.elapsed() >= limit {
+            let what = match (p.status, p.error) {
+                (Some(s), _) => format!("answered {s}: {}", p.body.unwrap_or_default()),
+                (None, Some(e)) => e,
+                _ => "no answer".into(),
+            };
+            return Err(Error::failed(format!(
+                "GET {url} with Host: {host_header} did not answer 2xx within {}s: {what}",
+                limit.as_secs()
+            )));
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(300)) => {}
+            _ = cancel.cancelled() => return Err(Error::failed("cancelled")),
+        }
+    }
+}

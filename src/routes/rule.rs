@@ -1,0 +1,258 @@
+//! Traefik router rules: a checker for the syntax (matchers joined by `&&`/`||`, `!`,
+//! parentheses, quoted arguments) and the host names of the `Host(...)` matchers.
+
+/// The matchers Traefik v2/v3 know.
+const MATCHERS: [&str; 11] = [
+    "Host",
+    "HostRegexp",
+    "Path",
+    "PathPrefix",
+    "PathRegexp",
+    "Method",
+    "Header",
+    "HeaderRegexp",
+    "Query",
+    "QueryRegexp",
+    "ClientIP",
+];
+
+#[derive(Debug, PartialEq)]
+enum Tok {
+    Ident(String),
+    Str(String),
+    Open,
+    Close,
+    Comma,
+    And,
+    Or,
+    Not,
+}
+
+fn lex(rule: &str) -> Result<Vec<Tok>, String> {
+    let mut out = Vec::new();
+    let chars: Vec<char> = rule.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            ' ' | '\t' => i += 1,
+            '(' => {
+                out.push(Tok::Open);
+                i += 1
+            }
+            ')' => {
+                out.push(Tok::Close);
+                i += 1
+            }
+            ',' => {
+                out.push(Tok::Comma);
+                i += 1
+            }
+            '!' => {
+                out.push(Tok::Not);
+                i += 1
+            }
+            '&' | '|' => {
+                if chars.get(i + 1) != Some(&c) {
+                    return Err(format!("a single {c:?} at position {i}; write && or ||"));
+                }
+                out.push(if c == '&' { Tok::And } else { Tok::Or });
+                i += 2
+            }
+            '`' | '"' | '\'' => {
+                let start = i;
+                i += 1;
+                let mut s = String::new();
+                while i < chars.len() && chars[i] != c {
+                    s.push(chars[i]);
+                    i += 1;
+                }
+                if i >= chars.len() {
+                    return Err(format!("the quote at position {start} is not closed"));
+                }
+                i += 1;
+                out.push(Tok::Str(s));
+            }
+            c if c.is_ascii_alphabetic() => {
+                let mut s = String::new();
+                while i < chars.len() && chars[i].is_ascii_alphanumeric() {
+                    s.push(chars[i]);
+                    i += 1;
+                }
+                out.push(Tok::Ident(s));
+            }
+            other => return Err(format!("unexpected {other:?} at position {i}")),
+        }
+    }
+    Ok(out)
+}
+
+struct Parser {
+    toks: Vec<Tok>,
+    pos: usize,
+    hosts: Vec<String>,
+}
+
+impl Parser {
+    fn peek(&self) -> Option<&Tok> {
+        self.toks.get(self.pos)
+    }
+    fn next(&mut self) -> Option<&Tok> {
+        self.pos += 1;
+        self.toks.get(self.pos - 1)
+    }
+    fn expr(&mut self) -> Result<(), String> {
+        self.term()?;
+        while matches!(self.peek(), Some(Tok::And | Tok::Or)) {
+            self.pos += 1;
+            self.term()?;
+        }
+        Ok(())
+    }
+    fn term(&mut self) -> Result<(), String> {
+        match self.next() {
+            Some(Tok::Not) => self.term(),
+            Some(Tok::Open) => {
+                self.expr()?;
+                match self.next() {
+                    Some(Tok::Close) => Ok(()),
+                    _ => Err("a '(' is not closed".into()),
+                }
+            }
+            Some(Tok::Ident(name)) => {
+                let name = name.clone();
+                if !MATCHERS.contains(&name.as_str()) {
+                    return Err(format!(
+                        "unknown matcher {name:?}; Traefik knows {}",
+                        MATCHERS.join(", ")
+                    ));
+                }
+                if self.next() != Some(&Tok::Open) {
+                    return Err(format!("{name} must be followed by '('"));
+                }
+                let mut args = Vec::new();
+                loop {
+                    match self.next() {
+                        Some(Tok::Str(s)) => args.push(s.clone()),
+                        _ => {
+                            return Err(format!(
+                                "{name}(...) takes quoted arguments, e.g. {name}(`example.com`)"
+                            ))
+                        }
+                    }
+                    match self.next() {
+                        Some(Tok::Comma) => continue,
+                        Some(Tok::Close) => break,
+                        _ => return Err(format!("{name}(...) is not closed")),
+                    }
+                }
+                if name == "Host" {
+                    for a in &args {
+                        check_hostname(a)?;
+                        self.hosts.push(a.to_ascii_lowercase());
+                    }
+                }
+                Ok(())
+            }
+            Some(t) => Err(format!("expected a matcher, found {t:?}")),
+            None => Err("the rule ends where a matcher was expected".into()),
+        }
+    }
+}
+
+/// A DNS name as a `Host` matcher takes it.
+pub fn check_hostname(h: &str) -> Result<(), String> {
+    let ok = !h.is_empty()
+        && h.len() <= 253
+        && h.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{:?} is not a valid host name",
+            crate::names::printable(h)
+        ))
+    }
+}
+
+/// Check a rule's syntax; returns the host names of its `Host(...)` matchers.
+pub fn check(rule: &str) -> Result<Vec<String>, String> {
+    if rule.len() > 1000 {
+        return Err("the rule is longer than 1000 characters".into());
+    }
+    if rule.chars().any(|c| c.is_control()) {
+        return Err("the rule contains control characters".into());
+    }
+    let mut p = Parser {
+        toks: lex(rule)?,
+        pos: 0,
+        hosts: vec![],
+    };
+    p.expr()?;
+    if p.pos != p.toks.len() {
+        return Err(format!(
+            "unexpected {:?} after a complete rule",
+            p.toks[p.pos]
+        ));
+    }
+    Ok(p.hosts)
+}
+
+/// The host names in a rule, best effort (for rules written by others).
+pub fn hosts_of(rule: &str) -> Vec<String> {
+    if let Ok(h) = check(rule) {
+        return h;
+    }
+    let re = regex::Regex::new(r"Host\(([^)]*)\)").ok();
+    let mut out = Vec::new();
+    for c in re.iter().flat_map(|re| re.captures_iter(rule)) {
+        for a in c[1].split(',') {
+            let a = a.trim().trim_matches(['`', '"', '\'']);
+            if !a.is_empty() {
+                out.push(a.to_ascii_lowercase());
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules() {
+        assert_eq!(
+            check("Host(`a.test`)").ok(),
+            Some(vec!["a.test".to_string()])
+        );
+        assert_eq!(
+            check("Host(`a.test`) || Host(`www.a.test`)")
+                .ok()
+                .map(|v| v.len()),
+            Some(2)
+        );
+        assert!(check("Host(`a.test`) && PathPrefix(`/api`)").is_ok());
+        assert!(check("(Host(`a.test`) && !Method(`POST`))").is_ok());
+        assert_eq!(hosts_of("Host(example.com,www.example.com)").len(), 2);
+        for bad in [
+            "",
+            "Host(`a.test`",
+            "Host(a.test)",
+            "Hots(`a.test`)",
+            "Host(`a.test`) & Path(`/`)",
+            "Host(`a b`)",
+            "Host(`$(id)`)",
+            "Host(`a.test`) Host(`b.test`)",
+            "Host(`x`)\n",
+        ] {
+            assert!(check(bad).is_err(), "{bad:?}");
+        }
+    }
+}

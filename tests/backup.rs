@@ -1,0 +1,395 @@
+//! Backups of a real Postgres in a container (the test bed's opsdeck-test/postgres image):
+//! streamed, checksummed, published only when complete, verified by restoring; every failure
+//! exits 1, journals failed and publishes nothing.
+
+mod common;
+
+use common::*;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+struct Pg {
+    _c: ContainerGuard,
+    name: String,
+}
+
+fn pg() -> Pg {
+    require_docker();
+    let name = unique("pg");
+    let guard = ContainerGuard(name.clone());
+    docker(&["run", "-d", "--name", &name, "opsdeck-test/postgres:15"]);
+    wait_for(
+        "postgres to accept connections",
+        Duration::from_secs(60),
+        || {
+            Command::new("docker")
+                .args(["exec", &name, "pg_isready", "-q"])
+                .status()
+                .ok()
+                .filter(|s| s.success())
+        },
+    );
+    let pg = Pg { _c: guard, name };
+    pg.sql("postgres", "CREATE DATABASE shop");
+    pg.sql(
+        "shop",
+        "CREATE TABLE orders(id serial PRIMARY KEY, total int, note text); \
+         INSERT INTO orders(total, note) SELECT g, md5(g::text) FROM generate_series(1, 5000) g; \
+         CREATE TABLE users(id int, email text); INSERT INTO users VALUES (1, 'a@x'), (2, 'b@x');",
+    );
+    pg
+}
+
+impl Pg {
+    fn sql(&self, db: &str, sql: &str) -> String {
+        let o = Command::new("docker")
+            .args([
+                "exec",
+                &self.name,
+                "psql",
+                "-U",
+                "postgres",
+                "-d",
+                db,
+                "-tAq",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                sql,
+            ])
+            .output()
+            .expect("psql");
+        assert!(
+            o.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    }
+}
+
+fn setup(pg: &Pg, path: &std::path::Path, extra: &str) -> Sandbox {
+    let sb = Sandbox::new();
+    sb.write(
+        "opsdeck.toml",
+        &format!(
+            "[hosts.local]\n[databases.shopdb]\nhost = \"local\"\nengine = \"postgres\"\ncontainer = \"{}\"\ndatabase = \"shop\"\nbackup_to = \"local\"\n[storage.local]\nkind = \"dir\"\npath = \"{}\"\n{extra}",
+            pg.name,
+            path.display()
+        ),
+    );
+    sb
+}
+
+fn files(dir: &std::path::Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|r| {
+            r.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn last_outcome(sb: &Sandbox) -> String {
+    let (_, v) = sb.json(&["history", "--limit", "1"]);
+    v[0]["outcome"].as_str().unwrap_or("").to_string()
+}
+
+#[test]
+fn backup_is_streamed_checksummed_and_verified_by_restoring() {
+    let pg = pg();
+    let store = tempfile::tempdir().expect("tmp");
+    let sb = setup(&pg, store.path(), "");
+    let (code, out, err) = sb.run(&["backup", "shopdb"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (_, list) = sb.json(&["backups", "shopdb"]);
+    let b = list[0].clone();
+    let id = b["id"].as_str().expect("id").to_string();
+    for key in ["id", "database", "time", "size", "sha256", "verified"] {
+        assert!(!b[key].is_null(), "{key} missing: {b}");
+    }
+    assert_eq!(b["verified"], false);
+    assert_eq!(b["tables"]["public.orders"], 5000);
+    assert_eq!(b["tables"]["public.users"], 2);
+    // The published file is what the manifest says.
+    let dump = store.path().join(format!("{id}.dump"));
+    let sum = Command::new("sha256sum")
+        .arg(&dump)
+        .output()
+        .expect("sha256sum");
+    assert!(String::from_utf8_lossy(&sum.stdout).starts_with(b["sha256"].as_str().expect("sha")));
+    assert_eq!(
+        std::fs::metadata(&dump).expect("dump").len(),
+        b["size"].as_u64().expect("size")
+    );
+    assert!(files(store.path()).iter().all(|f| !f.ends_with(".partial")));
+    // Verify: only this marks it verified; the scratch database is gone afterwards.
+    let (code, out, err) = sb.run(&["verify", "shopdb", &id]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (_, list) = sb.json(&["backups", "shopdb"]);
+    assert_eq!(list[0]["verified"], true);
+    assert_eq!(
+        pg.sql(
+            "postgres",
+            "SELECT count(*) FROM pg_database WHERE datname LIKE 'opsdeck_verify_%'"
+        ),
+        "0"
+    );
+    // A corrupted backup is refused at verification, and stays unverified.
+    let (code, _, _) = sb.run(&["backup", "shopdb"]);
+    assert_eq!(code, 0);
+    let (_, list) = sb.json(&["backups", "shopdb"]);
+    let newest = list[0]["id"].as_str().expect("id").to_string();
+    let p = store.path().join(format!("{newest}.dump"));
+    let mut bytes = std::fs::read(&p).expect("read");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&p, bytes).expect("write");
+    let (code, _, err) = sb.run(&["verify", "shopdb", &newest]);
+    assert_eq!(code, 1);
+    assert!(err.contains("checksum mismatch"), "{err}");
+    assert_eq!(last_outcome(&sb), "failed");
+    let (_, list) = sb.json(&["backups", "shopdb"]);
+    assert_eq!(list[0]["verified"], false);
+}
+
+#[test]
+fn a_failing_dump_or_storage_publishes_nothing() {
+    let pg = pg();
+    // Storage that cannot be written: a path below a regular file.
+    let sb0 = Sandbox::new();
+    let not_a_dir = sb0.write("file", "x");
+    let sb = setup(&pg, &not_a_dir.join("backups"), "");
+    let (code, _, err) = sb.run(&["backup", "shopdb"]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(last_outcome(&sb), "failed");
+
+    // A full disk: a 256 KiB tmpfs, and a database whose dump is larger.
+    pg.sql("shop", "CREATE TABLE big AS SELECT g, md5(g::text) || md5((g*7)::text) AS x FROM generate_series(1, 100000) g");
+    let full = tempfile::tempdir().expect("tmp");
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
+        .arg(full.path())
+        .status()
+        .expect("mount")
+        .success();
+    assert!(mounted, "mounting a small tmpfs for the disk-full case");
+    let sb = setup(&pg, full.path(), "");
+    let (code, _, err) = sb.run(&["backup", "shopdb"]);
+    let left = files(full.path());
+    let _ = Command::new("umount").arg(full.path()).status();
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("No space left") || err.contains("space"),
+        "{err}"
+    );
+    assert!(
+        left.is_empty(),
+        "nothing published, no partial left: {left:?}"
+    );
+    assert_eq!(last_outcome(&sb), "failed");
+
+    // pg_dump killed mid-stream.
+    pg.sql(
+        "shop",
+        "INSERT INTO big SELECT g, repeat(md5(g::text), 20) FROM generate_series(1, 400000) g",
+    );
+    let store = tempfile::tempdir().expect("tmp");
+    let sb = setup(&pg, store.path(), "");
+    let child = sb
+        .opsdeck()
+        .args(["backup", "shopdb"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let dir = PathBuf::from(store.path());
+    wait_for("the dump to be streaming", Duration::from_secs(60), || {
+        files(&dir)
+            .iter()
+            .any(|f| f.ends_with(".partial"))
+            .then_some(())
+    });
+    // Kill our container's pg_dump (found by `docker top`, which gives host PIDs).
+    let top = docker(&["top", &pg.name, "-o", "pid,comm"]);
+    let pids: Vec<&str> = top
+        .lines()
+        .filter(|l| l.contains("pg_dump"))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(!pids.is_empty(), "pg_dump is running: {top}");
+    for pid in pids {
+        let _ = Command::new("kill").args(["-KILL", pid]).status();
+    }
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        files(store.path()).is_empty(),
+        "nothing published: {:?}",
+        files(store.path())
+    );
+    assert_eq!(last_outcome(&sb), "failed");
+}
+
+#[test]
+fn retention_thins_only_behind_a_newer_verified_backup() {
+    let pg = pg();
+    let store = tempfile::tempdir().expect("tmp");
+    let sb = setup(&pg, store.path(), "keep_count = 1\n");
+    for _ in 0..3 {
+        let (code, _, err) = sb.run(&["backup", "shopdb"]);
+        assert_eq!(code, 0, "{err}");
+    }
+    let (_, list) = sb.json(&["backups"]);
+    assert_eq!(
+        list.as_array().map(Vec::len),
+        Some(3),
+        "nothing verified yet: nothing deleted"
+    );
+    let (_, err_out, warn) = sb.run(&["backups", "shopdb"]);
+    assert!(warn.contains("no verified backup"), "{err_out}{warn}");
+    let newest = list[0]["id"].as_str().expect("id").to_string();
+    let (code, _, err) = sb.run(&["verify", "shopdb", &newest]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = sb.run(&["backup", "shopdb"]);
+    assert_eq!(code, 0, "{err}");
+    let (_, list) = sb.json(&["backups"]);
+    let ids: Vec<&str> = list
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|b| b["id"].as_str())
+        .collect();
+    assert_eq!(
+        ids.len(),
+        2,
+        "the new one and the verified one remain: {ids:?}"
+    );
+    assert!(ids.contains(&newest.as_str()));
+}
+
+#[test]
+fn restore_goes_through_a_checked_scratch_database_and_keeps_the_old_one() {
+    let pg = pg();
+    let store = tempfile::tempdir().expect("tmp");
+    // An app that uses the database: stopped and started around the restore.
+    let app = unique("user");
+    let _app = ContainerGuard(app.clone());
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        &app,
+        "--label",
+        "com.docker.compose.project=opsdeck-test-resapp",
+        "opsdeck-test/busybox:v1",
+    ]);
+    let sb = setup(
+        &pg,
+        store.path(),
+        "[apps.resapp]\nhost = \"local\"\ndir = \"/nonexistent/resapp\"\nproject = \"opsdeck-test-resapp\"\n",
+    );
+    // `apps` of the database: patch the file (the table is already written above).
+    let cfg = std::fs::read_to_string(sb.path().join("opsdeck.toml")).expect("cfg");
+    std::fs::write(
+        sb.path().join("opsdeck.toml"),
+        cfg.replace(
+            "backup_to = \"local\"\n",
+            "backup_to = \"local\"\napps = [\"resapp\"]\n",
+        ),
+    )
+    .expect("cfg");
+    let checksum = |pg: &Pg| {
+        pg.sql("shop", "SELECT md5(string_agg(id || ':' || total || ':' || note, ',' ORDER BY id)) FROM orders")
+    };
+    let seeded = checksum(&pg);
+    let (code, _, err) = sb.run(&["backup", "shopdb"]);
+    assert_eq!(code, 0, "{err}");
+    let (_, list) = sb.json(&["backups", "shopdb"]);
+    let id = list[0]["id"].as_str().expect("id").to_string();
+    // Change the data, then restore (confirmation required).
+    pg.sql(
+        "shop",
+        "DELETE FROM orders WHERE id % 2 = 0; UPDATE users SET email = 'changed'",
+    );
+    assert_ne!(checksum(&pg), seeded);
+    let (code, _, err) = sb.run(&["restore", "shopdb", &id]);
+    assert_eq!(code, 4, "restore needs --yes: {err}");
+    let started_before = docker(&["inspect", "-f", "{{.State.StartedAt}}", &app]);
+    let (code, out, err) = sb.run(&["restore", "shopdb", &id, "--yes"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(checksum(&pg), seeded, "the data equals the seeded data");
+    assert_eq!(
+        pg.sql("shop", "SELECT count(*) FROM users WHERE email = 'changed'"),
+        "0"
+    );
+    let kept = pg.sql(
+        "postgres",
+        "SELECT datname FROM pg_database WHERE datname LIKE 'shop_before_restore_%'",
+    );
+    assert!(
+        !kept.is_empty(),
+        "the old database is kept under a dated name"
+    );
+    assert_ne!(
+        docker(&["inspect", "-f", "{{.State.StartedAt}}", &app]),
+        started_before,
+        "the app was restarted"
+    );
+    assert_eq!(
+        docker(&["inspect", "-f", "{{.State.Status}}", &app]),
+        "running"
+    );
+
+    // A corrupted backup: refused at the scratch stage; live data and the app untouched.
+    let (code, _, _) = sb.run(&["backup", "shopdb"]);
+    assert_eq!(code, 0);
+    let (_, list) = sb.json(&["backups", "shopdb"]);
+    let newest = list[0]["id"].as_str().expect("id").to_string();
+    let p = store.path().join(format!("{newest}.dump"));
+    let mut bytes = std::fs::read(&p).expect("read");
+    let cut = bytes.len() * 2 / 3;
+    bytes.truncate(cut);
+    std::fs::write(&p, &bytes).expect("write");
+    // Make the manifest agree with the damaged file, so the damage is only found by restoring.
+    let mpath = store.path().join(format!("{newest}.json"));
+    let mut m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&mpath).expect("m")).expect("json");
+    let sum = Command::new("sha256sum")
+        .arg(&p)
+        .output()
+        .expect("sha256sum");
+    m["sha256"] = String::from_utf8_lossy(&sum.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .into();
+    m["size"] = (cut as u64).into();
+    std::fs::write(&mpath, serde_json::to_vec(&m).expect("json")).expect("write");
+    pg.sql("shop", "INSERT INTO users VALUES (3, 'after')");
+    let before = checksum(&pg);
+    let started = docker(&["inspect", "-f", "{{.State.StartedAt}}", &app]);
+    let (code, _, err) = sb.run(&["restore", "shopdb", &newest, "--yes"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("not touched"), "{err}");
+    assert_eq!(checksum(&pg), before);
+    assert_eq!(
+        pg.sql("shop", "SELECT count(*) FROM users WHERE email = 'after'"),
+        "1"
+    );
+    assert_eq!(
+        docker(&["inspect", "-f", "{{.State.StartedAt}}", &app]),
+        started,
+        "the app was not stopped"
+    );
+    assert_eq!(last_outcome(&sb), "failed");
+}
