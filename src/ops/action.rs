@@ -279,7 +279,7 @@ mod tests {
 }
 
 /// The action commands a palette (or any text frontend) can name, with their usage.
-pub const COMMANDS: [(&str, &str); 8] = [
+pub const COMMANDS: [(&str, &str); 11] = [
     ("restart", "restart TARGET"),
     ("start", "start TARGET"),
     ("stop", "stop TARGET"),
@@ -288,6 +288,9 @@ pub const COMMANDS: [(&str, &str); 8] = [
     ("rollback", "rollback APP [VERSION]"),
     ("db-create", "db-create APP [SERVER]"),
     ("redis-assign", "redis-assign APP [SERVER]"),
+    ("backup", "backup DB [STORAGE]"),
+    ("verify", "verify DB BACKUP"),
+    ("restore", "restore DB BACKUP"),
 ];
 
 /// Parse a command line as the console's palette takes it (`restart shop/web`) into the
@@ -301,6 +304,40 @@ pub fn parse_command(
     let Some((&verb, rest)) = words.split_first() else {
         return Err(Error::usage("type a command, e.g. `restart shop/web`"));
     };
+    if verb == "backup" || verb == "verify" || verb == "restore" {
+        let db = rest
+            .first()
+            .ok_or_else(|| Error::usage(format!("usage: {verb} DB ...")))?;
+        names::check_name("database", db).map_err(Error::usage)?;
+        return match (verb, rest) {
+            ("backup", [_]) => Ok(Action::Backup {
+                db: db.to_string(),
+                to: None,
+            }),
+            ("backup", [_, to]) => Ok(Action::Backup {
+                db: db.to_string(),
+                to: Some(to.to_string()),
+            }),
+            ("verify", [_, id]) => Ok(Action::Verify {
+                db: db.to_string(),
+                backup: id.to_string(),
+                to: None,
+            }),
+            ("restore", [_, id]) => Ok(Action::Restore {
+                db: db.to_string(),
+                backup: id.to_string(),
+                to: None,
+            }),
+            _ => Err(Error::usage(format!(
+                "usage: {}",
+                COMMANDS
+                    .iter()
+                    .find(|(c, _)| *c == verb)
+                    .map(|(_, u)| *u)
+                    .unwrap_or(verb)
+            ))),
+        };
+    }
     if verb == "db-create" || verb == "redis-assign" {
         let (app, server) = match rest {
             [app] => (*app, None),

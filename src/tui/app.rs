@@ -21,18 +21,20 @@ pub enum Pane {
     Resources,
     Hosts,
     Databases,
+    Backups,
     Actions,
     History,
 }
 
 impl Pane {
-    pub const ALL: [Pane; 8] = [
+    pub const ALL: [Pane; 9] = [
         Pane::Containers,
         Pane::Logs,
         Pane::Health,
         Pane::Resources,
         Pane::Hosts,
         Pane::Databases,
+        Pane::Backups,
         Pane::Actions,
         Pane::History,
     ];
@@ -45,6 +47,7 @@ impl Pane {
             Pane::Resources => "resources",
             Pane::Hosts => "hosts",
             Pane::Databases => "databases",
+            Pane::Backups => "backups",
             Pane::Actions => "actions",
             Pane::History => "history",
         }
@@ -57,6 +60,7 @@ impl Pane {
             Pane::Resources => "Resources",
             Pane::Hosts => "Hosts",
             Pane::Databases => "Databases",
+            Pane::Backups => "Backups",
             Pane::Actions => "Actions",
             Pane::History => "History",
         }
@@ -87,6 +91,9 @@ pub enum Effect {
     /// List the Postgres servers' databases; the answer comes back through
     /// [`App::databases_loaded`].
     LoadDatabases,
+    /// List the backups in every storage; the answer comes back through
+    /// [`App::backups_loaded`].
+    LoadBackups,
     /// Follow the logs of a target (`host/container` or `app`); replaces any earlier reader.
     OpenLogs { generation: u64, target: String },
     /// Write lines to a file; the result comes back as a notice.
@@ -201,6 +208,8 @@ pub struct App {
     /// Per server: its databases, or why they could not be listed.
     pub databases: Option<Result<crate::ops::provision::ServerDatabases, String>>,
     pub databases_selected: usize,
+    /// Every published backup (newest first), or why they could not be read.
+    pub backups: Option<Result<Vec<crate::ops::backup::Manifest>, String>>,
     /// Index among the visible containers (not counting group headings).
     pub selected: usize,
     pub filter: TextArea<'static>,
@@ -242,6 +251,7 @@ impl App {
             logs: LogsView::new(5_000),
             databases: None,
             databases_selected: 0,
+            backups: None,
             selected: 0,
             filter,
             filter_editing: false,
@@ -620,9 +630,12 @@ impl App {
     fn move_selection(&mut self, cmd: KeyCommand) {
         let visible = self.visible_len();
         let (sel, n) = match self.pane {
-            Pane::Containers | Pane::Logs | Pane::Resources | Pane::Health | Pane::Hosts => {
-                (&mut self.selected, visible)
-            }
+            Pane::Containers
+            | Pane::Logs
+            | Pane::Resources
+            | Pane::Health
+            | Pane::Hosts
+            | Pane::Backups => (&mut self.selected, visible),
             Pane::Actions => (&mut self.run_selected, self.runs.len()),
             Pane::History => (&mut self.history_selected, self.history.len()),
             Pane::Databases => {
@@ -654,8 +667,13 @@ impl App {
         match self.pane {
             Pane::History => self.effects.push(Effect::LoadHistory),
             Pane::Databases => self.effects.push(Effect::LoadDatabases),
+            Pane::Backups => self.effects.push(Effect::LoadBackups),
             _ => {}
         }
+    }
+
+    pub fn backups_loaded(&mut self, b: Result<Vec<crate::ops::backup::Manifest>, String>) {
+        self.backups = Some(b);
     }
 
     pub fn databases_loaded(&mut self, d: Result<crate::ops::provision::ServerDatabases, String>) {

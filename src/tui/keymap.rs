@@ -233,7 +233,7 @@ struct Binding {
 }
 
 /// The panes (sections) a key map has; `global` applies everywhere.
-pub const SECTIONS: [&str; 9] = [
+pub const SECTIONS: [&str; 10] = [
     "global",
     "containers",
     "logs",
@@ -241,6 +241,7 @@ pub const SECTIONS: [&str; 9] = [
     "resources",
     "hosts",
     "databases",
+    "backups",
     "actions",
     "history",
 ];

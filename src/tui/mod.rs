@@ -39,6 +39,7 @@ enum Msg {
     LogsFailed(u64, String),
     Notice(String),
     Databases(Result<crate::ops::provision::ServerDatabases, String>),
+    Backups(Result<Vec<crate::ops::backup::Manifest>, String>),
 }
 
 fn handle(app: &mut app::App, m: Msg) {
@@ -50,6 +51,7 @@ fn handle(app: &mut app::App, m: Msg) {
         Msg::LogsFailed(generation, e) => app.logs_failed(generation, e),
         Msg::Notice(n) => app.notices.push(n),
         Msg::Databases(d) => app.databases_loaded(d),
+        Msg::Backups(b) => app.backups_loaded(b),
     }
 }
 
@@ -169,6 +171,15 @@ impl Runner {
                         Err(e) => format!("could not save the logs to {path}: {e}"),
                     };
                     let _ = tx.send(Msg::Notice(msg));
+                });
+            }
+            Effect::LoadBackups => {
+                tokio::spawn(async move {
+                    let b = ops::backup::list(&inv, None)
+                        .await
+                        .map(|v| v.into_iter().map(|(m, _)| m).collect())
+                        .map_err(|e| e.message);
+                    let _ = tx.send(Msg::Backups(b));
                 });
             }
             Effect::LoadDatabases => {

@@ -38,6 +38,30 @@ pub struct Run {
     pub cancel: CancellationToken,
     /// A secret the action produced (a new DATABASE_URL), shown in this run's view only.
     pub secret: Option<String>,
+    /// Bytes (or other units) moved so far by the running step, for a rate.
+    pub progress: Option<Progress>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Progress {
+    pub done: u64,
+    pub unit: String,
+    pub started: std::time::Instant,
+}
+
+impl Progress {
+    /// `12.0MiB at 40.1MiB/s`
+    pub fn describe(&self) -> String {
+        if self.unit != "bytes" {
+            return format!("{} {}", self.done, self.unit);
+        }
+        let secs = self.started.elapsed().as_secs_f64().max(0.001);
+        format!(
+            "{} at {}/s",
+            crate::units::bytes(self.done),
+            crate::units::bytes((self.done as f64 / secs) as u64)
+        )
+    }
 }
 
 impl Run {
@@ -53,6 +77,7 @@ impl Run {
             journal_id: None,
             cancel: CancellationToken::new(),
             secret: None,
+            progress: None,
         }
     }
 
@@ -78,7 +103,19 @@ impl Run {
             steps.get_mut(seq.wrapping_sub(1)).map(|s| &mut s.state)
         }
         match ev {
-            ActionEvent::Planned { .. } | ActionEvent::Progress { .. } => {}
+            ActionEvent::Planned { .. } => {}
+            ActionEvent::Progress { done, unit, .. } => {
+                let started = self
+                    .progress
+                    .as_ref()
+                    .map(|p| p.started)
+                    .unwrap_or_else(std::time::Instant::now);
+                self.progress = Some(Progress {
+                    done,
+                    unit,
+                    started,
+                });
+            }
             ActionEvent::StepStarted { seq, .. } => {
                 if let Some(s) = step(&mut self.steps, seq) {
                     *s = StepState::Running;

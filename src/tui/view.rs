@@ -30,6 +30,7 @@ pub fn draw(f: &mut Frame, app: &App, theme: &Theme) {
         Pane::Resources => super::panes::draw_resources(f, app, theme, main),
         Pane::Hosts => super::panes::draw_hosts_pane(f, app, theme, main),
         Pane::Databases => super::panes::draw_databases(f, app, theme, main),
+        Pane::Backups => super::panes::draw_backups(f, app, theme, main),
         Pane::Actions => draw_actions(f, app, theme, main),
         Pane::History => draw_history(f, app, theme, main),
     }
@@ -136,6 +137,12 @@ fn draw_actions(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
         lines.push(Line::from(Span::styled(
             format!("journal entry #{id}"),
             theme.muted(),
+        )));
+    }
+    if let (Some(p), true) = (&run.progress, run.is_running()) {
+        lines.push(Line::from(Span::styled(
+            format!("  {}", p.describe()),
+            theme.info(),
         )));
     }
     if let Some(secret) = &run.secret {
