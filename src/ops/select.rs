@@ -53,3 +53,65 @@ pub fn select_hosts(inv: &Inventory, sel: &HostSelection) -> Result<Vec<Host>, E
         .map(|n| Host::new(n, &inv.hosts[n]))
         .collect()
 }
+
+/// Connect the selected SSH hosts up front, asking `source` for the passphrase of an
+/// encrypted key (the console prompts before it takes over the screen). A passphrase that
+/// worked is kept for the rest of this process (`OPSDECK_SSH_PASSPHRASE`, never written
+/// anywhere), so later connections do not ask again. Hosts that fail are returned too; their
+/// watchers report the error and retry.
+pub async fn connect_interactively(
+    inv: &Inventory,
+    sel: &HostSelection,
+    source: std::sync::Arc<dyn crate::host::PassphraseSource>,
+    remember: &(dyn Fn(&str) + Sync),
+) -> Result<Vec<Host>, Error> {
+    let plain = select_hosts(inv, sel)?;
+    let mut out = Vec::with_capacity(plain.len());
+    for h in plain {
+        if h.spec().ssh.is_none() {
+            out.push(h);
+            continue;
+        }
+        let asked = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
+        let recorder = std::sync::Arc::new(Recording {
+            inner: source.clone(),
+            last: asked.clone(),
+        });
+        let opts = crate::host::SshOptions {
+            passphrase_source: Some(recorder),
+            ..crate::host::SshOptions::from_env()
+        };
+        let host = Host::with_options(h.name(), h.spec(), opts)?;
+        let ok = tokio::time::timeout(std::time::Duration::from_secs(30), host.connect())
+            .await
+            .is_ok_and(|r| r.is_ok());
+        if ok {
+            if let Some(p) = asked.lock().ok().and_then(|g| g.clone()) {
+                remember(&p);
+            }
+        }
+        out.push(host);
+    }
+    Ok(out)
+}
+
+struct Recording {
+    inner: std::sync::Arc<dyn crate::host::PassphraseSource>,
+    last: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl crate::host::PassphraseSource for Recording {
+    fn passphrase<'a>(
+        &'a self,
+        host: &'a str,
+        key_file: &'a std::path::Path,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<String>> + Send + 'a>> {
+        Box::pin(async move {
+            let p = self.inner.passphrase(host, key_file).await;
+            if let (Some(v), Ok(mut g)) = (&p, self.last.lock()) {
+                *g = Some(v.clone());
+            }
+            p
+        })
+    }
+}

@@ -8,6 +8,7 @@ pub mod app;
 pub mod keymap;
 pub mod logbuf;
 mod panes;
+mod prompt;
 pub mod runs;
 pub mod theme;
 pub mod view;
@@ -239,7 +240,14 @@ pub async fn run(inv: Inventory, cli: &Cli) -> Result<(), Error> {
         ));
     }
     let selection = ops::HostSelection(cli.hosts.clone());
-    let hosts = ops::select_hosts(&inv, &selection)?;
+    // SSH hosts connect before the screen is taken, so an encrypted key can be unlocked here.
+    let hosts = ops::select::connect_interactively(
+        &inv,
+        &selection,
+        Arc::new(prompt::TerminalPrompt),
+        &|p: &str| std::env::set_var("OPSDECK_SSH_PASSPHRASE", p),
+    )
+    .await?;
     let (keymap, mut notices) = keymap::Keymap::load(inv.console.keymap.as_deref());
     let (theme, theme_problems) =
         theme::Theme::load(inv.console.theme.as_deref(), no_color(cli.no_color));
