@@ -82,6 +82,8 @@ enum Msg {
     History(Result<Vec<opsdeck::journal::Entry>, String>),
     Logs(u64, ops::logs::LogEvent),
     LogsFailed(u64, String),
+    Databases(Result<ops::provision::ServerDatabases, String>),
+    Backups(Result<Vec<ops::backup::Manifest>, String>),
 }
 
 /// The console's event loop without a terminal: effects are run, answers and model updates
@@ -178,6 +180,23 @@ impl Driver {
                         }
                     });
                 }
+                Effect::LoadBackups => {
+                    tokio::spawn(async move {
+                        let b = ops::backup::list(&inv, None)
+                            .await
+                            .map(|v| v.into_iter().map(|(m, _)| m).collect())
+                            .map_err(|e| e.message);
+                        let _ = tx.send(Msg::Backups(b));
+                    });
+                }
+                Effect::LoadDatabases => {
+                    tokio::spawn(async move {
+                        let d = ops::provision::list(&inv, None)
+                            .await
+                            .map_err(|e| e.message);
+                        let _ = tx.send(Msg::Databases(d));
+                    });
+                }
                 Effect::LoadHistory => {
                     tokio::spawn(async move {
                         let h = async {
@@ -246,6 +265,8 @@ impl Driver {
             Msg::History(h) => self.app.history_loaded(h),
             Msg::Logs(generation, ev) => self.app.log_event(generation, ev),
             Msg::LogsFailed(generation, e) => self.app.logs_failed(generation, e),
+            Msg::Databases(d) => self.app.databases_loaded(d),
+            Msg::Backups(b) => self.app.backups_loaded(b),
         }
     }
 
