@@ -364,8 +364,25 @@ pub async fn run(inv: &Inventory, app: &str) -> Result<DoctorReport, Error> {
                                 || r.route.targets.iter().any(|t| t.contains(&format!("//{n}:")))
                         })
                     });
-                    match to_app {
-                        Some(r) => s.fail(
+                    let also_serves = to_app.and_then(|r| {
+                        spec.domains
+                            .iter()
+                            .any(|o| r.route.hosts.contains(&o.to_ascii_lowercase()))
+                            .then_some(r)
+                    });
+                    match (to_app, also_serves) {
+                        (_, Some(r)) => s.fail(
+                            format!(
+                                "{d}: no route; router {} serves this app for {} only",
+                                r.route.router,
+                                r.route.hosts.join(", ")
+                            ),
+                            format!(
+                                "add the name to router {}: {} || Host(`{d}`) (in {})",
+                                r.route.router, r.route.rule, r.route.source
+                            ),
+                        ),
+                        (Some(r), None) => s.fail(
                             format!(
                                 "{d}: no route; router {} sends {} to this app",
                                 r.route.router, r.route.rule
@@ -375,7 +392,7 @@ pub async fn run(inv: &Inventory, app: &str) -> Result<DoctorReport, Error> {
                                 r.route.source
                             ),
                         ),
-                        None => s.fail(
+                        (None, None) => s.fail(
                             format!("{d}: no route names this host"),
                             format!(
                                 "add one: opsdeck routes add {app} --rule 'Host(`{d}`)' --to CONTAINER:PORT --host {}",

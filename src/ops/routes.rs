@@ -344,9 +344,11 @@ pub fn plan_routes(action: &Action, input: &RoutesInput) -> Result<Plan, Error> 
                     r.provider, r.source
                 )));
             }
+            // Traefik's own routers (`api@internal`, ...) live in another namespace.
             if let Some(a) = input
                 .api_routers
                 .iter()
+                .filter(|a| a.provider != "internal" && !a.name.ends_with("@internal"))
                 .find(|a| a.name.split('@').next() == Some(name.as_str()))
             {
                 return Err(Error::usage(format!(
@@ -380,7 +382,16 @@ pub fn plan_routes(action: &Action, input: &RoutesInput) -> Result<Plan, Error> 
                     contents: new,
                     keep_previous: true,
                 },
-                undo: vec![restore],
+                // Put the file back, and wait until Traefik has dropped the new router again.
+                undo: vec![
+                    restore,
+                    StepKind::RouteLoaded {
+                        api: input.api.clone(),
+                        router: format!("{name}@file"),
+                        present: false,
+                        timeout_secs: LOAD_TIMEOUT_SECS,
+                    },
+                ],
             });
             steps.push(Step {
                 name: format!("Traefik loads router {name}@file without errors"),
@@ -514,8 +525,18 @@ pub(super) async fn route_loaded(
                 )))
             }
             Ok(None) if !present => return Ok(format!("Traefik no longer has {router}")),
-            Ok(Some(r)) => last = format!("{router} is {}", r.status),
-            Ok(None) => last = format!("Traefik does not have {router} yet"),
+            Ok(Some(r)) if present => last = format!("{router} is {}", r.status),
+            Ok(Some(r)) => {
+                last = format!(
+                    "{router} is still {} (did Traefik reject the new file? its log says why)",
+                    r.status
+                )
+            }
+            Ok(None) => {
+                last = format!(
+                "Traefik does not have {router} (did it reject the whole file? its log says why)"
+            )
+            }
             Err(e) => last = e,
         }
         if started.elapsed() >= limit {

@@ -41,7 +41,16 @@ impl Drop for Traefik {
 
 impl Traefik {
     pub fn start(root: &Path, routes: &str) -> Self {
-        let bin = testbed_var("OPSDECK_TB_TRAEFIK");
+        // The env file names it; an env file written by an older test bed does not, so fall
+        // back to where `scripts/testbed up` installs it.
+        let bin = std::fs::read_to_string(testbed_dir().join("env"))
+            .ok()
+            .and_then(|t| {
+                t.lines()
+                    .find_map(|l| l.strip_prefix("OPSDECK_TB_TRAEFIK="))
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| testbed_dir().join("venv/bin/traefik").display().to_string());
         let dir = root.join("dyn");
         std::fs::create_dir_all(&dir).expect("mkdir");
         std::fs::write(dir.join("routes.yml"), routes).expect("routes.yml");
