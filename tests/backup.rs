@@ -127,6 +127,17 @@ fn backup_is_streamed_checksummed_and_verified_by_restoring() {
         b["size"].as_u64().expect("size")
     );
     assert!(files(store.path()).iter().all(|f| !f.ends_with(".partial")));
+    // `db list` knows the database's last backup.
+    let (code, dbs) = sb.json(&["db", "list"]);
+    assert_eq!(code, 0, "{dbs}");
+    let shop = dbs
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|d| d["database"] == "shop")
+        .cloned()
+        .expect("shop listed");
+    assert_eq!(shop["last_backup"], b["time"], "{shop}");
     // Verify: only this marks it verified; the scratch database is gone afterwards.
     let (code, out, err) = sb.run(&["verify", "shopdb", &id]);
     assert_eq!(code, 0, "{out}{err}");

@@ -15,7 +15,6 @@ pub async fn run(inv: &Inventory, cli: &Cli, server: Option<&str>) -> Result<u8,
                         let mut v = serde_json::to_value(r).unwrap_or_default();
                         if let Some(o) = v.as_object_mut() {
                             o.insert("server".into(), s.clone().into());
-                            o.insert("last_backup".into(), serde_json::Value::Null);
                         }
                         v
                     })
@@ -34,7 +33,7 @@ pub async fn run(inv: &Inventory, cli: &Cli, server: Option<&str>) -> Result<u8,
                             r.owner.clone(),
                             bytes(r.size_bytes.max(0) as u64),
                             r.connections.to_string(),
-                            "never".into(),
+                            r.last_backup.clone().unwrap_or_else(|| "never".into()),
                         ]
                     })
                 })

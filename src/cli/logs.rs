@@ -79,7 +79,8 @@ pub async fn run(inv: &Inventory, cli: &Cli, a: LogArgs) -> Result<u8, Error> {
                 let records = records
                     .into_iter()
                     .filter(|r| grep.as_ref().is_none_or(|g| g.is_match(&r.line.text)));
-                if a.follow {
+                // One container (or -f): print as it comes; several: merge by time at the end.
+                if a.follow || sources.len() == 1 {
                     let mut out = stdout.lock();
                     for r in records {
                         let _ = writeln!(
@@ -113,7 +114,7 @@ pub async fn run(inv: &Inventory, cli: &Cli, a: LogArgs) -> Result<u8, Error> {
             LogEvent::Ended(_) => {}
         }
     }
-    if !a.follow {
+    if !a.follow && sources.len() > 1 {
         // Merge by time; lines without a timestamp keep their order.
         buffered.sort_by_key(|r| r.line.ts);
         let mut out = stdout.lock();

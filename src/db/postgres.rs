@@ -22,6 +22,8 @@ pub struct DbRow {
     pub owner: String,
     pub size_bytes: i64,
     pub connections: i64,
+    /// When the newest published backup of this database was taken (RFC 3339), if any.
+    pub last_backup: Option<String>,
 }
 
 fn ident(s: &str) -> String {
@@ -201,6 +203,7 @@ impl PgAdmin {
                 owner: r.get(1),
                 size_bytes: r.get(2),
                 connections: r.get(3),
+                last_backup: None,
             })
             .collect())
     }

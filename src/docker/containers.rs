@@ -273,6 +273,22 @@ pub fn parse_image_ref(image: &str) -> (String, Option<String>) {
     }
 }
 
+/// Every container from one list call, without inspecting each: health from the status
+/// line, no start time. For a first picture that [`list_containers`] then refines.
+pub async fn list_containers_quick(
+    docker: &bollard::Docker,
+    host: &str,
+) -> Result<Vec<ContainerInfo>, bollard::errors::Error> {
+    let summaries = docker
+        .list_containers(Some(ListContainersOptionsBuilder::new().all(true).build()))
+        .await?;
+    let now = chrono::Utc::now();
+    Ok(summaries
+        .iter()
+        .map(|s| ContainerInfo::from_engine(host, s, None, now))
+        .collect())
+}
+
 /// Every container on the engine (running or not), inspected for health and start time.
 pub async fn list_containers(
     docker: &bollard::Docker,

@@ -10,7 +10,9 @@ pub mod exec;
 pub mod logs;
 mod stats;
 
-pub use containers::{list_containers, parse_image_ref, ContainerInfo, Health, State};
+pub use containers::{
+    list_containers, list_containers_quick, parse_image_ref, ContainerInfo, Health, State,
+};
 pub use stats::{sample_stats, StatsSample};
 
 use serde::Serialize;

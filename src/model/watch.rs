@@ -196,9 +196,11 @@ async fn session(host: &Host, tx: &mpsc::Sender<Update>) -> Result<(), String> {
             .filters(&HashMap::from([("type", vec!["container"])]))
             .build(),
     ));
-    let list = docker::list_containers(&docker, &name)
+    // A first picture from the list alone (fast), then the inspected one (health, uptime).
+    let quick = docker::list_containers_quick(&docker, &name)
         .await
         .map_err(|e| docker::describe_error(&e))?;
+    let list = quick;
     let send = |u| async { tx.send(u).await.map_err(|_| "console closed".to_string()) };
     send(Update::HostConnected {
         host: name.clone(),
@@ -209,6 +211,14 @@ async fn session(host: &Host, tx: &mpsc::Sender<Update>) -> Result<(), String> {
     send(Update::Snapshot {
         host: name.clone(),
         containers: list,
+    })
+    .await?;
+    let full = docker::list_containers(&docker, &name)
+        .await
+        .map_err(|e| docker::describe_error(&e))?;
+    send(Update::Snapshot {
+        host: name.clone(),
+        containers: full,
     })
     .await?;
     while let Some(ev) = events.next().await {

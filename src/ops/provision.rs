@@ -437,7 +437,23 @@ pub async fn list(
         let admin = PgAdmin::connect(&host, &ep)
             .await
             .map_err(Error::unreachable)?;
-        out.push((s, admin.list().await.map_err(Error::failed)?));
+        let mut rows = admin.list().await.map_err(Error::failed)?;
+        // The newest backup of each database, from the storages of the inventory's entries
+        // for it (same host, same database name).
+        for row in &mut rows {
+            for (name, d) in &inv.databases {
+                let same = d.host == host_name
+                    && d.engine == DbEngine::Postgres
+                    && d.database.as_deref().unwrap_or(name) == row.database;
+                if same && d.backup_to.is_some() {
+                    if let Ok(list) = super::backup::list(inv, Some(name)).await {
+                        let newest = list.into_iter().map(|(m, _)| m.time).max();
+                        row.last_backup = row.last_backup.clone().max(newest);
+                    }
+                }
+            }
+        }
+        out.push((s, rows));
     }
     Ok(out)
 }

@@ -103,9 +103,10 @@ impl LogBuffer {
         self.view = all.into();
     }
 
-    /// Lines in the view (matching the filter, not evicted).
+    /// Lines in the view (matching the filter, not evicted). The index may still hold a
+    /// few evicted entries until it is compacted; they never count.
     pub fn len(&self) -> usize {
-        self.view.len()
+        self.view.len().min(self.held())
     }
 
     pub fn is_empty(&self) -> bool {

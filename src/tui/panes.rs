@@ -474,7 +474,10 @@ pub fn draw_databases(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
                             Span::raw(r.owner.clone()),
                             Span::raw(bytes(r.size_bytes.max(0) as u64)),
                             Span::raw(r.connections.to_string()),
-                            Span::styled("never", theme.warn()),
+                            match &r.last_backup {
+                                Some(t) => Span::raw(since(app.now, t)),
+                                None => Span::styled("never", theme.warn()),
+                            },
                         ])
                     })
                 })

@@ -853,12 +853,14 @@ fn databases_pane_and_provisioning_from_the_palette() {
                 owner: "shop".into(),
                 size_bytes: 8 << 20,
                 connections: 3,
+                last_backup: Some("2026-11-23T09:00:00Z".into()),
             },
             crate::db::postgres::DbRow {
                 database: "blog".into(),
                 owner: "blog".into(),
                 size_bytes: 7 << 20,
                 connections: 0,
+                last_backup: None,
             },
         ],
     )]));
