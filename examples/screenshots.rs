@@ -373,6 +373,7 @@ async fn main() -> Result<()> {
     app.logs = LogsView::new(inv.console.log_lines);
     // What the console sets from the terminal's height after a draw.
     app.page = usize::from(args.height.saturating_sub(6)).max(1);
+    app.width = args.width;
     let (tx, rx) = mpsc::unbounded_channel();
     let mut d = Driver {
         app,

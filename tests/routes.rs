@@ -282,3 +282,123 @@ fn add_is_proven_through_traefik_and_refusals_write_nothing() {
     assert_eq!(code, 0);
     assert!(out.contains("failed") && out.contains("succeeded"), "{out}");
 }
+
+#[test]
+fn apply_checks_the_whole_file_proves_it_and_puts_back_what_traefik_rejects() {
+    let a = alpha();
+    let u = &a.sites[0].1[3..]; // ".<unique>.test"
+    let prev = a.t.dir.join("routes.yml.previous");
+    // `routes show` prints the file as it is: the starting point of an edit.
+    let (code, shown, err) = a.run(&["routes", "show"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(shown, a.file());
+    let before = a.file();
+    let apply = |text: &str, extra: &[&str]| {
+        let f = a.sb.path().join("edit.yml");
+        std::fs::write(&f, text).expect("edit file");
+        let mut args = vec!["routes", "apply", f.to_str().expect("utf-8 path")];
+        args.extend(extra);
+        a.run(&args)
+    };
+
+    // Refused before anything is written: broken YAML (with its line), an unknown key
+    // Traefik would drop the whole file for, a missing service, a host a label route serves.
+    let s1_host = a.sites[0].1.clone();
+    let s3_host = a.sites[2].1.clone();
+    for (text, why) in [
+        (format!("{before}  routers: [\n"), "line "),
+        (
+            before.replace("entryPoints:", "entrypoints:"),
+            "unknown key \"entrypoints\"",
+        ),
+        (
+            before.replacen("service: s2", "service: missing", 1),
+            "\"missing\" is not defined",
+        ),
+        (before.replace(&s3_host, &s1_host), "already routed by s1"),
+        (before.clone(), "nothing to apply"),
+    ] {
+        let (code, out, err) = apply(&text, &[]);
+        assert_eq!(code, 2, "{why}: {out}\n{err}");
+        assert!(err.contains(why), "{why}: {err}");
+        assert_eq!(a.file(), before, "{why}: the file changed");
+        assert!(!prev.exists(), "{why}: .previous written");
+    }
+
+    // A good edit: s3 moves to a new name, s4 is added (on the spare container). Proven
+    // through Traefik and the proxy, the old file kept as .previous.
+    let s3b = format!("s3b{u}");
+    let s4 = format!("s4{u}");
+    let edited = before.replace(&s3_host, &s3b).replace(
+        "  services:\n",
+        &format!(
+            "    s4:\n      rule: Host(`{s4}`)\n      service: s4\n      entryPoints:\n      - web\n  services:\n    s4:\n      loadBalancer:\n        servers:\n        - url: http://{}:80\n",
+            a.spare_ip
+        ),
+    );
+    let (code, out, err) = apply(&edited, &["--dry-run"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("Traefik has router s4@file"), "{out}");
+    assert_eq!(a.file(), before, "a dry run writes nothing");
+    let (code, out, err) = apply(&edited, &[]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(a.file(), edited);
+    assert_eq!(std::fs::read_to_string(&prev).expect(".previous"), before);
+    assert_eq!(get(a.t.web, "/health", &s4).map(|r| r.0), Some(200));
+    assert_eq!(get(a.t.web, "/health", &s3b).map(|r| r.0), Some(200));
+    assert_eq!(get(a.t.web, "/health", &s3_host).map(|r| r.0), Some(404));
+
+    // An edit Traefik rejects (an entrypoint it does not have) while probes run against every
+    // other site: exit 1, the file put back, no request failed.
+    let probe = Prober::start(
+        a.t.web,
+        vec![a.sites[0].1.clone(), a.sites[1].1.clone(), s3b.clone()],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let rejected = edited.replacen("      - web\n", "      - nope\n", 1);
+    assert_ne!(rejected, edited);
+    let (code, out, err) = apply(&rejected, &[]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(err.contains("put back"), "{err}");
+    assert_eq!(a.file(), edited, "the previous file is restored");
+    std::thread::sleep(Duration::from_millis(500));
+    let (ok, failures) = probe.finish();
+    assert!(ok > 30, "only {ok} probe requests went through");
+    assert!(
+        failures.is_empty(),
+        "requests failed during the edit: {failures:?}"
+    );
+    assert_eq!(get(a.t.web, "/health", &s4).map(|r| r.0), Some(200));
+
+    // Dropping a router needs --yes; from standard input ('-') as well.
+    let start = edited.find("    s4:\n      rule").expect("s4 router");
+    let end = edited.find("  services:").expect("services");
+    let dropped = format!("{}{}", &edited[..start], &edited[end..]);
+    let (code, _, err) = apply(&dropped, &[]);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("--yes"), "{err}");
+    let mut cmd = a.sb.opsdeck();
+    cmd.env("OPSDECK_LOCK_DIR", a.sb.path().join("locks"))
+        .args(["routes", "apply", "-", "--yes"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("opsdeck runs");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(dropped.as_bytes()).expect("write stdin");
+    }
+    let out = child.wait_with_output().expect("opsdeck ends");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(a.file(), dropped);
+    assert_eq!(get(a.t.web, "/health", &s4).map(|r| r.0), Some(404));
+    let (code, out, _) = a.run(&["history", "--action", "routes_apply"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("failed") && out.contains("succeeded"), "{out}");
+}

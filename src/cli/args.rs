@@ -218,6 +218,16 @@ pub enum RoutesCommand {
     },
     /// Remove a route from the host's routes file (destructive: needs --yes).
     Remove { name: String },
+    /// Print the host's routes file as it is now (edit it, then `routes apply` it).
+    Show,
+    /// Replace the host's routes file with FILE ('-': standard input). The whole file is
+    /// checked first (nothing is written on a problem, exit 2); then every router must load
+    /// in Traefik and new or changed ones answer /health through the proxy, else the
+    /// previous file is put back (exit 1). Dropping routers needs --yes.
+    Apply {
+        #[arg(value_name = "FILE")]
+        file: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

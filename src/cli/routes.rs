@@ -4,6 +4,7 @@ use super::{action, print_json, Cli, OutputFormat, RoutesCommand};
 use crate::error::Error;
 use crate::inventory::Inventory;
 use crate::ops::{self, HostSelection};
+use crate::routes;
 
 pub async fn run(inv: &Inventory, cli: &Cli, cmd: &RoutesCommand) -> Result<u8, Error> {
     let sel = HostSelection(cli.hosts.clone());
@@ -45,7 +46,41 @@ pub async fn run(inv: &Inventory, cli: &Cli, cmd: &RoutesCommand) -> Result<u8, 
             };
             action::run(inv, cli, a).await
         }
+        RoutesCommand::Show => {
+            let host = ops::routes::pick_host(inv, &sel)?;
+            let (path, text) = ops::routes::read_file(inv, &host).await?;
+            match cli.output {
+                OutputFormat::Json => print_json(&serde_json::json!({
+                    "host": host, "path": path, "exists": text.is_some(),
+                    "contents": text.clone().unwrap_or_default(),
+                }))?,
+                OutputFormat::Human => print!("{}", text.unwrap_or_default()),
+            }
+            Ok(0)
+        }
+        RoutesCommand::Apply { file } => {
+            let contents = read_input(file)?;
+            // Check the text before touching any host.
+            routes::check_file(&contents, &file.display().to_string())
+                .map_err(|e| Error::usage(format!("{}: {e}", file.display())))?;
+            let host = ops::routes::pick_host(inv, &sel)?;
+            action::run(inv, cli, ops::Action::RoutesApply { host, contents }).await
+        }
     }
+}
+
+/// The text of FILE, or of standard input for `-`.
+fn read_input(file: &std::path::Path) -> Result<String, Error> {
+    use std::io::Read;
+    let mut text = String::new();
+    let limit = routes::MAX_FILE_BYTES as u64 + 1;
+    let read = if file.as_os_str() == "-" {
+        std::io::stdin().take(limit).read_to_string(&mut text)
+    } else {
+        std::fs::File::open(file).and_then(|f| f.take(limit).read_to_string(&mut text))
+    };
+    read.map_err(|e| Error::usage(format!("reading {}: {e}", file.display())))?;
+    Ok(text)
 }
 
 async fn list(inv: &Inventory, cli: &Cli, sel: &HostSelection) -> Result<u8, Error> {

@@ -170,6 +170,9 @@ pub enum Action {
     },
     /// Remove a route from a host's Traefik routes file.
     RouteRemove { host: String, name: String },
+    /// Replace a host's routes file with edited text (the console's editor, `routes apply`):
+    /// checked whole, written atomically, every router proven loaded, new ones answering.
+    RoutesApply { host: String, contents: String },
 }
 
 impl Action {
@@ -187,6 +190,7 @@ impl Action {
             Action::RedisAssign { .. } => "redis_assign",
             Action::RouteAdd { .. } => "route_add",
             Action::RouteRemove { .. } => "route_remove",
+            Action::RoutesApply { .. } => "routes_apply",
         }
     }
 
@@ -203,6 +207,7 @@ impl Action {
             Action::RouteAdd { host, name, .. } | Action::RouteRemove { host, name } => {
                 super::routes::route_target(host, name)
             }
+            Action::RoutesApply { host, .. } => super::routes::route_target(host, "file"),
         }
     }
 
@@ -279,7 +284,7 @@ mod tests {
 }
 
 /// The action commands a palette (or any text frontend) can name, with their usage.
-pub const COMMANDS: [(&str, &str); 11] = [
+pub const COMMANDS: [(&str, &str); 13] = [
     ("restart", "restart TARGET"),
     ("start", "start TARGET"),
     ("stop", "stop TARGET"),
@@ -291,6 +296,11 @@ pub const COMMANDS: [(&str, &str); 11] = [
     ("backup", "backup DB [STORAGE]"),
     ("verify", "verify DB BACKUP"),
     ("restore", "restore DB BACKUP"),
+    (
+        "route-add",
+        "route-add HOST ROUTER DOMAIN CONTAINER:PORT|URL",
+    ),
+    ("route-remove", "route-remove HOST ROUTER"),
 ];
 
 /// Parse a command line as the console's palette takes it (`restart shop/web`) into the
@@ -328,6 +338,41 @@ pub fn parse_command(
                 backup: id.to_string(),
                 to: None,
             }),
+            _ => Err(Error::usage(format!(
+                "usage: {}",
+                COMMANDS
+                    .iter()
+                    .find(|(c, _)| *c == verb)
+                    .map(|(_, u)| *u)
+                    .unwrap_or(verb)
+            ))),
+        };
+    }
+    if verb == "route-add" || verb == "route-remove" {
+        let host = rest.first().copied().unwrap_or("");
+        if !host.is_empty() && !is_host(host) {
+            names::check_name("host", host).map_err(Error::usage)?;
+            return Err(Error::usage(format!("no host named {host:?}")));
+        }
+        return match (verb, rest) {
+            ("route-add", [_, name, domain, to]) => {
+                crate::routes::rule::check_hostname(domain).map_err(Error::usage)?;
+                super::routes::add_action(
+                    host.to_string(),
+                    name,
+                    &format!("Host(`{}`)", domain.to_ascii_lowercase()),
+                    to,
+                    None,
+                    None,
+                )
+            }
+            ("route-remove", [_, name]) => {
+                super::routes::check_router_name("router", name)?;
+                Ok(Action::RouteRemove {
+                    host: host.to_string(),
+                    name: name.to_string(),
+                })
+            }
             _ => Err(Error::usage(format!(
                 "usage: {}",
                 COMMANDS

@@ -54,7 +54,9 @@ pub async fn prepare(inv: &Inventory, hosts: &[Host], action: &Action) -> Result
             deploy::plan_deploy(action, &input, host.name())
         }
         Action::DbCreate { .. } | Action::RedisAssign { .. } => provision::plan(inv, action),
-        Action::RouteAdd { host, .. } | Action::RouteRemove { host, .. } => {
+        Action::RouteAdd { host, .. }
+        | Action::RouteRemove { host, .. }
+        | Action::RoutesApply { host, .. } => {
             let (input, _) = routes::gather(inv, host).await?;
             routes::plan_routes(action, &input)
         }

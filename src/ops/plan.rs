@@ -132,6 +132,10 @@ pub enum StepKind {
         api: String,
         router: String,
         present: bool,
+        /// When present: what Traefik must report for it (so a router that existed before is
+        /// not taken as loaded until Traefik has read the new file).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        expect: Option<super::routes::RouterExpect>,
         timeout_secs: u64,
     },
     /// Wait until `path` answers 2xx through the proxy's entrypoint with `Host: host_header`.
@@ -255,7 +259,8 @@ pub fn plan(action: &Action, input: &PlanInput) -> Result<Plan, Error> {
         | Action::Verify { .. }
         | Action::Restore { .. }
         | Action::RouteAdd { .. }
-        | Action::RouteRemove { .. } => {
+        | Action::RouteRemove { .. }
+        | Action::RoutesApply { .. } => {
             return Err(Error::usage("this action is planned by its own module"));
         }
         Action::Lifecycle { op, .. } => {

@@ -102,6 +102,22 @@ async fn read_routes(host: &Host, path: &str) -> Result<Option<String>, String> 
     }
 }
 
+/// The host's routes file: its path and text (`None`: it does not exist yet).
+pub async fn read_file(
+    inv: &Inventory,
+    host_name: &str,
+) -> Result<(String, Option<String>), Error> {
+    let proxy = traefik_of(inv, host_name)?;
+    let path = proxy.routes_file.clone().ok_or_else(|| {
+        Error::usage(format!(
+            "host {host_name}: set proxy.routes_file (the file provider's file)"
+        ))
+    })?;
+    let host = Host::new(host_name, &inv.hosts[host_name])?;
+    let text = read_routes(&host, &path).await.map_err(Error::failed)?;
+    Ok((path, text))
+}
+
 /// Routes declared by container labels on the host.
 pub async fn label_routes(host: &Host) -> Result<Vec<Route>, String> {
     let d = host.docker().await.map_err(|e| e.to_string())?;
@@ -389,6 +405,7 @@ pub fn plan_routes(action: &Action, input: &RoutesInput) -> Result<Plan, Error> 
                         api: input.api.clone(),
                         router: format!("{name}@file"),
                         present: false,
+                        expect: None,
                         timeout_secs: LOAD_TIMEOUT_SECS,
                     },
                 ],
@@ -399,6 +416,12 @@ pub fn plan_routes(action: &Action, input: &RoutesInput) -> Result<Plan, Error> 
                     api: input.api.clone(),
                     router: format!("{name}@file"),
                     present: true,
+                    expect: Some(RouterExpect {
+                        rule: rule.clone(),
+                        entrypoints: entrypoint.iter().cloned().collect(),
+                        service: Some(name.clone()),
+                        servers: vec![target_url(to)?],
+                    }),
                     timeout_secs: LOAD_TIMEOUT_SECS,
                 },
                 undo: vec![],
@@ -459,9 +482,22 @@ pub fn plan_routes(action: &Action, input: &RoutesInput) -> Result<Plan, Error> 
                     api: input.api.clone(),
                     router: format!("{name}@file"),
                     present: false,
+                    expect: None,
                     timeout_secs: LOAD_TIMEOUT_SECS,
                 },
                 undo: vec![],
+            });
+        }
+        Action::RoutesApply { contents, .. } => {
+            let removed = plan_apply(input, contents, restore, &mut steps)?;
+            return Ok(Plan {
+                action: action.clone(),
+                host: input.host.clone(),
+                lock: "routes".into(),
+                app: None,
+                // Dropping routers takes sites offline: that needs a confirmation.
+                destructive: removed > 0,
+                steps,
             });
         }
         _ => return Err(Error::usage("not a route action")),
@@ -474,6 +510,151 @@ pub fn plan_routes(action: &Action, input: &RoutesInput) -> Result<Plan, Error> 
         destructive: action.is_destructive(),
         steps,
     })
+}
+
+/// Steps of `routes apply`: check the whole new file, write it, then prove every router of it
+/// loaded with its new rule, the dropped ones gone, and the new or changed ones answering.
+/// Returns how many routers the new file drops.
+fn plan_apply(
+    input: &RoutesInput,
+    contents: &str,
+    restore: StepKind,
+    steps: &mut Vec<Step>,
+) -> Result<usize, Error> {
+    let file = &input.routes_file;
+    let new = routes::check_file(contents, file)
+        .map_err(|e| Error::usage(format!("{file}: {e}; nothing was written")))?;
+    let current = input.current.clone().unwrap_or_default();
+    if contents == current {
+        return Err(Error::usage(format!(
+            "{file} already has this text; nothing to apply"
+        )));
+    }
+    let old: Vec<&Route> = input
+        .existing
+        .iter()
+        .filter(|r| r.provider == "file")
+        .collect();
+    // A host name routed by a container label stays routed there: refuse a second router.
+    for r in &new {
+        for h in &r.hosts {
+            if let Some(l) = input
+                .existing
+                .iter()
+                .find(|l| l.provider != "file" && l.hosts.contains(h))
+            {
+                return Err(Error::usage(format!(
+                    "router {}: {h} is already routed by {} (label route of container {}); nothing was written",
+                    r.router, l.router, l.source
+                )));
+            }
+        }
+    }
+    let changed: Vec<&Route> = new.iter().filter(|r| !old.iter().any(|o| o == r)).collect();
+    let added: Vec<&Route> = new
+        .iter()
+        .filter(|r| !old.iter().any(|o| o.router == r.router))
+        .collect();
+    let dropped: Vec<&&Route> = old
+        .iter()
+        .filter(|o| !new.iter().any(|r| r.router == o.router))
+        .collect();
+    let entry = input.entrypoint_url.clone();
+    if entry.is_none() && changed.iter().any(|r| !r.hosts.is_empty()) {
+        return Err(Error::usage(format!(
+            "host {}: set proxy.entrypoint (where Host-header probes go, e.g. http://127.0.0.1:80) so new routes can be proven",
+            input.host
+        )));
+    }
+    // Undo: the old text back, then wait until Traefik serves it again: the new routers gone,
+    // the changed ones (that Traefik had loaded cleanly) back to what they were.
+    let mut undo = vec![restore];
+    undo.extend(added.iter().map(|r| StepKind::RouteLoaded {
+        api: input.api.clone(),
+        router: r.api_name(),
+        present: false,
+        expect: None,
+        timeout_secs: LOAD_TIMEOUT_SECS,
+    }));
+    undo.extend(
+        old.iter()
+            .filter(|o| changed.iter().any(|c| c.router == o.router))
+            .filter(|o| {
+                input
+                    .api_routers
+                    .iter()
+                    .any(|a| a.name == o.api_name() && a.ok())
+            })
+            .map(|o| StepKind::RouteLoaded {
+                api: input.api.clone(),
+                router: o.api_name(),
+                present: true,
+                expect: Some(RouterExpect::of(o)),
+                timeout_secs: LOAD_TIMEOUT_SECS,
+            }),
+    );
+    steps.push(Step {
+        name: format!(
+            "write {file}: {} routers ({} new or changed, {} dropped; previous kept as {file}.previous)",
+            new.len(),
+            changed.len(),
+            dropped.len()
+        ),
+        kind: StepKind::WriteRoutes {
+            path: file.clone(),
+            contents: contents.to_string(),
+            keep_previous: true,
+        },
+        undo,
+    });
+    for r in &new {
+        steps.push(Step {
+            name: format!("Traefik has router {} without errors", r.api_name()),
+            kind: StepKind::RouteLoaded {
+                api: input.api.clone(),
+                router: r.api_name(),
+                present: true,
+                expect: Some(RouterExpect::of(r)),
+                timeout_secs: LOAD_TIMEOUT_SECS,
+            },
+            undo: vec![],
+        });
+    }
+    for r in &dropped {
+        steps.push(Step {
+            name: format!("Traefik drops router {}", r.api_name()),
+            kind: StepKind::RouteLoaded {
+                api: input.api.clone(),
+                router: r.api_name(),
+                present: false,
+                expect: None,
+                timeout_secs: LOAD_TIMEOUT_SECS,
+            },
+            undo: vec![],
+        });
+    }
+    if let Some(entry) = entry {
+        // A rule with a path matcher may not route /health: those are proven by the API only.
+        for r in changed
+            .iter()
+            .filter(|r| !r.hosts.is_empty() && !r.rule.contains("Path"))
+        {
+            steps.push(Step {
+                name: format!(
+                    "GET {HEALTH_PATH} through {entry} with Host: {} answers 2xx ({})",
+                    r.hosts[0], r.router
+                ),
+                kind: StepKind::RouteAnswers {
+                    entrypoint: entry.clone(),
+                    host_header: r.hosts[0].clone(),
+                    path: HEALTH_PATH.into(),
+                    timeout_secs: ANSWER_TIMEOUT_SECS,
+                },
+                undo: vec![],
+            });
+        }
+    }
+    Ok(dropped.len())
 }
 
 /// Step: write the routes file atomically, first keeping the old one as `FILE.previous`
@@ -497,12 +678,53 @@ pub(super) async fn write_routes(
     Ok(format!("wrote {path} ({} bytes)", contents.len()))
 }
 
+/// What Traefik must report for a router of the new file: its rule, entrypoints (when the
+/// file names them), service, and that service's servers (when the file defines it).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RouterExpect {
+    pub rule: String,
+    pub entrypoints: Vec<String>,
+    pub service: Option<String>,
+    pub servers: Vec<String>,
+}
+
+impl RouterExpect {
+    pub fn of(r: &Route) -> Self {
+        Self {
+            rule: r.rule.clone(),
+            entrypoints: r.entrypoints.clone(),
+            service: r.service.clone(),
+            servers: r.targets.clone(),
+        }
+    }
+
+    /// Why the router Traefik reports is not (yet) this one; `None` when it is.
+    fn differs(&self, r: &ApiRouter) -> Option<String> {
+        let strip = |s: &str| s.strip_suffix("@file").unwrap_or(s).to_string();
+        if r.rule != self.rule {
+            return Some(format!("the rule {}", r.rule));
+        }
+        let mut have = r.entrypoints.clone();
+        let mut want = self.entrypoints.clone();
+        have.sort();
+        want.sort();
+        if !want.is_empty() && have != want {
+            return Some(format!("the entrypoints {}", have.join(",")));
+        }
+        match &self.service {
+            Some(s) if strip(&r.service) != strip(s) => Some(format!("the service {}", r.service)),
+            _ => None,
+        }
+    }
+}
+
 /// Step: wait until Traefik reports `router` loaded without errors (`present`), or gone.
 pub(super) async fn route_loaded(
     host: &Host,
     api: &str,
     router: &str,
     present: bool,
+    expect: Option<&RouterExpect>,
     limit: Duration,
     cancel: &tokio_util::sync::CancellationToken,
 ) -> Result<String, Error> {
@@ -510,6 +732,18 @@ pub(super) async fn route_loaded(
     let mut last;
     loop {
         match routes::api::router(host, api, router).await {
+            Ok(Some(r)) if present && expect.and_then(|e| e.differs(&r)).is_some() => {
+                last = format!(
+                    "{router} still has {} (did Traefik reject the new file? its log says why)",
+                    expect.and_then(|e| e.differs(&r)).unwrap_or_default()
+                )
+            }
+            Ok(Some(r)) if present && r.ok() && !servers_match(host, api, &r, expect).await => {
+                last = format!(
+                    "{router}: service {} does not have the new servers yet",
+                    r.service
+                )
+            }
             Ok(Some(r)) if present && r.ok() => {
                 return Ok(format!(
                     "{router}: {} on {}",
@@ -549,6 +783,27 @@ pub(super) async fn route_loaded(
     }
 }
 
+/// Whether the router's service has the servers the new file gives it (true when the file
+/// does not define them).
+async fn servers_match(
+    host: &Host,
+    api: &str,
+    r: &ApiRouter,
+    expect: Option<&RouterExpect>,
+) -> bool {
+    let Some(e) = expect.filter(|e| !e.servers.is_empty()) else {
+        return true;
+    };
+    let name = if r.service.contains('@') {
+        r.service.clone()
+    } else {
+        format!("{}@file", r.service)
+    };
+    let mut want = e.servers.clone();
+    want.sort();
+    matches!(routes::api::service_servers(host, api, &name).await, Ok(Some(have)) if have == want)
+}
+
 /// Step: GET `path` through the entrypoint with `Host: host_header` until it answers 2xx.
 pub(super) async fn route_answers(
     host: &Host,
@@ -585,5 +840,147 @@ pub(super) async fn route_answers(
             _ = tokio::time::sleep(Duration::from_millis(300)) => {}
             _ = cancel.cancelled() => return Err(Error::failed("cancelled")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = "http:
+  routers:
+    shop:
+      rule: \"Host(`shop.test`)\"
+      service: shop
+    blog:
+      rule: \"Host(`blog.test`)\"
+      service: blog
+  services:
+    shop:
+      loadBalancer:
+        servers:
+          - url: http://shop:80
+    blog:
+      loadBalancer:
+        servers:
+          - url: http://blog:80
+";
+
+    fn input() -> RoutesInput {
+        let doc = routes::parse_file(FILE).expect("parses");
+        let mut existing = routes::file_routes(&doc, "/srv/routes.yml");
+        existing.extend(routes::label_routes(
+            "docs",
+            &[
+                ("traefik.enable", "true"),
+                ("traefik.http.routers.docs.rule", "Host(`docs.test`)"),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ));
+        RoutesInput {
+            host: "alpha".into(),
+            routes_file: "/srv/routes.yml".into(),
+            api: "http://127.0.0.1:8080".into(),
+            entrypoint_url: Some("http://127.0.0.1:80".into()),
+            current: Some(FILE.into()),
+            existing,
+            api_routers: vec![],
+        }
+    }
+
+    fn apply(contents: &str) -> Result<Plan, Error> {
+        let a = Action::RoutesApply {
+            host: "alpha".into(),
+            contents: contents.into(),
+        };
+        plan_routes(&a, &input())
+    }
+
+    #[test]
+    fn apply_plans_a_checked_write_then_proves_every_router() {
+        // blog moves to a new host, shop stays, wiki is new.
+        let new = FILE
+            .replace("Host(`blog.test`)", "Host(`blog2.test`)")
+            .replace(
+                "  services:\n",
+                "    wiki:\n      rule: \"Host(`wiki.test`) && PathPrefix(`/w`)\"\n      service: blog\n  services:\n",
+            );
+        let p = apply(&new).expect("plan");
+        assert!(!p.destructive, "nothing dropped");
+        assert_eq!(p.lock, "routes");
+        let names: Vec<&str> = p.steps.iter().map(|s| s.name.as_str()).collect();
+        assert!(
+            names[0].starts_with("write /srv/routes.yml: 3 routers (2 new or changed, 0 dropped"),
+            "{names:?}"
+        );
+        // Every router of the new file must load with its new rule.
+        for r in ["shop@file", "blog@file", "wiki@file"] {
+            assert!(
+                p.steps.iter().any(|s| matches!(&s.kind, StepKind::RouteLoaded { router, present: true, expect: Some(_), .. } if router == r)),
+                "{r}: {names:?}"
+            );
+        }
+        // Only the changed plain-Host router is probed through the proxy (the path one is not).
+        let probes: Vec<&str> = p
+            .steps
+            .iter()
+            .filter_map(|s| match &s.kind {
+                StepKind::RouteAnswers { host_header, .. } => Some(host_header.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(probes, vec!["blog2.test"]);
+        // The write's undo puts the old text back and waits for the new router to go.
+        assert!(
+            matches!(&p.steps[0].undo[0], StepKind::WriteRoutes { contents, keep_previous: false, .. } if contents == FILE)
+        );
+        assert!(p.steps[0].undo.iter().any(|u| matches!(u, StepKind::RouteLoaded { router, present: false, .. } if router == "wiki@file")));
+    }
+
+    #[test]
+    fn apply_refuses_bad_text_no_change_and_taken_hosts_and_asks_before_dropping() {
+        for (text, why) in [
+            ("http:\n  routers: [\n", "not valid YAML"),
+            (FILE, "already has this text"),
+            (
+                &FILE.replace("service: blog\n  services", "service: nope\n  services"),
+                "not defined",
+            ),
+            (
+                &FILE.replace("Host(`blog.test`)", "Host(`docs.test`)"),
+                "already routed by docs",
+            ),
+            (
+                &FILE.replace("rule: \"Host(`blog.test`)\"", "rule: \"Hots(`blog.test`)\""),
+                "rule",
+            ),
+        ] {
+            let e = apply(text).expect_err(text);
+            assert_eq!(
+                e.kind,
+                crate::error::ExitKind::Usage,
+                "{text}: {}",
+                e.message
+            );
+            assert!(e.message.contains(why), "{text}: {}", e.message);
+        }
+        // Dropping blog: destructive, and Traefik must drop it.
+        let start = FILE.find("    blog:\n      rule").expect("blog router");
+        let end = FILE.find("  services:").expect("services");
+        let dropped = format!("{}{}", &FILE[..start], &FILE[end..]);
+        let p = apply(&dropped).expect("plan");
+        assert!(p.destructive);
+        assert!(p.steps.iter().any(|s| matches!(&s.kind, StepKind::RouteLoaded { router, present: false, .. } if router == "blog@file")));
+        // Without an entrypoint a new route cannot be proven: refused.
+        let mut i = input();
+        i.entrypoint_url = None;
+        let a = Action::RoutesApply {
+            host: "alpha".into(),
+            contents: FILE.replace("Host(`blog.test`)", "Host(`blog2.test`)"),
+        };
+        let e = plan_routes(&a, &i).expect_err("no entrypoint");
+        assert!(e.message.contains("proxy.entrypoint"), "{}", e.message);
     }
 }

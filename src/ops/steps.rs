@@ -166,10 +166,13 @@ pub(super) async fn run(kind: &StepKind, cx: &StepCtx<'_>) -> Result<String, Err
             api,
             router,
             present,
+            expect,
             timeout_secs,
         } => {
             let limit = Duration::from_secs(*timeout_secs);
-            super::routes::route_loaded(cx.host, api, router, *present, limit, cx.cancel).await
+            let want = expect.as_ref();
+            super::routes::route_loaded(cx.host, api, router, *present, want, limit, cx.cancel)
+                .await
         }
         StepKind::RouteAnswers {
             entrypoint,

@@ -151,6 +151,43 @@ pub async fn router(host: &Host, api: &str, name: &str) -> Result<Option<ApiRout
     }
 }
 
+/// The server URLs of a load-balancer service by its `NAME@provider`; `Ok(None)` when Traefik
+/// does not know it.
+pub async fn service_servers(
+    host: &Host,
+    api: &str,
+    name: &str,
+) -> Result<Option<Vec<String>>, String> {
+    let (status, body) = get(
+        host,
+        api,
+        &format!("/api/http/services/{name}"),
+        Duration::from_secs(10),
+    )
+    .await?;
+    match status {
+        200 => {
+            let v: serde_json::Value = serde_json::from_str(&body)
+                .map_err(|e| format!("{api}: unexpected answer for service {name}: {e}"))?;
+            let mut urls: Vec<String> = v["loadBalancer"]["servers"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|s| s["url"].as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            urls.sort();
+            Ok(Some(urls))
+        }
+        404 => Ok(None),
+        s => Err(format!(
+            "{api}/api/http/services/{name} answered {s}: {}",
+            body.chars().take(200).collect::<String>()
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

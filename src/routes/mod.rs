@@ -3,7 +3,10 @@
 //! ([`api`]). It knows nothing about actions or frontends.
 
 pub mod api;
+mod check;
 pub mod rule;
+
+pub use check::{check_file, FileProblem, MAX_FILE_BYTES};
 
 use serde::Serialize;
 use serde_norway::{Mapping, Value};

@@ -22,12 +22,14 @@ pub enum Pane {
     Hosts,
     Databases,
     Backups,
+    Routes,
+    Doctor,
     Actions,
     History,
 }
 
 impl Pane {
-    pub const ALL: [Pane; 9] = [
+    pub const ALL: [Pane; 11] = [
         Pane::Containers,
         Pane::Logs,
         Pane::Health,
@@ -35,6 +37,8 @@ impl Pane {
         Pane::Hosts,
         Pane::Databases,
         Pane::Backups,
+        Pane::Routes,
+        Pane::Doctor,
         Pane::Actions,
         Pane::History,
     ];
@@ -48,8 +52,26 @@ impl Pane {
             Pane::Hosts => "hosts",
             Pane::Databases => "databases",
             Pane::Backups => "backups",
+            Pane::Routes => "routes",
+            Pane::Doctor => "doctor",
             Pane::Actions => "actions",
             Pane::History => "history",
+        }
+    }
+    /// The tab label when the tabs do not fit.
+    pub fn short_title(self) -> &'static str {
+        match self {
+            Pane::Containers => "Cont",
+            Pane::Logs => "Logs",
+            Pane::Health => "Hlth",
+            Pane::Resources => "Res",
+            Pane::Hosts => "Hosts",
+            Pane::Databases => "DBs",
+            Pane::Backups => "Bkps",
+            Pane::Routes => "Rts",
+            Pane::Doctor => "Doc",
+            Pane::Actions => "Acts",
+            Pane::History => "Hist",
         }
     }
     pub fn title(self) -> &'static str {
@@ -61,6 +83,8 @@ impl Pane {
             Pane::Hosts => "Hosts",
             Pane::Databases => "Databases",
             Pane::Backups => "Backups",
+            Pane::Routes => "Routes",
+            Pane::Doctor => "Doctor",
             Pane::Actions => "Actions",
             Pane::History => "History",
         }
@@ -77,6 +101,56 @@ pub enum Popup {
     Confirm {
         run: usize,
     },
+    /// The routes file editor ([`App::editor`]).
+    Editor,
+}
+
+/// The routes file being edited in the console.
+pub struct RoutesEditor {
+    pub host: String,
+    pub path: String,
+    pub text: TextArea<'static>,
+    /// The file as read (to tell whether anything changed).
+    pub original: String,
+    /// What the last check found (shown under the text).
+    pub error: Option<String>,
+    /// Esc was pressed once with unsaved changes: a second Esc discards them.
+    pub discard_armed: bool,
+    /// The run applying this text, once saved.
+    pub run: Option<usize>,
+}
+
+impl RoutesEditor {
+    pub fn new(host: String, path: String, original: String) -> Self {
+        let mut text = TextArea::from(original.lines().map(str::to_string).collect::<Vec<_>>());
+        text.set_line_number_style(ratatui::style::Style::default());
+        Self {
+            host,
+            path,
+            text,
+            original,
+            error: None,
+            discard_armed: false,
+            run: None,
+        }
+    }
+    pub fn contents(&self) -> String {
+        let mut t = self.text.lines().join("\n");
+        if !t.is_empty() {
+            t.push('\n');
+        }
+        t
+    }
+    pub fn modified(&self) -> bool {
+        self.contents().trim_end() != self.original.trim_end()
+    }
+}
+
+/// The doctor's checklist for an app, as the console holds it.
+#[derive(Debug, Clone)]
+pub enum DoctorState {
+    Running,
+    Done(Result<crate::ops::doctor::DoctorReport, String>),
 }
 
 /// Work the event loop does for the app (so the app itself stays free of I/O).
@@ -94,6 +168,12 @@ pub enum Effect {
     /// List the backups in every storage; the answer comes back through
     /// [`App::backups_loaded`].
     LoadBackups,
+    /// List the routes of every host with a Traefik proxy ([`App::routes_loaded`]).
+    LoadRoutes,
+    /// Read a host's routes file for the editor ([`App::routes_file_loaded`]).
+    LoadRoutesFile { host: String },
+    /// Run the doctor's checklist for an app ([`App::doctor_done`]).
+    RunDoctor { app: String },
     /// Follow the logs of a target (`host/container` or `app`); replaces any earlier reader.
     OpenLogs { generation: u64, target: String },
     /// Write lines to a file; the result comes back as a notice.
@@ -210,6 +290,15 @@ pub struct App {
     pub databases_selected: usize,
     /// Every published backup (newest first), or why they could not be read.
     pub backups: Option<Result<Vec<crate::ops::backup::Manifest>, String>>,
+    /// Every host's routes, or why they could not be listed.
+    pub routes: Option<Result<Vec<crate::ops::routes::HostRoutes>, String>>,
+    pub routes_selected: usize,
+    /// The routes file editor (open, or kept as a draft while its apply runs or after it
+    /// failed, so nothing typed is lost).
+    pub editor: Option<RoutesEditor>,
+    /// The doctor's last checklist per app.
+    pub doctor: BTreeMap<String, DoctorState>,
+    pub doctor_selected: usize,
     /// Index among the visible containers (not counting group headings).
     pub selected: usize,
     pub filter: TextArea<'static>,
@@ -223,6 +312,8 @@ pub struct App {
     pub now: chrono::DateTime<chrono::Utc>,
     /// Rows visible in the table at the last draw (for paging).
     pub page: usize,
+    /// The terminal's width at the last draw (for mouse clicks on the tabs).
+    pub width: u16,
 }
 
 impl App {
@@ -252,6 +343,11 @@ impl App {
             databases: None,
             databases_selected: 0,
             backups: None,
+            routes: None,
+            routes_selected: 0,
+            editor: None,
+            doctor: BTreeMap::new(),
+            doctor_selected: 0,
             selected: 0,
             filter,
             filter_editing: false,
@@ -261,6 +357,7 @@ impl App {
             quit: false,
             now: chrono::Utc::now(),
             page: 10,
+            width: 200,
         }
     }
 
@@ -404,6 +501,10 @@ impl App {
             return true;
         }
         match self.popup.clone() {
+            Popup::Editor => {
+                self.editor_key(k);
+                return true;
+            }
             Popup::Palette => {
                 match k.code {
                     KeyCode::Esc => {
@@ -465,11 +566,12 @@ impl App {
             MouseEventKind::ScrollDown => self.run(KeyCommand::Down),
             MouseEventKind::Down(MouseButton::Left) => {
                 if m.row == 1 {
-                    // The tabs are drawn in order as " Title " (the current one with extra text).
+                    // The tabs as drawn (extra text of the current one aside: clicks on it
+                    // select it anyway).
                     let mut x = 1u16;
-                    for p in Pane::ALL {
-                        let w = p.title().len() as u16 + 2;
-                        if m.column >= x && m.column < x + w {
+                    for (p, label) in super::view::tab_labels(self.pane, "", self.width) {
+                        let w = label.chars().count() as u16;
+                        if let Some(p) = p.filter(|_| m.column >= x && m.column < x + w) {
                             self.pane = p;
                             self.on_enter_pane();
                             return true;
@@ -620,6 +722,16 @@ impl App {
                 self.jump_to_match(cmd == KeyCommand::NextMatch)
             }
             KeyCommand::Save => self.save_logs(),
+            KeyCommand::Edit => {
+                if self.pane == Pane::Routes {
+                    self.edit_routes()
+                }
+            }
+            KeyCommand::Doctor => {
+                if self.pane == Pane::Doctor {
+                    self.run_doctor()
+                }
+            }
             KeyCommand::ToggleAll => self.show_all = !self.show_all,
             KeyCommand::CycleSort => self.sort = self.sort.next(),
             KeyCommand::Noop => {}
@@ -638,6 +750,11 @@ impl App {
             | Pane::Backups => (&mut self.selected, visible),
             Pane::Actions => (&mut self.run_selected, self.runs.len()),
             Pane::History => (&mut self.history_selected, self.history.len()),
+            Pane::Routes => {
+                let n = self.route_rows().len();
+                (&mut self.routes_selected, n)
+            }
+            Pane::Doctor => (&mut self.doctor_selected, self.apps.len()),
             Pane::Databases => {
                 let n = match &self.databases {
                     Some(Ok(v)) => v.iter().map(|(_, r)| r.len()).sum(),
@@ -668,8 +785,163 @@ impl App {
             Pane::History => self.effects.push(Effect::LoadHistory),
             Pane::Databases => self.effects.push(Effect::LoadDatabases),
             Pane::Backups => self.effects.push(Effect::LoadBackups),
+            Pane::Routes => self.effects.push(Effect::LoadRoutes),
             _ => {}
         }
+    }
+
+    pub fn routes_loaded(&mut self, r: Result<Vec<crate::ops::routes::HostRoutes>, String>) {
+        self.routes = Some(r);
+        self.routes_selected = self
+            .routes_selected
+            .min(self.route_rows().len().saturating_sub(1));
+    }
+
+    /// The routes pane's rows: every route of every host, in order.
+    pub fn route_rows(&self) -> Vec<(&str, &crate::ops::routes::ListedRoute)> {
+        match &self.routes {
+            Some(Ok(hosts)) => hosts
+                .iter()
+                .flat_map(|h| h.routes.iter().map(move |r| (h.host.as_str(), r)))
+                .collect(),
+            _ => vec![],
+        }
+    }
+
+    /// The host whose routes file `edit` opens: the selected route's, else the first listed.
+    pub fn routes_host(&self) -> Option<String> {
+        if let Some((h, _)) = self.route_rows().get(self.routes_selected) {
+            return Some(h.to_string());
+        }
+        match &self.routes {
+            Some(Ok(hosts)) => hosts
+                .iter()
+                .find(|h| h.routes_file.is_some())
+                .map(|h| h.host.clone()),
+            _ => None,
+        }
+    }
+
+    /// Open the editor on a host's routes file: a kept draft for that host, else a fresh read.
+    fn edit_routes(&mut self) {
+        let Some(host) = self.routes_host() else {
+            self.notices.push(
+                "no host with a Traefik routes file to edit (see `opsdeck routes list`)".into(),
+            );
+            return;
+        };
+        if let Some(ed) = &mut self.editor {
+            let running = ed
+                .run
+                .and_then(|id| self.runs.iter().find(|r| r.id == id))
+                .is_some_and(|r| r.outcome.is_none());
+            if ed.host == host && !running {
+                ed.run = None;
+                ed.discard_armed = false;
+                self.popup = Popup::Editor;
+                return;
+            }
+            if running {
+                self.notices.push(format!(
+                    "the routes file of {} is being applied; wait for it to finish",
+                    ed.host
+                ));
+                return;
+            }
+        }
+        self.effects.push(Effect::LoadRoutesFile { host });
+    }
+
+    /// The routes file has been read: open it in the editor.
+    pub fn routes_file_loaded(
+        &mut self,
+        host: String,
+        file: Result<(String, Option<String>), String>,
+    ) {
+        match file {
+            Ok((path, text)) => {
+                self.editor = Some(RoutesEditor::new(host, path, text.unwrap_or_default()));
+                self.popup = Popup::Editor;
+            }
+            Err(e) => self
+                .notices
+                .push(format!("cannot edit the routes file of {host}: {e}")),
+        }
+    }
+
+    fn editor_key(&mut self, k: &ratatui::crossterm::event::KeyEvent) {
+        let Some(ed) = &mut self.editor else {
+            self.popup = Popup::None;
+            return;
+        };
+        let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+        match k.code {
+            KeyCode::Esc => {
+                if ed.modified() && !ed.discard_armed {
+                    ed.discard_armed = true;
+                    ed.error =
+                        Some("unsaved changes: esc again discards them, ctrl-s applies".into());
+                } else {
+                    self.editor = None;
+                    self.popup = Popup::None;
+                }
+            }
+            KeyCode::Char('s') if ctrl => self.save_routes(),
+            _ => {
+                ed.discard_armed = false;
+                ed.error = None;
+                ed.text.input(*k);
+            }
+        }
+    }
+
+    /// Check the edited text; when it is sound, apply it through the action layer.
+    fn save_routes(&mut self) {
+        let Some(ed) = &mut self.editor else { return };
+        let contents = ed.contents();
+        if !ed.modified() {
+            ed.error = Some("nothing changed".into());
+            return;
+        }
+        if let Err(p) = crate::routes::check_file(&contents, &ed.path) {
+            if let Some(line) = p.line {
+                let row = line.saturating_sub(1).min(u16::MAX as usize) as u16;
+                ed.text.move_cursor(tui_textarea::CursorMove::Jump(row, 0));
+            }
+            ed.error = Some(format!("{p} (nothing written)"));
+            return;
+        }
+        let action = Action::RoutesApply {
+            host: ed.host.clone(),
+            contents,
+        };
+        self.popup = Popup::None;
+        self.start_action(action);
+        let id = self.runs.first().map(|r| r.id);
+        if let Some(ed) = &mut self.editor {
+            ed.run = id;
+            ed.error = None;
+        }
+    }
+
+    /// Run the doctor for the selected app.
+    fn run_doctor(&mut self) {
+        let Some(app) = self.apps.keys().nth(self.doctor_selected).cloned() else {
+            return;
+        };
+        if matches!(self.doctor.get(&app), Some(DoctorState::Running)) {
+            return;
+        }
+        self.doctor.insert(app.clone(), DoctorState::Running);
+        self.effects.push(Effect::RunDoctor { app });
+    }
+
+    pub fn doctor_done(
+        &mut self,
+        app: String,
+        report: Result<crate::ops::doctor::DoctorReport, String>,
+    ) {
+        self.doctor.insert(app, DoctorState::Done(report));
     }
 
     pub fn backups_loaded(&mut self, b: Result<Vec<crate::ops::backup::Manifest>, String>) {
@@ -904,11 +1176,19 @@ impl App {
                 } else {
                     Outcome::Failed
                 };
-                run.fail_before_start(e.message, outcome);
+                run.fail_before_start(e.message.clone(), outcome);
+                if let Some(ed) = self.editor.as_mut().filter(|ed| ed.run == Some(id)) {
+                    ed.error = Some(format!("not applied: {}", e.message));
+                    ed.run = None;
+                }
             }
             Ok(plan) => {
                 // Deploys change what serves traffic: the console always shows their plan first.
-                let destructive = plan.destructive || matches!(plan.action, Action::Deploy { .. });
+                let destructive = plan.destructive
+                    || matches!(
+                        plan.action,
+                        Action::Deploy { .. } | Action::RoutesApply { .. }
+                    );
                 run.set_plan(plan);
                 if destructive {
                     self.popup = Popup::Confirm { run: id };
@@ -920,8 +1200,24 @@ impl App {
     }
 
     pub fn action_event(&mut self, id: usize, ev: ActionEvent) {
-        if let Some(r) = self.run_mut(id) {
-            r.apply(ev);
+        let Some(r) = self.run_mut(id) else { return };
+        r.apply(ev);
+        let outcome = r.outcome;
+        // The editor's draft is kept until its apply succeeded (a failure reopens it with `e`).
+        if outcome.is_some() && self.editor.as_ref().is_some_and(|e| e.run == Some(id)) {
+            if outcome == Some(Outcome::Succeeded) {
+                self.editor = None;
+            } else if let Some(ed) = &mut self.editor {
+                ed.error = Some(format!(
+                    "the apply failed ({}); the previous file was put back. Your text is kept here.",
+                    self.runs
+                        .iter()
+                        .find(|r| r.id == id)
+                        .and_then(|r| r.error.clone())
+                        .unwrap_or_else(|| "see the Actions pane".into())
+                ));
+            }
+            self.effects.push(Effect::LoadRoutes);
         }
     }
 
@@ -972,6 +1268,15 @@ impl App {
             self.apps.keys().cloned().collect()
         } else if index == 2 && (verb == "deploy" || verb == "rollback") {
             self.version_choices(words.get(1).copied().unwrap_or(""))
+        } else if index == 1 && verb.starts_with("route-") {
+            self.model.hosts.keys().cloned().collect()
+        } else if index == 2 && verb == "route-remove" {
+            let host = words.get(1).copied().unwrap_or("");
+            self.route_rows()
+                .into_iter()
+                .filter(|(h, r)| *h == host && r.route.provider == "file")
+                .map(|(_, r)| r.route.router.clone())
+                .collect()
         } else if index == 0 {
             ops::action::COMMANDS
                 .iter()

@@ -38,12 +38,14 @@ pub enum KeyCommand {
     NextMatch,
     PrevMatch,
     Save,
+    Edit,
+    Doctor,
     /// Unbinds a key in a user file.
     Noop,
 }
 
 /// Command names, as written in key map files.
-const NAMES: [(KeyCommand, &str); 30] = [
+const NAMES: [(KeyCommand, &str); 32] = [
     (KeyCommand::Quit, "quit"),
     (KeyCommand::Help, "help"),
     (KeyCommand::Back, "back"),
@@ -73,6 +75,8 @@ const NAMES: [(KeyCommand, &str); 30] = [
     (KeyCommand::NextMatch, "next_match"),
     (KeyCommand::PrevMatch, "prev_match"),
     (KeyCommand::Save, "save"),
+    (KeyCommand::Edit, "edit"),
+    (KeyCommand::Doctor, "doctor"),
     (KeyCommand::Noop, "noop"),
 ];
 
@@ -233,7 +237,7 @@ struct Binding {
 }
 
 /// The panes (sections) a key map has; `global` applies everywhere.
-pub const SECTIONS: [&str; 10] = [
+pub const SECTIONS: [&str; 12] = [
     "global",
     "containers",
     "logs",
@@ -242,6 +246,8 @@ pub const SECTIONS: [&str; 10] = [
     "hosts",
     "databases",
     "backups",
+    "routes",
+    "doctor",
     "actions",
     "history",
 ];

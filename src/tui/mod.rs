@@ -9,6 +9,7 @@ pub mod keymap;
 pub mod logbuf;
 mod panes;
 mod prompt;
+mod routes_pane;
 pub mod runs;
 pub mod theme;
 pub mod view;
@@ -41,6 +42,9 @@ enum Msg {
     Notice(String),
     Databases(Result<crate::ops::provision::ServerDatabases, String>),
     Backups(Result<Vec<crate::ops::backup::Manifest>, String>),
+    Routes(Result<Vec<crate::ops::routes::HostRoutes>, String>),
+    RoutesFile(String, Result<(String, Option<String>), String>),
+    Doctor(String, Result<crate::ops::doctor::DoctorReport, String>),
 }
 
 fn handle(app: &mut app::App, m: Msg) {
@@ -53,6 +57,9 @@ fn handle(app: &mut app::App, m: Msg) {
         Msg::Notice(n) => app.notices.push(n),
         Msg::Databases(d) => app.databases_loaded(d),
         Msg::Backups(b) => app.backups_loaded(b),
+        Msg::Routes(r) => app.routes_loaded(r),
+        Msg::RoutesFile(host, f) => app.routes_file_loaded(host, f),
+        Msg::Doctor(a, r) => app.doctor_done(a, r),
     }
 }
 
@@ -183,6 +190,28 @@ impl Runner {
                     let _ = tx.send(Msg::Backups(b));
                 });
             }
+            Effect::LoadRoutes => {
+                tokio::spawn(async move {
+                    let r = ops::routes::list(&inv, &selection)
+                        .await
+                        .map_err(|e| e.message);
+                    let _ = tx.send(Msg::Routes(r));
+                });
+            }
+            Effect::LoadRoutesFile { host } => {
+                tokio::spawn(async move {
+                    let f = ops::routes::read_file(&inv, &host)
+                        .await
+                        .map_err(|e| e.message);
+                    let _ = tx.send(Msg::RoutesFile(host, f));
+                });
+            }
+            Effect::RunDoctor { app } => {
+                tokio::spawn(async move {
+                    let r = ops::doctor::run(&inv, &app).await.map_err(|e| e.message);
+                    let _ = tx.send(Msg::Doctor(app, r));
+                });
+            }
             Effect::LoadDatabases => {
                 tokio::spawn(async move {
                     let d = ops::provision::list(&inv, None)
@@ -296,13 +325,16 @@ pub async fn run(inv: Inventory, cli: &Cli) -> Result<(), Error> {
         if dirty && last_draw.elapsed() >= FRAME {
             app.now = chrono::Utc::now();
             let mut height = 0;
+            let mut width = 0;
             terminal
                 .draw(|f| {
                     height = f.area().height;
+                    width = f.area().width;
                     view::draw(f, &app, &theme)
                 })
                 .map_err(|e| Error::failed(format!("drawing the console: {e}")))?;
             app.page = usize::from(height.saturating_sub(6)).max(1);
+            app.width = width;
             let focus = app.focus();
             if *focus_tx.borrow() != focus {
                 let _ = focus_tx.send(focus);

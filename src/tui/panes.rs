@@ -11,11 +11,11 @@ use ratatui::text::Span;
 use ratatui::widgets::{Block, Borders, Gauge, Paragraph, Row as TRow, Table, TableState};
 use ratatui::Frame;
 
-fn block<'a>(app: &App, theme: &Theme, extra: String) -> Block<'a> {
+fn block<'a>(app: &App, theme: &Theme, extra: String, width: u16) -> Block<'a> {
     Block::default()
         .borders(Borders::ALL)
         .border_style(theme.border())
-        .title(pane_title(app, theme, extra))
+        .title(pane_title(app, theme, extra, width))
 }
 
 fn since(now: chrono::DateTime<chrono::Utc>, rfc3339: &str) -> String {
@@ -34,6 +34,7 @@ pub fn draw_health(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
         app,
         theme,
         format!("({} checks, {down} down)", checks.len()),
+        area.width,
     );
     let inner = outer.inner(area);
     f.render_widget(outer, area);
@@ -181,7 +182,7 @@ pub fn draw_health(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
 }
 
 pub fn draw_resources(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
-    let outer = block(app, theme, String::new());
+    let outer = block(app, theme, String::new(), area.width);
     let inner = outer.inner(area);
     f.render_widget(outer, area);
     let hosts: Vec<_> = app.model.host_metrics.iter().collect();
@@ -445,13 +446,14 @@ pub fn draw_hosts_pane(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
         app,
         theme,
         format!("({up}/{} up)", app.model.hosts.len()),
+        area.width,
     ))
     .column_spacing(1);
     f.render_widget(table, area);
 }
 
 pub fn draw_databases(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
-    let b = block(app, theme, String::new());
+    let b = block(app, theme, String::new(), area.width);
     match &app.databases {
         None => f.render_widget(Paragraph::new(Span::styled("Reading the database servers…", theme.muted())).block(b), area),
         Some(Err(e)) => f.render_widget(Paragraph::new(Span::styled(e.clone(), theme.danger())).block(b), area),
@@ -505,7 +507,7 @@ pub fn draw_databases(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
 
 /// Per database: the newest backup, its age and size, and the newest verified one.
 pub fn draw_backups(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
-    let b = block(app, theme, String::new()).title_bottom(Span::styled(
+    let b = block(app, theme, String::new(), area.width).title_bottom(Span::styled(
         " : backup DB · verify DB ID · restore DB ID · f5 reload ",
         theme.muted(),
     ));

@@ -31,6 +31,8 @@ pub fn draw(f: &mut Frame, app: &App, theme: &Theme) {
         Pane::Hosts => super::panes::draw_hosts_pane(f, app, theme, main),
         Pane::Databases => super::panes::draw_databases(f, app, theme, main),
         Pane::Backups => super::panes::draw_backups(f, app, theme, main),
+        Pane::Routes => super::routes_pane::draw_routes(f, app, theme, main),
+        Pane::Doctor => super::routes_pane::draw_doctor(f, app, theme, main),
         Pane::Actions => draw_actions(f, app, theme, main),
         Pane::History => draw_history(f, app, theme, main),
     }
@@ -39,28 +41,95 @@ pub fn draw(f: &mut Frame, app: &App, theme: &Theme) {
         Popup::Help => draw_help(f, app, theme, area),
         Popup::Palette => draw_palette(f, app, theme, area),
         Popup::Confirm { run } => draw_confirm(f, app, theme, area, *run),
+        Popup::Editor => super::routes_pane::draw_editor(f, app, theme, area),
         Popup::None if !app.notices.is_empty() => draw_notices(f, app, theme, area),
         Popup::None => {}
     }
 }
 
-/// The pane tabs, as a title: the current one highlighted.
-pub(super) fn pane_title(app: &App, theme: &Theme, extra: String) -> Line<'static> {
-    let mut spans = Vec::new();
-    for p in Pane::ALL {
-        let style = if p == app.pane {
-            theme.title()
-        } else {
-            theme.muted()
-        };
-        let label = if p == app.pane && !extra.is_empty() {
-            format!(" {} {extra} ", p.title())
-        } else {
-            format!(" {} ", p.title())
-        };
-        spans.push(Span::styled(label, style));
-    }
+/// The pane tabs, as a title: the current one highlighted. When they do not fit in `width`
+/// the others are abbreviated, then those farthest from the current one are left out.
+pub(super) fn pane_title(app: &App, theme: &Theme, extra: String, width: u16) -> Line<'static> {
+    let spans = tab_labels(app.pane, &extra, width)
+        .into_iter()
+        .map(|(p, label)| {
+            let style = match p {
+                Some(p) if p == app.pane => theme.title(),
+                _ => theme.muted(),
+            };
+            Span::styled(label, style)
+        })
+        .collect::<Vec<_>>();
     Line::from(spans)
+}
+
+/// The tab labels in order (`None`: a `…` for left-out tabs), fitting `width` minus the
+/// block's corners. The mouse maps clicks with the same layout.
+pub fn tab_labels(current: Pane, extra: &str, width: u16) -> Vec<(Option<Pane>, String)> {
+    let room = usize::from(width.saturating_sub(2));
+    let label = |p: Pane, short: bool| {
+        if p == current && !extra.is_empty() {
+            format!(" {} {extra} ", p.title())
+        } else if p == current || !short {
+            format!(" {} ", p.title())
+        } else {
+            format!(" {} ", p.short_title())
+        }
+    };
+    let full: Vec<(Option<Pane>, String)> = Pane::ALL
+        .iter()
+        .map(|p| (Some(*p), label(*p, false)))
+        .collect();
+    let len =
+        |v: &[(Option<Pane>, String)]| v.iter().map(|(_, l)| l.chars().count()).sum::<usize>();
+    if len(&full) <= room {
+        return full;
+    }
+    let short: Vec<(Option<Pane>, String)> = Pane::ALL
+        .iter()
+        .map(|p| (Some(*p), label(*p, true)))
+        .collect();
+    if len(&short) <= room {
+        return short;
+    }
+    // Keep a window around the current tab.
+    let at = Pane::ALL.iter().position(|p| *p == current).unwrap_or(0);
+    let (mut lo, mut hi) = (at, at + 1);
+    loop {
+        let mut grew = false;
+        for side in [true, false] {
+            let (nlo, nhi) = if side && hi < short.len() {
+                (lo, hi + 1)
+            } else if !side && lo > 0 {
+                (lo - 1, hi)
+            } else {
+                continue;
+            };
+            let mut w = short[nlo..nhi].to_vec();
+            if nlo > 0 {
+                w.insert(0, (None, "…".into()));
+            }
+            if nhi < short.len() {
+                w.push((None, "…".into()));
+            }
+            if len(&w) <= room {
+                lo = nlo;
+                hi = nhi;
+                grew = true;
+            }
+        }
+        if !grew {
+            break;
+        }
+    }
+    let mut w = short[lo..hi].to_vec();
+    if lo > 0 {
+        w.insert(0, (None, "…".into()));
+    }
+    if hi < short.len() {
+        w.push((None, "…".into()));
+    }
+    w
 }
 
 fn outcome_style(theme: &Theme, o: Option<Outcome>) -> Style {
@@ -76,7 +145,12 @@ fn draw_actions(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(theme.border())
-        .title(pane_title(app, theme, format!("({})", app.runs.len())));
+        .title(pane_title(
+            app,
+            theme,
+            format!("({})", app.runs.len()),
+            area.width,
+        ));
     if app.runs.is_empty() {
         f.render_widget(
             Paragraph::new(Span::styled(
@@ -278,7 +352,7 @@ fn draw_logs(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(theme.border())
-        .title(pane_title(app, theme, extra))
+        .title(pane_title(app, theme, extra, area.width))
         .title_bottom(Span::styled(
             format!(" {} ", flags.join(" · ")),
             if l.paused {
@@ -420,7 +494,12 @@ fn draw_history(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(theme.border())
-        .title(pane_title(app, theme, format!("({})", app.history.len())));
+        .title(pane_title(
+            app,
+            theme,
+            format!("({})", app.history.len()),
+            area.width,
+        ));
     if let Some(e) = &app.history_error {
         f.render_widget(
             Paragraph::new(Span::styled(e.clone(), theme.danger())).block(block),
@@ -645,6 +724,7 @@ fn draw_containers(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
             app,
             theme,
             title.trim().trim_start_matches("Containers ").to_string(),
+            area.width,
         ))
         .title_bottom(Span::styled(
             format!(" sort: {} ", app.sort.label()),
