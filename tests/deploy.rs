@@ -108,6 +108,37 @@ fn get(port: u16, path: &str) -> Option<(u16, String)> {
     Some((status, body))
 }
 
+/// nginx balancing over the two instances (ports `pa`, `pb`) on `proxy_port`, retrying the
+/// other instance on errors, as our users' proxies do; returns once the shop answers.
+fn start_nginx(sb: &Sandbox, pa: u16, pb: u16, proxy_port: u16) -> Nginx {
+    let ngx = sb.path().join("nginx");
+    std::fs::create_dir_all(ngx.join("logs")).expect("mkdir");
+    std::fs::write(
+        ngx.join("nginx.conf"),
+        format!(
+            "daemon off;\nworker_processes 1;\npid {p}/nginx.pid;\nerror_log {p}/logs/error.log;\nevents {{ worker_connections 256; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {p}/body;\n  proxy_temp_path {p}/proxy;\n  fastcgi_temp_path {p}/fastcgi;\n  uwsgi_temp_path {p}/uwsgi;\n  scgi_temp_path {p}/scgi;\n  upstream shop {{ server 127.0.0.1:{pa} max_fails=0; server 127.0.0.1:{pb} max_fails=0; }}\n  server {{\n    listen 127.0.0.1:{proxy_port};\n    location / {{\n      proxy_pass http://shop;\n      proxy_connect_timeout 1s;\n      proxy_next_upstream error timeout http_502 http_503 http_504 non_idempotent;\n      proxy_next_upstream_tries 4;\n    }}\n  }}\n}}\n",
+            p = ngx.display()
+        ),
+    )
+    .expect("nginx.conf");
+    let child = Command::new("nginx")
+        .args(["-p"])
+        .arg(&ngx)
+        .arg("-c")
+        .arg(ngx.join("nginx.conf"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("nginx starts (scripts/testbed installs it)");
+    let nginx = Nginx(child);
+    wait_for(
+        "the shop to answer through nginx",
+        Duration::from_secs(30),
+        || matches!(get(proxy_port, "/version"), Some((200, _))).then_some(()),
+    );
+    nginx
+}
+
 // Drop order: the probe's proxy, then the stack, then the sandbox holding their files.
 struct Shop {
     _nginx: Nginx,
@@ -158,31 +189,7 @@ fn shop_on(ssh: Option<&str>) -> Shop {
         project: project.clone(),
     };
     compose(&dir, &project, &["up", "-d"]);
-    let ngx = sb.path().join("nginx");
-    std::fs::create_dir_all(ngx.join("logs")).expect("mkdir");
-    std::fs::write(
-        ngx.join("nginx.conf"),
-        format!(
-            "daemon off;\nworker_processes 1;\npid {p}/nginx.pid;\nerror_log {p}/logs/error.log;\nevents {{ worker_connections 256; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {p}/body;\n  proxy_temp_path {p}/proxy;\n  fastcgi_temp_path {p}/fastcgi;\n  uwsgi_temp_path {p}/uwsgi;\n  scgi_temp_path {p}/scgi;\n  upstream shop {{ server 127.0.0.1:{pa} max_fails=0; server 127.0.0.1:{pb} max_fails=0; }}\n  server {{\n    listen 127.0.0.1:{proxy_port};\n    location / {{\n      proxy_pass http://shop;\n      proxy_connect_timeout 1s;\n      proxy_next_upstream error timeout http_502 http_503 http_504 non_idempotent;\n      proxy_next_upstream_tries 4;\n    }}\n  }}\n}}\n",
-            p = ngx.display()
-        ),
-    )
-    .expect("nginx.conf");
-    let child = Command::new("nginx")
-        .args(["-p"])
-        .arg(&ngx)
-        .arg("-c")
-        .arg(ngx.join("nginx.conf"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("nginx starts (scripts/testbed installs it)");
-    let nginx = Nginx(child);
-    wait_for(
-        "the shop to answer through nginx",
-        Duration::from_secs(30),
-        || matches!(get(proxy_port, "/version"), Some((200, _))).then_some(()),
-    );
+    let nginx = start_nginx(&sb, pa, pb, proxy_port);
     if ssh.is_some() {
         // The SSH user (deploy) works in the app's directory like the owner it is on a server.
         for p in [sb.path(), dir.as_path()] {
@@ -446,4 +453,184 @@ fn deploy_over_ssh_works_the_same_and_survives_a_cut_connection() {
         s.images(),
         ["opsdeck-test/busybox:v1", "opsdeck-test/busybox:v1"]
     );
+}
+
+fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args([
+            "-c",
+            "user.name=opsdeck test",
+            "-c",
+            "user.email=test@opsdeck.invalid",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Push a new commit of the site upstream: `version` served at /version; `healthy` false drops
+/// /health from the image (its health check never passes).
+fn push_version(upstream: &std::path::Path, version: &str, healthy: bool) -> String {
+    std::fs::write(upstream.join("www/version"), version).expect("version");
+    std::fs::write(
+        upstream.join("Dockerfile"),
+        format!(
+            "FROM opsdeck-test/busybox:v1\nCOPY www/ /www/\n{}",
+            if healthy { "" } else { "RUN rm /www/health\n" }
+        ),
+    )
+    .expect("Dockerfile");
+    git(upstream, &["add", "-A"]);
+    git(upstream, &["commit", "-qm", &format!("site {version}")]);
+    git(upstream, &["push", "-q", "origin", "HEAD:main"]);
+    git(upstream, &["rev-parse", "HEAD"])
+}
+
+#[test]
+fn git_deploys_build_and_roll_one_service_at_a_time_and_a_failure_puts_back_tree_and_image() {
+    require_docker();
+    let sb = Sandbox::new();
+    let project = unique("gdep");
+    let (pa, pb, proxy_port) = (free_port(), free_port(), free_port());
+    // origin (bare), the app's checkout on the host (dir), and a developer's clone (upstream).
+    let origin = sb.path().join("origin.git");
+    let upstream = sb.path().join("upstream");
+    let dir = sb.path().join("shop");
+    std::fs::create_dir_all(&origin).expect("mkdir");
+    git(&origin, &["init", "-q", "--bare", "-b", "main"]);
+    std::fs::create_dir_all(upstream.join("www")).expect("mkdir");
+    git(&upstream, &["init", "-q", "-b", "main"]);
+    git(
+        &upstream,
+        &["remote", "add", "origin", origin.to_str().expect("utf-8")],
+    );
+    std::fs::write(
+        upstream.join("docker-compose.yml"),
+        format!(
+            "version: \"2.4\"\nservices:\n  platform-a:\n    build: .\n    ports: [\"127.0.0.1:{pa}:80\"]\n  platform-b:\n    build: .\n    ports: [\"127.0.0.1:{pb}:80\"]\n"
+        ),
+    )
+    .expect("compose");
+    std::fs::write(upstream.join(".gitignore"), ".env\n").expect(".gitignore");
+    let g1 = push_version(&upstream, "g1", true);
+    git(
+        sb.path(),
+        &[
+            "clone",
+            "-q",
+            "-b",
+            "main",
+            origin.to_str().expect("utf-8"),
+            "shop",
+        ],
+    );
+    std::fs::write(dir.join(".env"), "API_KEY=keep-me\n").expect(".env");
+    let _guard = ComposeGuard {
+        dir: dir.clone(),
+        project: project.clone(),
+    };
+    let up = compose(&dir, &project, &["up", "-d", "--build"]);
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    sb.write(
+        "opsdeck.toml",
+        &format!(
+            "[hosts.local]\n[apps.shop]\nhost = \"local\"\ndir = \"{}\"\nproject = \"{project}\"\nservices = [\"platform-a\", \"platform-b\"]\ndeploy = \"git\"\nhealth = {{ path = \"/health\", port = 80, timeout = \"20s\" }}\n",
+            dir.display()
+        ),
+    );
+    let _nginx = start_nginx(&sb, pa, pb, proxy_port);
+    let run = |args: &[&str]| {
+        let o = sb
+            .opsdeck()
+            .env("OPSDECK_LOCK_DIR", sb.path().join("locks"))
+            .args(args)
+            .output()
+            .expect("runs");
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let image_ids = || -> Vec<String> {
+        ["platform-a", "platform-b"]
+            .iter()
+            .map(|s| docker(&["inspect", "-f", "{{.Image}}", &format!("{project}_{s}_1")]))
+            .collect()
+    };
+    let mut report = Vec::new();
+    assert_eq!(get(proxy_port, "/version").map(|r| r.1), Some("g1".into()));
+
+    // g1 -> g2: pulled, built, rolled one at a time; nothing dropped.
+    let g2 = push_version(&upstream, "g2", true);
+    let probe = Probe::start(proxy_port);
+    let (code, out, err) = run(&["deploy", "shop"]);
+    let (ok, failed, seen) = probe.finish();
+    report.push(format!(
+        "git deploy g1->g2: {ok} ok, {failed} failed, served {seen:?}"
+    ));
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(failed, 0, "{report:?}");
+    assert!(
+        out.contains(&format!("{} -> {}", &g1[..7], &g2[..7])),
+        "the old and new commits are reported: {out}"
+    );
+    assert!(
+        out.find("recreate platform-a") < out.find("recreate platform-b"),
+        "{out}"
+    );
+    assert_eq!(git(&dir, &["rev-parse", "HEAD"]), g2);
+    assert_eq!(get(proxy_port, "/version").map(|r| r.1), Some("g2".into()));
+    assert!(seen.contains(&"g2".to_string()), "{seen:?}");
+    let g2_images = image_ids();
+    assert_eq!(
+        std::fs::read_to_string(dir.join(".env")).expect(".env"),
+        "API_KEY=keep-me\n"
+    );
+
+    // g3 has no /health: platform-a never gets healthy. The deploy fails, platform-a is put
+    // back on the g2 image, platform-b is never touched, the tree is back at g2.
+    let g3 = push_version(&upstream, "g3", false);
+    let probe = Probe::start(proxy_port);
+    let (code, out, err) = run(&["deploy", "shop"]);
+    let (ok, failed, seen) = probe.finish();
+    report.push(format!(
+        "failed git deploy to g3: {ok} ok, {failed} failed, served {seen:?}"
+    ));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("put back"), "{err}");
+    assert_eq!(failed, 0, "{report:?}");
+    assert!(
+        !out.contains("recreate platform-b"),
+        "platform-b untouched: {out}"
+    );
+    assert_eq!(
+        git(&dir, &["rev-parse", "HEAD"]),
+        g2,
+        "the tree is back at g2"
+    );
+    assert_ne!(g3, g2);
+    assert_eq!(image_ids(), g2_images, "both run the g2 build again");
+    assert_eq!(get(proxy_port, "/version").map(|r| r.1), Some("g2".into()));
+    let (_, hist, _) = run(&["history", "--output", "json", "--limit", "1"]);
+    let j: serde_json::Value = serde_json::from_str(&hist).expect("json");
+    assert_eq!(j[0]["outcome"], "failed", "{j}");
+    eprintln!("probe counts:\n{}", report.join("\n"));
+    // The kept images are ours to remove.
+    for s in ["platform-a", "platform-b"] {
+        let _ = Command::new("docker")
+            .args(["rmi", &format!("opsdeck-keep/{project}-{s}:previous")])
+            .output();
+    }
 }

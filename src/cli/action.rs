@@ -126,8 +126,17 @@ async fn print_events(mut rx: mpsc::UnboundedReceiver<ActionEvent>, mode: Mode) 
                     seq,
                     name,
                     elapsed_ms,
+                    summary,
                 } => {
-                    println!("{} [{seq}/{total}] {name}: ok ({elapsed_ms} ms)", ts())
+                    let said = if summary.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {summary}")
+                    };
+                    println!(
+                        "{} [{seq}/{total}] {name}: ok ({elapsed_ms} ms){said}",
+                        ts()
+                    )
                 }
                 ActionEvent::StepFailed { seq, name, error } => {
                     println!("{} [{seq}/{total}] {name}: FAILED: {error}", ts())
@@ -199,6 +208,7 @@ async fn print_events(mut rx: mpsc::UnboundedReceiver<ActionEvent>, mode: Mode) 
                     seq,
                     name,
                     elapsed_ms,
+                    ..
                 } => {
                     if let Some(b) = bar.take() {
                         b.finish_and_clear();

@@ -63,6 +63,18 @@ pub struct DeployInput {
     pub current: Option<String>,
     /// `PREVIOUS_VERSION` in `.env`.
     pub previous: Option<String>,
+    /// Git deploys: the commit checked out now.
+    pub git_head: Option<String>,
+    /// Git deploys: the image each service's container runs now (what a failure puts back).
+    pub running: Vec<RunningImage>,
+}
+
+/// The image a service's container runs: its name (as compose gave it) and its ID.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunningImage {
+    pub service: String,
+    pub image: String,
+    pub id: String,
 }
 
 /// Read `.env` on the app's host: the current and previous versions.
@@ -81,15 +93,95 @@ pub async fn gather(inv: &Inventory, app: &str) -> Result<(DeployInput, Host), E
     };
     let current = env_get(&env, &spec.version_var);
     let previous = env_get(&env, &format!("PREVIOUS_{}", spec.version_var));
+    let (mut git_head, mut running) = (None, Vec::new());
+    if spec.deploy == DeployKind::Git {
+        let cancel = CancellationToken::new();
+        let head = Cmd::new("git")
+            .args(["rev-parse", "HEAD"])
+            .cwd(spec.dir.clone())
+            .timeout(Duration::from_secs(30));
+        git_head = Some(
+            run_checked(
+                &host,
+                &head,
+                &cancel,
+                &format!("git rev-parse in {}", spec.dir),
+            )
+            .await?
+            .trim()
+            .to_string(),
+        );
+        running = running_images(&host, &target, &spec.services).await?;
+    }
     Ok((
         DeployInput {
             app: app.to_string(),
             spec,
             current,
             previous,
+            git_head,
+            running,
         },
         host,
     ))
+}
+
+/// The image (name and ID) each service's running container uses.
+async fn running_images(
+    host: &Host,
+    target: &ComposeTarget,
+    services: &[String],
+) -> Result<Vec<RunningImage>, Error> {
+    let docker = host.docker().await?;
+    let all = crate::docker::list_containers(&docker, host.name())
+        .await
+        .map_err(|e| Error::failed(crate::docker::describe_error(&e)))?;
+    let mut out = Vec::new();
+    for svc in services {
+        let Some(c) = all.iter().find(|c| {
+            c.project.as_deref() == Some(target.project_label.as_str())
+                && c.service.as_deref() == Some(svc.as_str())
+                && c.state == crate::docker::State::Running
+        }) else {
+            continue;
+        };
+        let info = docker
+            .inspect_container(
+                &c.id,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
+            .await
+            .map_err(|e| Error::failed(crate::docker::describe_error(&e)))?;
+        if let (Some(id), Some(image)) = (info.image, info.config.and_then(|c| c.image)) {
+            out.push(RunningImage {
+                service: svc.clone(),
+                image,
+                id,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The tag a git deploy keeps a replaced image under (until the next deploy of the app).
+fn keep_reference(project: &str, service: &str) -> String {
+    let clean = |s: &str| {
+        s.to_ascii_lowercase()
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect::<String>()
+    };
+    format!(
+        "opsdeck-keep/{}-{}:previous",
+        clean(project),
+        clean(service)
+    )
 }
 
 /// The value of `KEY=value` in a dotenv text (quotes removed).
@@ -178,12 +270,37 @@ pub fn plan_deploy(action: &Action, input: &DeployInput, host: &str) -> Result<P
             )))
         }
         (_, true) => {
+            // Keep what runs now under a tag of our own: a failure puts it back.
+            for r in &input.running {
+                steps.push(Step {
+                    name: format!(
+                        "keep the image {} runs now ({})",
+                        r.service,
+                        short_id(&r.id)
+                    ),
+                    kind: StepKind::TagImage {
+                        image_id: r.id.clone(),
+                        reference: keep_reference(&target.project_label, &r.service),
+                    },
+                    undo: vec![],
+                });
+            }
             steps.push(Step {
-                name: "git pull".into(),
+                name: match &input.git_head {
+                    Some(h) => format!("git pull (now at {})", short_id(h)),
+                    None => "git pull".into(),
+                },
                 kind: StepKind::GitPull {
                     dir: spec.dir.clone(),
                 },
-                undo: vec![],
+                undo: input
+                    .git_head
+                    .iter()
+                    .map(|h| StepKind::GitReset {
+                        dir: spec.dir.clone(),
+                        commit: h.clone(),
+                    })
+                    .collect(),
             });
             steps.push(Step {
                 name: format!("build {}", spec.services.join(", ")),
@@ -233,16 +350,26 @@ pub fn plan_deploy(action: &Action, input: &DeployInput, host: &str) -> Result<P
                 env: env.clone(),
                 build: git,
             },
-            // Put the service back on the version it ran, and check it is healthy again.
-            undo: vec![
-                StepKind::ComposeRecreate {
-                    compose: target.clone(),
-                    service: svc.clone(),
-                    env: old_env.clone(),
-                    build: false,
-                },
-                wait.clone(),
-            ],
+            // Put the service back on the version it ran, and check it is healthy again. A git
+            // deploy first puts the kept image back under the compose image name.
+            undo: input
+                .running
+                .iter()
+                .filter(|r| git && &r.service == svc)
+                .map(|r| StepKind::TagImage {
+                    image_id: r.id.clone(),
+                    reference: r.image.clone(),
+                })
+                .chain([
+                    StepKind::ComposeRecreate {
+                        compose: target.clone(),
+                        service: svc.clone(),
+                        env: old_env.clone(),
+                        build: false,
+                    },
+                    wait.clone(),
+                ])
+                .collect(),
         });
         steps.push(Step {
             name: format!("wait until {svc} is healthy (up to {timeout_secs}s)"),
@@ -501,6 +628,57 @@ pub(super) async fn git_pull(
     Ok(format!("{} -> {}", old.trim(), new.trim()))
 }
 
+pub(super) async fn git_reset(
+    host: &Host,
+    dir: &str,
+    commit: &str,
+    cancel: &CancellationToken,
+) -> Result<String, Error> {
+    if !commit.chars().all(|c| c.is_ascii_hexdigit()) || commit.is_empty() {
+        return Err(Error::failed(format!("{commit:?} is not a commit id")));
+    }
+    run_checked(
+        host,
+        &Cmd::new("git")
+            .args(["reset", "--keep", commit])
+            .cwd(dir.to_string())
+            .timeout(Duration::from_secs(60)),
+        cancel,
+        "git reset",
+    )
+    .await?;
+    Ok(format!("{dir} back at {}", short_id(commit)))
+}
+
+pub(super) async fn tag_image(
+    host: &Host,
+    image_id: &str,
+    reference: &str,
+) -> Result<String, Error> {
+    let (repo, tag) = match reference.rsplit_once(':') {
+        Some((r, t)) if !t.contains('/') => (r, t),
+        _ => (reference, "latest"),
+    };
+    let docker = host.docker().await?;
+    let opts = bollard::query_parameters::TagImageOptionsBuilder::default()
+        .repo(repo)
+        .tag(tag)
+        .build();
+    docker.tag_image(image_id, Some(opts)).await.map_err(|e| {
+        Error::failed(format!(
+            "docker tag {} {reference}: {}",
+            short_id(image_id),
+            crate::docker::describe_error(&e)
+        ))
+    })?;
+    Ok(format!("{} tagged {repo}:{tag}", short_id(image_id)))
+}
+
+/// `sha256:0123456789ab…` or a commit as its first 12 hex digits.
+fn short_id(id: &str) -> String {
+    id.trim_start_matches("sha256:").chars().take(12).collect()
+}
+
 pub(super) async fn write_env(
     host: &Host,
     path: &str,
@@ -558,6 +736,8 @@ mod tests {
 
     fn input() -> DeployInput {
         DeployInput {
+            git_head: None,
+            running: vec![],
             app: "shop".into(),
             spec: spec(),
             current: Some("1.4.1".into()),
@@ -681,6 +861,43 @@ mod tests {
             ]
         );
         assert!(!names_of(&p).iter().any(|n| n.contains(".env")));
+        // With what runs now known: keep those images first; a failure resets the tree and
+        // puts the kept image back under the compose name before recreating.
+        git.git_head = Some("0123456789abcdef0123456789abcdef01234567".into());
+        git.running = vec![RunningImage {
+            service: "platform-a".into(),
+            image: "shop_platform-a".into(),
+            id: "sha256:feedbeef0000".into(),
+        }];
+        let p = plan_deploy(
+            &Action::Deploy {
+                app: "shop".into(),
+                version: None,
+            },
+            &git,
+            "alpha",
+        )
+        .expect("plan");
+        assert!(
+            matches!(&p.steps[0].kind, StepKind::TagImage { image_id, reference }
+            if image_id == "sha256:feedbeef0000" && reference.starts_with("opsdeck-keep/"))
+        );
+        assert_eq!(p.steps[1].name, "git pull (now at 0123456789ab)");
+        assert!(
+            matches!(&p.steps[1].undo[..], [StepKind::GitReset { commit, .. }] if commit.starts_with("0123"))
+        );
+        let recreate_a = p
+            .steps
+            .iter()
+            .find(|s| s.name.starts_with("recreate platform-a"))
+            .expect("recreate a");
+        assert!(
+            matches!(&recreate_a.undo[0], StepKind::TagImage { reference, .. } if reference == "shop_platform-a")
+        );
+        assert!(matches!(
+            &recreate_a.undo[1],
+            StepKind::ComposeRecreate { build: false, .. }
+        ));
     }
 
     #[test]

@@ -183,6 +183,7 @@ impl Engine {
                         seq,
                         name: step.name.clone(),
                         elapsed_ms: t.elapsed().as_millis() as u64,
+                        summary: crate::secrets::mask_text(&summary),
                     });
                 }
                 Err(e) => {
@@ -273,6 +274,7 @@ impl Engine {
                             seq,
                             name,
                             elapsed_ms: t.elapsed().as_millis() as u64,
+                            summary: crate::secrets::mask_text(&summary),
                         });
                     }
                     Err(e) => {

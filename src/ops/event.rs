@@ -38,6 +38,9 @@ pub enum ActionEvent {
         seq: usize,
         name: String,
         elapsed_ms: u64,
+        /// What the step reports (`a1b2c3d -> e4f5a6b`, `wrote /srv/routes.yml`), masked.
+        #[serde(skip_serializing_if = "String::is_empty", default)]
+        summary: String,
     },
     StepFailed {
         seq: usize,

@@ -80,6 +80,17 @@ pub enum StepKind {
     GitPull {
         dir: String,
     },
+    /// `git reset --keep COMMIT`: the app's tree back where a failed git deploy found it.
+    GitReset {
+        dir: String,
+        commit: String,
+    },
+    /// Tag an image (by ID) as `reference`: keeps the image a git deploy replaces, and puts it
+    /// back under the compose image name when the deploy fails.
+    TagImage {
+        image_id: String,
+        reference: String,
+    },
     /// Wait until the service's newest container runs, passes its Docker health check and
     /// answers its HTTP health path.
     WaitService {

@@ -106,6 +106,13 @@ pub(super) async fn run(kind: &StepKind, cx: &StepCtx<'_>) -> Result<String, Err
             deploy::build(cx.host, compose, services, cx.cancel).await
         }
         StepKind::GitPull { dir } => deploy::git_pull(cx.host, dir, cx.cancel).await,
+        StepKind::GitReset { dir, commit } => {
+            deploy::git_reset(cx.host, dir, commit, cx.cancel).await
+        }
+        StepKind::TagImage {
+            image_id,
+            reference,
+        } => deploy::tag_image(cx.host, image_id, reference).await,
         StepKind::WaitService {
             compose,
             service,

@@ -132,10 +132,19 @@ impl Run {
                 self.output.push_back(line);
             }
             ActionEvent::StepDone {
-                seq, elapsed_ms, ..
+                seq,
+                elapsed_ms,
+                summary,
+                ..
             } => {
                 if let Some(s) = step(&mut self.steps, seq) {
                     *s = StepState::Done { elapsed_ms };
+                }
+                if !summary.is_empty() {
+                    if self.output.len() >= OUTPUT_CAP {
+                        self.output.pop_front();
+                    }
+                    self.output.push_back(format!("[{seq}] {summary}"));
                 }
             }
             ActionEvent::StepFailed { seq, error, .. } => {

@@ -429,6 +429,7 @@ fn actions_and_history_panes() {
             seq: 1,
             name: "restart shop_platform-a_1".into(),
             elapsed_ms: 812,
+            summary: String::new(),
         },
     );
     app.action_event(
@@ -812,6 +813,8 @@ fn the_palette_deploys_with_a_version_picker() {
     assert_eq!(cli, deploy);
     // A deploy plan is always shown for confirmation in the console.
     let input = crate::ops::deploy::DeployInput {
+        git_head: None,
+        running: vec![],
         app: "shop".into(),
         spec: crate::inventory::AppSpec {
             host: "alpha".into(),
