@@ -218,6 +218,20 @@ async fn tls_connect(
 > {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    // An internal CA (step-ca, a company CA): SSL_CERT_FILE adds its certificates, as
+    // OpenSSL-based tools do.
+    if let Some(path) = std::env::var_os("SSL_CERT_FILE").filter(|p| !p.is_empty()) {
+        use rustls::pki_types::pem::PemObject;
+        let shown = std::path::Path::new(&path).display().to_string();
+        let certs = rustls::pki_types::CertificateDer::pem_file_iter(&path)
+            .map_err(|e| format!("SSL_CERT_FILE {shown}: {e}"))?;
+        for c in certs {
+            let c = c.map_err(|e| format!("SSL_CERT_FILE {shown}: {e}"))?;
+            roots
+                .add(c)
+                .map_err(|e| format!("SSL_CERT_FILE {shown}: {e}"))?;
+        }
+    }
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))

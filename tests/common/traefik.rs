@@ -26,6 +26,8 @@ pub struct Traefik {
     /// The watched directory; the routes file is `routes.yml` in it.
     pub dir: PathBuf,
     pub web: u16,
+    /// The TLS entrypoint (`websecure`; certificates from the file provider).
+    pub websecure: u16,
     pub api: u16,
     /// The value of the `opsdeck.test` label this Traefik routes.
     pub tag: String,
@@ -54,11 +56,14 @@ impl Traefik {
         let dir = root.join("dyn");
         std::fs::create_dir_all(&dir).expect("mkdir");
         std::fs::write(dir.join("routes.yml"), routes).expect("routes.yml");
-        let (web, api) = (free_port(), free_port());
+        let (web, websecure, api) = (free_port(), free_port(), free_port());
         let tag = unique("tr");
         let log = root.join("traefik.log");
         let child = Command::new(&bin)
             .arg(format!("--entrypoints.web.address=127.0.0.1:{web}"))
+            .arg(format!(
+                "--entrypoints.websecure.address=127.0.0.1:{websecure}"
+            ))
             .arg(format!("--entrypoints.traefik.address=127.0.0.1:{api}"))
             .arg(format!("--providers.file.directory={}", dir.display()))
             .arg("--providers.file.watch=true")
@@ -77,6 +82,7 @@ impl Traefik {
             child,
             dir,
             web,
+            websecure,
             api,
             tag,
             log,
