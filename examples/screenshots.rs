@@ -84,6 +84,9 @@ enum Msg {
     LogsFailed(u64, String),
     Databases(Result<ops::provision::ServerDatabases, String>),
     Backups(Result<Vec<ops::backup::Manifest>, String>),
+    Routes(Result<Vec<ops::routes::HostRoutes>, String>),
+    RoutesFile(String, Result<(String, Option<String>), String>),
+    Doctor(String, Result<ops::doctor::DoctorReport, String>),
 }
 
 /// The console's event loop without a terminal: effects are run, answers and model updates
@@ -189,6 +192,28 @@ impl Driver {
                         let _ = tx.send(Msg::Backups(b));
                     });
                 }
+                Effect::LoadRoutes => {
+                    tokio::spawn(async move {
+                        let r = ops::routes::list(&inv, &selection)
+                            .await
+                            .map_err(|e| e.message);
+                        let _ = tx.send(Msg::Routes(r));
+                    });
+                }
+                Effect::LoadRoutesFile { host } => {
+                    tokio::spawn(async move {
+                        let f = ops::routes::read_file(&inv, &host)
+                            .await
+                            .map_err(|e| e.message);
+                        let _ = tx.send(Msg::RoutesFile(host, f));
+                    });
+                }
+                Effect::RunDoctor { app } => {
+                    tokio::spawn(async move {
+                        let r = ops::doctor::run(&inv, &app).await.map_err(|e| e.message);
+                        let _ = tx.send(Msg::Doctor(app, r));
+                    });
+                }
                 Effect::LoadDatabases => {
                     tokio::spawn(async move {
                         let d = ops::provision::list(&inv, None)
@@ -267,6 +292,9 @@ impl Driver {
             Msg::LogsFailed(generation, e) => self.app.logs_failed(generation, e),
             Msg::Databases(d) => self.app.databases_loaded(d),
             Msg::Backups(b) => self.app.backups_loaded(b),
+            Msg::Routes(r) => self.app.routes_loaded(r),
+            Msg::RoutesFile(host, f) => self.app.routes_file_loaded(host, f),
+            Msg::Doctor(a, r) => self.app.doctor_done(a, r),
         }
     }
 
@@ -314,6 +342,10 @@ impl Driver {
             Instant::now() >= until
         })
         .await
+    }
+
+    fn key_with(&mut self, code: KeyCode, mods: KeyModifiers) {
+        self.app.on_event(&Event::Key(KeyEvent::new(code, mods)));
     }
 
     fn key(&mut self, code: KeyCode) {
@@ -479,9 +511,36 @@ async fn main() -> Result<()> {
         if d.app.pane != *pane {
             bail!("Tab led to {:?}, not {:?}", d.app.pane, pane);
         }
+        if *pane == Pane::Doctor {
+            // The checklist of the first app, run for real.
+            d.app.run(KeyCommand::Doctor);
+            d.pump_until("the doctor's checklist", Duration::from_secs(60), |a| {
+                a.doctor
+                    .values()
+                    .all(|s| !matches!(s, opsdeck::tui::app::DoctorState::Running))
+            })
+            .await?;
+        }
         d.pump_for(Duration::from_millis(300)).await?;
         shot(&mut d, pane.section())?;
     }
+
+    // The routes file editor over the routes pane, with a check's error shown in place.
+    d.app.pane = Pane::Routes;
+    d.app.run(KeyCommand::Edit);
+    d.pump_until("the routes file", Duration::from_secs(20), |a| {
+        a.popup == opsdeck::tui::app::Popup::Editor
+    })
+    .await?;
+    if let Some(ed) = d.app.editor.as_mut() {
+        ed.text.move_cursor(tui_textarea::CursorMove::Jump(6, 0));
+        ed.text.move_cursor(tui_textarea::CursorMove::End);
+    }
+    d.type_text("x");
+    d.key_with(KeyCode::Char('s'), KeyModifiers::CONTROL);
+    shot(&mut d, "routes-editor")?;
+    d.key(KeyCode::Esc);
+    d.key(KeyCode::Esc);
 
     // The help popup and the palette, over the containers pane.
     d.app.pane = Pane::Containers;

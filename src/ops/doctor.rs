@@ -103,6 +103,15 @@ async fn resolve(name: &str) -> Result<Vec<IpAddr>, String> {
             return Ok(o);
         }
     }
+    // RFC 6761: `localhost` and `*.localhost` are loopback, whatever the system resolver
+    // (glibc without systemd-resolved) says.
+    let lower = name.to_ascii_lowercase();
+    if lower == "localhost" || lower.ends_with(".localhost") {
+        return Ok(vec![
+            IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        ]);
+    }
     let addrs = tokio::time::timeout(
         Duration::from_secs(5),
         tokio::net::lookup_host(format!("{name}:0")),
@@ -220,6 +229,13 @@ pub async fn run(inv: &Inventory, app: &str) -> Result<DoctorReport, Error> {
             Ok(cs) => cs
                 .into_iter()
                 .filter(|c| belongs_to_app(c, &spec))
+                // The app's own services: a project may also hold a proxy, workers, a db.
+                .filter(|c| {
+                    spec.services.is_empty()
+                        || c.service
+                            .as_ref()
+                            .is_some_and(|s| spec.services.contains(s))
+                })
                 .collect(),
             Err(e) => {
                 s.fail(
@@ -561,9 +577,21 @@ pub async fn run(inv: &Inventory, app: &str) -> Result<DoctorReport, Error> {
             match host.exec(&cmd, &CancellationToken::new()).await {
                 Ok(o) if o.success() => {
                     let all = format!("{}{}", o.stdout_str(), o.stderr_str());
+                    // Traefik's access log (CLF) names the router, not the Host: match both.
+                    let mut needles: Vec<String> = spec.domains.clone();
+                    needles.extend(
+                        listed
+                            .iter()
+                            .filter(|r| {
+                                spec.domains
+                                    .iter()
+                                    .any(|d| r.route.hosts.contains(&d.to_ascii_lowercase()))
+                            })
+                            .map(|r| format!("\"{}\"", r.route.api_name())),
+                    );
                     let lines: Vec<&str> = all
                         .lines()
-                        .filter(|l| spec.domains.iter().any(|d| l.contains(d.as_str())))
+                        .filter(|l| needles.iter().any(|n| l.contains(n.as_str())))
                         .collect();
                     let n = lines.len();
                     s.detail
