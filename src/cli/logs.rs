@@ -81,7 +81,8 @@ pub async fn run(inv: &Inventory, cli: &Cli, a: LogArgs) -> Result<u8, Error> {
                     .filter(|r| grep.as_ref().is_none_or(|g| g.is_match(&r.line.text)));
                 // One container (or -f): print as it comes; several: merge by time at the end.
                 if a.follow || sources.len() == 1 {
-                    let mut out = stdout.lock();
+                    // One write per batch, not per line (stdout alone is line-buffered).
+                    let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
                     for r in records {
                         let _ = writeln!(
                             out,
@@ -117,7 +118,7 @@ pub async fn run(inv: &Inventory, cli: &Cli, a: LogArgs) -> Result<u8, Error> {
     if !a.follow && sources.len() > 1 {
         // Merge by time; lines without a timestamp keep their order.
         buffered.sort_by_key(|r| r.line.ts);
-        let mut out = stdout.lock();
+        let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
         for r in &buffered {
             let _ = writeln!(
                 out,
@@ -125,6 +126,7 @@ pub async fn run(inv: &Inventory, cli: &Cli, a: LogArgs) -> Result<u8, Error> {
                 format_record(r, &sources, width, many, colour, a.timestamps, cli.output)
             );
         }
+        let _ = out.flush();
     }
     Ok(if problems > 0 { 3 } else { 0 })
 }

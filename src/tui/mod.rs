@@ -47,6 +47,28 @@ enum Msg {
     Doctor(String, Result<crate::ops::doctor::DoctorReport, String>),
 }
 
+/// Periodic samples (stats, host metrics, check results), as opposed to state changes.
+fn is_sample(u: &crate::model::Update) -> bool {
+    use crate::model::Update;
+    matches!(
+        u,
+        Update::Stats { .. } | Update::HostMetrics { .. } | Update::Check(_)
+    )
+}
+
+impl Msg {
+    /// An answer to something the user just did (a plan to confirm, a file to edit), drawn
+    /// at once; streaming data (log lines, progress, output) waits for the data frame.
+    fn answers_the_user(&self) -> bool {
+        !matches!(
+            self,
+            Msg::Logs(..)
+                | Msg::Event(_, ActionEvent::Progress { .. })
+                | Msg::Event(_, ActionEvent::Output { .. })
+        )
+    }
+}
+
 fn handle(app: &mut app::App, m: Msg) {
     match m {
         Msg::PlanReady(run, plan) => app.plan_ready(run, plan),
@@ -242,7 +264,11 @@ impl Runner {
     }
 }
 
+/// The shortest time between two frames after input (keys, mouse, resize).
 const FRAME: Duration = Duration::from_millis(33);
+/// The shortest time between two frames when only live data changed (stats, events, log
+/// lines, answers): a screen full of streaming stats redraws 4 times a second, not 30.
+const DATA_FRAME: Duration = Duration::from_millis(250);
 
 /// Restores the terminal when dropped (normal exit, error, or unwinding panic).
 struct TerminalGuard;
@@ -319,10 +345,13 @@ pub async fn run(inv: Inventory, cli: &Cli) -> Result<(), Error> {
     let mut input = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_secs(5));
     let mut dirty = true;
-    let mut last_draw = Instant::now() - FRAME;
+    // Input wants the next frame now; data alone waits for DATA_FRAME.
+    let mut urgent = true;
+    let mut last_draw = Instant::now() - DATA_FRAME;
     let mut last_minute = chrono::Utc::now().timestamp() / 60;
     loop {
-        if dirty && last_draw.elapsed() >= FRAME {
+        let gap = if urgent { FRAME } else { DATA_FRAME };
+        if dirty && last_draw.elapsed() >= gap {
             app.now = chrono::Utc::now();
             let mut height = 0;
             let mut width = 0;
@@ -341,22 +370,31 @@ pub async fn run(inv: Inventory, cli: &Cli) -> Result<(), Error> {
             }
             last_draw = Instant::now();
             dirty = false;
+            urgent = false;
         }
         let wait = if dirty {
-            FRAME.saturating_sub(last_draw.elapsed())
+            (if urgent { FRAME } else { DATA_FRAME }).saturating_sub(last_draw.elapsed())
         } else {
             Duration::from_secs(3600)
         };
         tokio::select! {
             ev = input.next() => match ev {
-                Some(Ok(ev)) => dirty |= app.on_event(&ev),
+                Some(Ok(ev)) => {
+                    let changed = app.on_event(&ev);
+                    dirty |= changed;
+                    urgent |= changed;
+                }
                 Some(Err(e)) => return Err(Error::failed(format!("reading the terminal: {e}"))),
                 None => break,
             },
             u = updates.recv() => match u {
                 Some(u) => {
+                    // A container or host changing state is shown at once (the 100 ms
+                    // target); stats and host metrics wait for the data frame.
+                    urgent |= !is_sample(&u);
                     app.apply(u);
                     while let Ok(more) = updates.try_recv() {
+                        urgent |= !is_sample(&more);
                         app.apply(more);
                     }
                     dirty = true;
@@ -369,9 +407,11 @@ pub async fn run(inv: Inventory, cli: &Cli) -> Result<(), Error> {
             }
             m = msgs.recv() => {
                 if let Some(m) = m {
+                    urgent |= m.answers_the_user();
                     handle(&mut app, m);
                     // Drain what else is queued before drawing: one frame for a burst.
                     while let Ok(m) = msgs.try_recv() {
+                        urgent |= m.answers_the_user();
                         handle(&mut app, m);
                     }
                 }
