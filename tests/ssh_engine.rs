@@ -468,3 +468,97 @@ fn the_binary_opens_an_encrypted_key_with_opsdeck_ssh_passphrase() {
         "{err}"
     );
 }
+
+/// Locks over SSH: the lock is taken on the remote host (in its lock directory, by the SSH
+/// user), a second action on the same app is refused while it is held, a live lock is not
+/// released without --force, and a finished action leaves the app free.
+#[test]
+fn locks_are_taken_on_the_remote_host_and_serialize_actions_over_ssh() {
+    let bed = Bed::get();
+    let sb = Sandbox::new();
+    let env = binary_env(&sb, &bed, &bed.known_hosts);
+    let project = unique("lockssh");
+    let name = format!("{project}-web-1");
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--label",
+        &format!("com.docker.compose.project={project}"),
+        "--label",
+        "com.docker.compose.service=web",
+        "opsdeck-test/busybox:v1",
+    ]);
+    let _c = ContainerGuard(name.clone());
+    // The lock directory lives on the host; the SSH user (deploy) creates the locks in it.
+    let locks = sb.path().join("locks");
+    std::fs::create_dir_all(&locks).expect("mkdir");
+    for (p, mode) in [(sb.path(), "o+rx"), (locks.as_path(), "1777")] {
+        let ok = std::process::Command::new("chmod")
+            .arg(mode)
+            .arg(p)
+            .status()
+            .expect("chmod");
+        assert!(ok.success());
+    }
+    sb.write(
+        "opsdeck.toml",
+        &format!(
+            "[hosts.remote]\nssh = \"tb\"\n[apps.shop]\nhost = \"remote\"\ndir = \"/srv/shop\"\nproject = \"{project}\"\nservices = [\"web\"]\n"
+        ),
+    );
+    let mut env = env;
+    env.push(("OPSDECK_LOCK_DIR".into(), locks.display().to_string()));
+    let started = || docker(&["inspect", "-f", "{{.State.StartedAt}}", &name]);
+    let before = started();
+
+    let mut holder = sb
+        .opsdeck()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .env_remove("SSH_AUTH_SOCK")
+        .args(["exec", "shop/web", "--", "sleep", "6"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    wait_for(
+        "the lock to be taken over SSH",
+        Duration::from_secs(30),
+        || {
+            let (_, out, _) = run_with(&sb, &env, &["lock", "status", "shop"]);
+            out.contains("locked by").then_some(())
+        },
+    );
+    // Taken on the host, by the SSH user.
+    let owner = std::fs::metadata(locks.join("shop.lock")).expect("the lock directory");
+    let deploy_uid = std::process::Command::new("id")
+        .args(["-u", &bed.user])
+        .output()
+        .expect("id");
+    assert_eq!(
+        {
+            use std::os::unix::fs::MetadataExt;
+            owner.uid().to_string()
+        },
+        String::from_utf8_lossy(&deploy_uid.stdout).trim(),
+        "the lock was made by the SSH user on the host"
+    );
+    // A second action is refused, naming the holder; nothing restarted.
+    let (code, out, err) = run_with(&sb, &env, &["restart", "shop/web"]);
+    assert_eq!(code, 4, "{out}{err}");
+    assert!(err.contains("locked by") && err.contains("exec"), "{err}");
+    assert_eq!(started(), before, "nothing restarted");
+    // A live lock is not released without --force.
+    let (code, _, err) = run_with(&sb, &env, &["lock", "release", "shop", "--yes"]);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("--force"), "{err}");
+    // The holder finishes: the lock is gone and the restart runs.
+    assert!(holder.wait().expect("wait").success());
+    let (_, out, _) = run_with(&sb, &env, &["lock", "status", "shop"]);
+    assert!(out.contains("not locked"), "{out}");
+    assert!(!locks.join("shop.lock").exists());
+    let (code, out, err) = run_with(&sb, &env, &["restart", "shop/web"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_ne!(started(), before, "restarted over SSH");
+}
