@@ -134,6 +134,58 @@ fn lists_label_and_file_routes_with_traefiks_status() {
             "{out}"
         );
     }
+
+    // `routes check`: every route probed through the proxy with its Host header.
+    let checks = |args: &[&str]| {
+        let mut all = vec!["routes", "check", "--output", "json"];
+        all.extend(args);
+        let (code, out, err) = a.run(&all);
+        let v: serde_json::Value =
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}\n{err}"));
+        (code, v)
+    };
+    let ours = |v: &serde_json::Value| -> Vec<(String, String, Option<u64>)> {
+        v["checks"]
+            .as_array()
+            .expect("checks")
+            .iter()
+            .filter(|c| a.sites.iter().any(|s| c["host_header"] == s.1.as_str()))
+            .map(|c| {
+                (
+                    c["router"].as_str().unwrap_or("").to_string(),
+                    c["result"].as_str().unwrap_or("").to_string(),
+                    c["status"].as_u64(),
+                )
+            })
+            .collect()
+    };
+    let (code, v) = checks(&["s2"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(ours(&v), vec![("s2".into(), "ok".into(), Some(200))], "{v}");
+    let (code, _, err) = a.run(&["routes", "check", "nope"]);
+    assert_eq!(code, 2, "{err}");
+    // The s3 site stops: its route fails the check, the others still pass, and the exit
+    // code says something failed.
+    let u = a.sites[0]
+        .1
+        .trim_start_matches("s1.")
+        .trim_end_matches(".test");
+    docker(&["stop", "-t", "1", &format!("{u}-s3")]);
+    let (code, v) = checks(&[]);
+    assert_eq!(code, 1, "{v}");
+    let mut got = ours(&v);
+    got.sort();
+    assert_eq!(got.len(), 3, "{v}");
+    assert_eq!((got[0].0.as_str(), got[0].1.as_str()), ("s1", "ok"), "{v}");
+    assert_eq!((got[1].0.as_str(), got[1].1.as_str()), ("s2", "ok"), "{v}");
+    assert_eq!(
+        (got[2].0.as_str(), got[2].1.as_str()),
+        ("s3", "failed"),
+        "{v}"
+    );
+    // Traefik answers 502, or (the file route's IP now has no host behind it) keeps
+    // connecting until the probe gives up: either way no 2xx.
+    assert!(!matches!(got[2].2, Some(200..=299)), "{v}");
 }
 
 #[test]

@@ -151,8 +151,8 @@ pub enum Command {
         #[arg(long, value_name = "STORAGE")]
         to: Option<String>,
     },
-    /// Traefik routes of a host: list them, or add/remove one safely (validated, written
-    /// atomically, proven through Traefik's API and the proxy, put back on failure).
+    /// Traefik routes of a host: list and probe them, or add/remove/apply safely (validated,
+    /// written atomically, proven through Traefik's API and the proxy, put back on failure).
     Routes {
         #[command(subcommand)]
         command: RoutesCommand,
@@ -218,6 +218,12 @@ pub enum RoutesCommand {
     },
     /// Remove a route from the host's routes file (destructive: needs --yes).
     Remove { name: String },
+    /// Probe routes through the proxy: GET /health with each route's Host header through
+    /// the host's entrypoint; exit 1 when one does not answer 2xx.
+    Check {
+        /// Only this router.
+        name: Option<String>,
+    },
     /// Print the host's routes file as it is now (edit it, then `routes apply` it).
     Show,
     /// Replace the host's routes file with FILE ('-': standard input). The whole file is

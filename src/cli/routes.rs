@@ -46,6 +46,7 @@ pub async fn run(inv: &Inventory, cli: &Cli, cmd: &RoutesCommand) -> Result<u8, 
             };
             action::run(inv, cli, a).await
         }
+        RoutesCommand::Check { name } => check(inv, cli, &sel, name.as_deref()).await,
         RoutesCommand::Show => {
             let host = ops::routes::pick_host(inv, &sel)?;
             let (path, text) = ops::routes::read_file(inv, &host).await?;
@@ -67,6 +68,58 @@ pub async fn run(inv: &Inventory, cli: &Cli, cmd: &RoutesCommand) -> Result<u8, 
             action::run(inv, cli, ops::Action::RoutesApply { host, contents }).await
         }
     }
+}
+
+async fn check(
+    inv: &Inventory,
+    cli: &Cli,
+    sel: &HostSelection,
+    name: Option<&str>,
+) -> Result<u8, Error> {
+    let (checks, problems) = ops::routes::check(inv, sel, name).await?;
+    let failed = checks.iter().any(|c| c.result == "failed");
+    match cli.output {
+        OutputFormat::Json => print_json(&serde_json::json!({
+            "checks": checks,
+            "problems": problems,
+        }))?,
+        OutputFormat::Human => {
+            for p in &problems {
+                println!("! {p}");
+            }
+            println!(
+                "{:<12} {:<24} {:<32} {:<6} {:<8} {:<9} RESULT",
+                "HOST", "ROUTER", "HOST HEADER", "HTTP", "LATENCY", "TRAEFIK"
+            );
+            for c in &checks {
+                println!(
+                    "{:<12} {:<24} {:<32} {:<6} {:<8} {:<9} {}{}",
+                    c.host,
+                    c.router,
+                    c.host_header.as_deref().unwrap_or("-"),
+                    c.status
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                    c.latency_ms
+                        .map(|l| format!("{l:.0}ms"))
+                        .unwrap_or_else(|| "-".into()),
+                    c.traefik_status.as_deref().unwrap_or("?"),
+                    c.result,
+                    c.detail
+                        .as_deref()
+                        .map(|d| format!(": {d}"))
+                        .unwrap_or_default()
+                );
+            }
+        }
+    }
+    Ok(if failed {
+        1
+    } else if !problems.is_empty() {
+        crate::error::ExitKind::Unreachable.code() as u8
+    } else {
+        0
+    })
 }
 
 /// The text of FILE, or of standard input for `-`.

@@ -192,6 +192,122 @@ pub async fn list(inv: &Inventory, sel: &HostSelection) -> Result<Vec<HostRoutes
     Ok(futures_util::future::join_all(hosts.iter().map(|h| host_routes(inv, h))).await)
 }
 
+/// `routes check`: one route probed through the proxy.
+#[derive(Debug, Clone, Serialize)]
+pub struct RouteCheck {
+    pub host: String,
+    pub router: String,
+    pub provider: String,
+    /// The Host header sent (the rule's first host name).
+    pub host_header: Option<String>,
+    pub url: Option<String>,
+    pub status: Option<u16>,
+    pub latency_ms: Option<f64>,
+    /// What Traefik says about the router.
+    pub traefik_status: Option<String>,
+    /// `ok`, `failed` or `skipped`.
+    pub result: String,
+    pub detail: Option<String>,
+}
+
+/// `routes check [NAME]`: GET the health path through each host's entrypoint with each
+/// route's Host header (concurrently). Routes with a path matcher are listed, not probed.
+pub async fn check(
+    inv: &Inventory,
+    sel: &HostSelection,
+    name: Option<&str>,
+) -> Result<(Vec<RouteCheck>, Vec<String>), Error> {
+    if let Some(n) = name {
+        check_router_name("router", n)?;
+    }
+    let listed = list(inv, sel).await?;
+    let mut problems = Vec::new();
+    let mut jobs = Vec::new();
+    for h in &listed {
+        problems.extend(
+            [&h.file_error, &h.labels_error, &h.api_error]
+                .into_iter()
+                .flatten()
+                .map(|e| format!("{}: {e}", h.host)),
+        );
+        let entry = traefik_of(inv, &h.host)
+            .ok()
+            .and_then(|p| p.entrypoint.clone());
+        for r in h
+            .routes
+            .iter()
+            .filter(|r| name.is_none_or(|n| r.route.router == n))
+        {
+            jobs.push((h.host.clone(), entry.clone(), r.clone()));
+        }
+    }
+    if let Some(n) = name {
+        if jobs.is_empty() {
+            return Err(Error::usage(format!(
+                "no route named {n} on the selected hosts (see opsdeck routes list)"
+            )));
+        }
+    }
+    let probes = jobs.into_iter().map(|(host_name, entry, r)| async move {
+        let mut c = RouteCheck {
+            host: host_name.clone(),
+            router: r.route.router.clone(),
+            provider: r.route.provider.clone(),
+            host_header: r.route.hosts.first().cloned(),
+            url: None,
+            status: None,
+            latency_ms: None,
+            traefik_status: r.status.clone(),
+            result: "skipped".into(),
+            detail: None,
+        };
+        let (Some(entry), Some(h)) = (entry, c.host_header.clone()) else {
+            c.detail = Some(if c.host_header.is_none() {
+                "the rule has no Host matcher".into()
+            } else {
+                format!("host {host_name} has no proxy.entrypoint to probe through")
+            });
+            return c;
+        };
+        if r.route.rule.contains("Path") {
+            c.detail = Some(format!("path-routed ({}): not probed", r.route.rule));
+            return c;
+        }
+        let url = format!("{}{HEALTH_PATH}", entry.trim_end_matches('/'));
+        c.url = Some(url.clone());
+        let host = match inv.hosts.get(&host_name).map(|s| Host::new(&host_name, s)) {
+            Some(Ok(host)) => host,
+            Some(Err(e)) => {
+                c.result = "failed".into();
+                c.detail = Some(e.message);
+                return c;
+            }
+            None => return c,
+        };
+        let p = crate::http::probe(&url, Duration::from_secs(5), Some(&host), Some(&h)).await;
+        c.status = p.status;
+        c.latency_ms = p.latency_ms;
+        if p.is_up(None) {
+            c.result = "ok".into();
+        } else {
+            c.result = "failed".into();
+            c.detail = Some(match (p.status, p.error) {
+                (Some(404), _) => {
+                    "404: Traefik has no router for this Host (see the TRAEFIK column)".into()
+                }
+                (Some(502 | 504), _) => {
+                    "the proxy cannot reach the backend (network? port?)".into()
+                }
+                (Some(s), _) => format!("answered {s}: {}", p.body.unwrap_or_default()),
+                (None, Some(e)) => e,
+                (None, None) => "no answer".into(),
+            });
+        }
+        c
+    });
+    Ok((futures_util::future::join_all(probes).await, problems))
+}
+
 /// Check a router (or entrypoint, resolver) name: an inventory-style name without dots.
 pub fn check_router_name(what: &str, name: &str) -> Result<(), Error> {
     names::check_name(what, name).map_err(Error::usage)?;
