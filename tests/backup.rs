@@ -3,6 +3,8 @@
 //! exits 1, journals failed and publishes nothing.
 
 mod common;
+#[path = "common/ssh.rs"]
+mod ssh_bed;
 
 use common::*;
 use std::path::PathBuf;
@@ -403,4 +405,100 @@ fn restore_goes_through_a_checked_scratch_database_and_keeps_the_old_one() {
         "the app was not stopped"
     );
     assert_eq!(last_outcome(&sb), "failed");
+}
+
+/// The database on an SSH host, the storage on this machine: the dump streams over the SSH
+/// connection. Cutting every session mid-transfer fails the backup (exit 1, journaled
+/// failed) and publishes nothing; the next backup over a fresh connection succeeds.
+#[test]
+fn an_ssh_connection_cut_mid_transfer_publishes_nothing() {
+    let bed = ssh_bed::Bed::get();
+    let sshd = ssh_bed::Sshd::start(&bed, true);
+    let pg = pg();
+    pg.sql(
+        "shop",
+        "CREATE TABLE big AS SELECT g, md5(g::text) || md5((g*7)::text) || md5((g*13)::text) AS x FROM generate_series(1, 1500000) g",
+    );
+    let store = tempfile::tempdir().expect("tmp");
+    let sb = Sandbox::new();
+    sb.write(
+        "opsdeck.toml",
+        &format!(
+            "[hosts.remote]\nssh = \"tb\"\n[databases.shopdb]\nhost = \"remote\"\nengine = \"postgres\"\ncontainer = \"{}\"\ndatabase = \"shop\"\nbackup_to = \"local\"\n[storage.local]\nkind = \"dir\"\npath = \"{}\"\n",
+            pg.name,
+            store.path().display()
+        ),
+    );
+    let env = sshd.client_env(&sb, &bed);
+    // The app lock is taken on the host by the SSH user, in the sandbox's lock directory.
+    let locks = sb.path().join("locks");
+    std::fs::create_dir_all(&locks).expect("mkdir");
+    for (p, mode) in [(sb.path(), "o+rx"), (locks.as_path(), "1777")] {
+        assert!(Command::new("chmod")
+            .arg(mode)
+            .arg(p)
+            .status()
+            .expect("chmod")
+            .success());
+    }
+    let mut child = sb
+        .opsdeck()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .env_remove("SSH_AUTH_SOCK")
+        .args(["backup", "shopdb"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let dir = PathBuf::from(store.path());
+    wait_for(
+        "the dump to stream over SSH",
+        Duration::from_secs(60),
+        || {
+            if let Ok(Some(st)) = child.try_wait() {
+                let mut err = String::new();
+                if let Some(mut e) = child.stderr.take() {
+                    use std::io::Read;
+                    let _ = e.read_to_string(&mut err);
+                }
+                panic!("the backup ended before the cut ({st}): {err}");
+            }
+            files(&dir)
+                .iter()
+                .any(|f| f.ends_with(".partial"))
+                .then_some(())
+        },
+    );
+    let cut = sshd.cut_sessions();
+    assert!(cut > 0, "there were sessions to cut");
+    let out = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        files(store.path()).is_empty(),
+        "nothing published, no partial left: {:?}",
+        files(store.path())
+    );
+    assert_eq!(last_outcome(&sb), "failed");
+    // A new connection: the same backup goes through and is whole.
+    let (code, v) = {
+        let o = sb
+            .opsdeck()
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .env_remove("SSH_AUTH_SOCK")
+            .args(["backup", "shopdb"])
+            .output()
+            .expect("runs");
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    assert_eq!(code, Some(0), "{v}");
+    let published = files(store.path());
+    assert_eq!(published.len(), 2, "{published:?}");
+    assert!(
+        published.iter().all(|f| !f.ends_with(".partial")),
+        "{published:?}"
+    );
 }

@@ -364,33 +364,12 @@ fn deploy_input_is_validated_before_anything_runs() {
     assert!(s.env().contains("VERSION=v1"));
 }
 
-/// An ssh config naming our own sshd `tb`, and a known_hosts file for it.
-fn ssh_env(sb: &Sandbox, bed: &ssh_bed::Bed, sshd: &ssh_bed::Sshd) -> Vec<(String, String)> {
-    let config = sb.write(
-        "ssh/config",
-        &format!(
-            "Host tb\n  HostName 127.0.0.1\n  Port {}\n  User {}\n  IdentityFile {}\n",
-            sshd.port,
-            bed.user,
-            bed.key.display()
-        ),
-    );
-    let known = sb.write(
-        "ssh/known_hosts",
-        &format!("{}\n", sshd.known_hosts_line(bed)),
-    );
-    vec![
-        ("OPSDECK_SSH_CONFIG".into(), config.display().to_string()),
-        ("OPSDECK_KNOWN_HOSTS".into(), known.display().to_string()),
-    ]
-}
-
 #[test]
 fn deploy_over_ssh_works_the_same_and_survives_a_cut_connection() {
     let bed = ssh_bed::Bed::get();
     let sshd = ssh_bed::Sshd::start(&bed, true);
     let mut s = shop_on(Some("tb"));
-    s.env = ssh_env(&s.sb, &bed, &sshd);
+    s.env = sshd.client_env(&s.sb, &bed);
     let (code, out, err) = s.run(&["hosts", "--host", "remote", "--output", "json"]);
     assert_eq!(code, 0, "{out}{err}");
 

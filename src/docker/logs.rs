@@ -106,15 +106,19 @@ impl LineAssembler {
             text.pop();
         }
         // The engine prefixes `2026-11-23T10:00:00.123456789Z ` when asked for timestamps.
-        let (ts, text) = match text.split_once(' ') {
-            Some((t, rest)) if t.len() >= 20 && t.as_bytes().get(4) == Some(&b'-') => {
-                match chrono::DateTime::parse_from_rfc3339(t) {
-                    Ok(ts) => (Some(ts.with_timezone(&chrono::Utc)), rest.to_string()),
-                    Err(_) => (None, text),
-                }
+        let ts = match text.split_once(' ') {
+            Some((t, _)) if t.len() >= 20 && t.as_bytes().get(4) == Some(&b'-') => {
+                chrono::DateTime::parse_from_rfc3339(t)
+                    .ok()
+                    .map(|ts| (ts.with_timezone(&chrono::Utc), t.len() + 1))
             }
-            _ => (None, text),
+            _ => None,
         };
+        // Drop the prefix in place (one allocation per line, not two).
+        let ts = ts.map(|(ts, prefix)| {
+            text.drain(..prefix);
+            ts
+        });
         LogLine {
             ts,
             stream,
@@ -144,32 +148,48 @@ pub fn logs(
     let mut asm = LineAssembler::new(opts.max_line_bytes);
     let inner = docker.logs(container, Some(b.build()));
     let mut done = false;
+    // The engine sends a frame per line: take every frame that is already there as one batch
+    // (one batch per wake-up, not one per line).
     inner
+        .ready_chunks(1024)
         .map(Some)
         .chain(futures_util::stream::once(async { None }))
-        .filter_map(move |item| {
+        .flat_map(move |item| {
             let mut out = Vec::new();
-            let result = match item {
-                Some(Ok(frame)) => {
-                    let (stream, bytes) = match frame {
-                        LogOutput::StdErr { message } => (LogStream::Stderr, message),
-                        LogOutput::StdOut { message }
-                        | LogOutput::Console { message }
-                        | LogOutput::StdIn { message } => (LogStream::Stdout, message),
-                    };
-                    asm.push(stream, &bytes, &mut out);
-                    Some(Ok(out))
+            let mut items: Vec<Result<Vec<LogLine>, bollard::errors::Error>> = Vec::new();
+            match item {
+                Some(frames) => {
+                    for frame in frames {
+                        match frame {
+                            Ok(frame) => {
+                                let (stream, bytes) = match frame {
+                                    LogOutput::StdErr { message } => (LogStream::Stderr, message),
+                                    LogOutput::StdOut { message }
+                                    | LogOutput::Console { message }
+                                    | LogOutput::StdIn { message } => (LogStream::Stdout, message),
+                                };
+                                asm.push(stream, &bytes, &mut out);
+                            }
+                            Err(e) => {
+                                // The lines before the error first, then the error.
+                                if !out.is_empty() {
+                                    items.push(Ok(std::mem::take(&mut out)));
+                                }
+                                items.push(Err(e));
+                            }
+                        }
+                    }
                 }
-                Some(Err(e)) => Some(Err(e)),
                 None if !done => {
                     done = true;
                     asm.flush(&mut out);
-                    Some(Ok(out))
                 }
-                None => None,
-            };
-            let result = result.filter(|r| !matches!(r, Ok(v) if v.is_empty()));
-            async move { result }
+                None => {}
+            }
+            if !out.is_empty() {
+                items.push(Ok(out));
+            }
+            futures_util::stream::iter(items)
         })
 }
 

@@ -22,7 +22,9 @@ if mkdir "$d/$n.lock" 2>/dev/null; then
   printf '%s\n' "$info" > "$d/$n.lock/owner" && echo ACQUIRED && exit 0
   rm -rf "$d/$n.lock"; echo "cannot write $d/$n.lock/owner" >&2; exit 2
 fi
-echo HELD
+if [ -d "$d/$n.lock" ]; then echo HELD; exit 0; fi
+echo "cannot create the lock $d/$n.lock: is $d writable by $(id -un)? (OPSDECK_LOCK_DIR sets it)" >&2
+exit 2
 "#;
 
 const STATUS: &str = r#"d=$1; n=$2

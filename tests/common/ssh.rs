@@ -201,6 +201,28 @@ impl Sshd {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+
+    /// Environment for the binary: an ssh config naming this sshd `tb`, and a known_hosts
+    /// file for it (written into the sandbox).
+    pub fn client_env(&self, sb: &crate::common::Sandbox, bed: &Bed) -> Vec<(String, String)> {
+        let config = sb.write(
+            "ssh/config",
+            &format!(
+                "Host tb\n  HostName 127.0.0.1\n  Port {}\n  User {}\n  IdentityFile {}\n",
+                self.port,
+                bed.user,
+                bed.key.display()
+            ),
+        );
+        let known = sb.write(
+            "ssh/known_hosts",
+            &format!("{}\n", self.known_hosts_line(bed)),
+        );
+        vec![
+            ("OPSDECK_SSH_CONFIG".into(), config.display().to_string()),
+            ("OPSDECK_KNOWN_HOSTS".into(), known.display().to_string()),
+        ]
+    }
 }
 
 impl Drop for Sshd {
