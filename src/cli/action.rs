@@ -29,9 +29,9 @@ pub async fn run(inv: &Inventory, cli: &Cli, action: Action) -> Result<u8, Error
         match cli.output {
             OutputFormat::Json => print_json(&serde_json::json!({"dry_run": true, "plan": plan}))?,
             OutputFormat::Human => {
-                println!("dry run: nothing will be changed");
+                outln!("dry run: nothing will be changed");
                 for l in plan.describe() {
-                    println!("{l}");
+                    outln!("{l}");
                 }
             }
         }
@@ -93,7 +93,7 @@ async fn print_events(mut rx: mpsc::UnboundedReceiver<ActionEvent>, mode: Mode) 
                 if let Some(o) = v.as_object_mut() {
                     o.insert("ts".into(), ts().into());
                 }
-                println!("{v}");
+                outln!("{v}");
             }
             Mode::Lines => match &ev {
                 ActionEvent::Planned {
@@ -103,20 +103,20 @@ async fn print_events(mut rx: mpsc::UnboundedReceiver<ActionEvent>, mode: Mode) 
                     steps,
                 } => {
                     total = steps.len();
-                    println!("{} {action} {target} on {host}: {total} steps", ts());
+                    outln!("{} {action} {target} on {host}: {total} steps", ts());
                 }
                 ActionEvent::StepStarted { seq, name } => {
-                    println!("{} [{seq}/{total}] {name}", ts())
+                    outln!("{} [{seq}/{total}] {name}", ts())
                 }
-                ActionEvent::Secret { name, value, .. } => println!("{name}={value}"),
-                ActionEvent::Output { line, .. } => println!("{}   | {line}", ts()),
+                ActionEvent::Secret { name, value, .. } => outln!("{name}={value}"),
+                ActionEvent::Output { line, .. } => outln!("{}   | {line}", ts()),
                 ActionEvent::Progress {
                     seq,
                     done,
                     total: t,
                     unit,
                 } => {
-                    println!(
+                    outln!(
                         "{} [{seq}/{total}] {done}{} {unit}",
                         ts(),
                         t.map(|t| format!("/{t}")).unwrap_or_default()
@@ -133,13 +133,13 @@ async fn print_events(mut rx: mpsc::UnboundedReceiver<ActionEvent>, mode: Mode) 
                     } else {
                         format!(": {summary}")
                     };
-                    println!(
+                    outln!(
                         "{} [{seq}/{total}] {name}: ok ({elapsed_ms} ms){said}",
                         ts()
                     )
                 }
                 ActionEvent::StepFailed { seq, name, error } => {
-                    println!("{} [{seq}/{total}] {name}: FAILED: {error}", ts())
+                    outln!("{} [{seq}/{total}] {name}: FAILED: {error}", ts())
                 }
                 ActionEvent::Finished {
                     action,
@@ -148,7 +148,7 @@ async fn print_events(mut rx: mpsc::UnboundedReceiver<ActionEvent>, mode: Mode) 
                     elapsed_ms,
                     ..
                 } => {
-                    println!(
+                    outln!(
                         "{} {action} {target}: {} ({elapsed_ms} ms)",
                         ts(),
                         outcome.as_str()
@@ -181,9 +181,9 @@ async fn print_events(mut rx: mpsc::UnboundedReceiver<ActionEvent>, mode: Mode) 
                 ActionEvent::Secret { name, value, .. } => {
                     // The one place a new secret is shown: on stdout, so it can be captured.
                     if let Some(b) = &bar {
-                        b.suspend(|| println!("{name}={value}"));
+                        b.suspend(|| outln!("{name}={value}"));
                     } else {
-                        println!("{name}={value}");
+                        outln!("{name}={value}");
                     }
                 }
                 ActionEvent::Output { line, .. } => match &bar {

@@ -47,7 +47,7 @@ pub async fn run(inv: &Inventory, cli: &Cli, db: Option<&str>) -> Result<u8, Err
                     ]
                 })
                 .collect();
-            println!(
+            outln!(
                 "{}",
                 table(&["ID", "TIME", "SIZE", "SHA256", "VERIFIED", "AGE"], &rows)
             );

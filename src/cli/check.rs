@@ -41,7 +41,7 @@ pub async fn run(inv: &Inventory, cli: &Cli, name: Option<&str>) -> Result<u8, E
                     ]
                 })
                 .collect();
-            println!(
+            outln!(
                 "{}",
                 table(
                     &["CHECK", "STATE", "STATUS", "LATENCY", "URL", "DETAIL"],

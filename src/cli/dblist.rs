@@ -38,7 +38,7 @@ pub async fn run(inv: &Inventory, cli: &Cli, server: Option<&str>) -> Result<u8,
                     })
                 })
                 .collect();
-            println!(
+            outln!(
                 "{}",
                 table(
                     &[

@@ -11,17 +11,17 @@ pub async fn run(inv: &Inventory, cli: &Cli, app: &str) -> Result<u8, Error> {
     match cli.output {
         OutputFormat::Json => print_json(&report)?,
         OutputFormat::Human => {
-            println!("doctor {} on {}", report.app, report.host);
+            outln!("doctor {} on {}", report.app, report.host);
             for (i, s) in report.steps.iter().enumerate() {
-                println!("{:>2}. [{}] {}", i + 1, s.verdict.as_str(), s.name);
+                outln!("{:>2}. [{}] {}", i + 1, s.verdict.as_str(), s.name);
                 for d in &s.detail {
-                    println!("      {d}");
+                    outln!("      {d}");
                 }
                 if let (Verdict::Fail, Some(h)) = (s.verdict, &s.hint) {
-                    println!("      hint: {h}");
+                    outln!("      hint: {h}");
                 }
             }
-            println!(
+            outln!(
                 "{}",
                 if report.ok {
                     "all checks passed"

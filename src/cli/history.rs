@@ -35,7 +35,7 @@ pub async fn run(
         OutputFormat::Json => print_json(&entries)?,
         OutputFormat::Human => {
             if entries.is_empty() {
-                println!(
+                outln!(
                     "no actions recorded yet (journal: {})",
                     journal.path().display()
                 );
@@ -55,7 +55,7 @@ pub async fn run(
                     ]
                 })
                 .collect();
-            println!(
+            outln!(
                 "{}",
                 table(
                     &["ID", "STARTED", "ACTION", "TARGET", "ACTOR", "OUTCOME", "ERROR"],

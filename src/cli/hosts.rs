@@ -41,7 +41,7 @@ pub async fn run(inv: &Inventory, cli: &Cli) -> Result<u8, Error> {
                     ]
                 })
                 .collect();
-            println!(
+            outln!(
                 "{}",
                 super::format::table(
                     &[
@@ -89,7 +89,7 @@ pub async fn trust(
                 )?,
                 OutputFormat::Human => {
                     for k in &keys {
-                        println!(
+                        outln!(
                             "{} {} {} {}",
                             if k.added { "recorded" } else { "already known" },
                             k.pattern,

@@ -15,7 +15,7 @@ pub async fn status(inv: &Inventory, cli: &Cli, app: &str) -> Result<u8, Error> 
         OutputFormat::Json => {
             print_json(&serde_json::json!({"app": app, "host": host.name(), "lock": st}))?
         }
-        OutputFormat::Human => println!("{app} on {}: {}", host.name(), lock::describe(&st)),
+        OutputFormat::Human => outln!("{app} on {}: {}", host.name(), lock::describe(&st)),
     }
     Ok(0)
 }
@@ -34,7 +34,7 @@ pub async fn release(inv: &Inventory, cli: &Cli, app: &str, force: bool) -> Resu
         OutputFormat::Json => {
             print_json(&serde_json::json!({"app": app, "host": host.name(), "result": msg}))?
         }
-        OutputFormat::Human => println!("{msg}"),
+        OutputFormat::Human => outln!("{msg}"),
     }
     Ok(0)
 }

@@ -3,6 +3,30 @@
 //! Human output is plain text (tables); `--output json` prints one JSON document for a
 //! snapshot command. Exit codes follow the contract in `crate::error::ExitKind`.
 
+/// `println!` that never panics: a closed stdout (`opsdeck status | head -1`, a CI log reader
+/// that went away) is not an error of ours, and a running action goes on to its end (and its
+/// journal entry) without a reader.
+macro_rules! outln {
+    () => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout());
+    }};
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `print!` that never panics (see [`outln`]).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut o = std::io::stdout();
+        let _ = write!(o, $($arg)*);
+        let _ = o.flush();
+    }};
+}
+
 mod action;
 pub mod args;
 mod backups;
@@ -34,8 +58,10 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // `logs` is one pipeline (the engine's stream, hyper's connection task, our reader, the
     // printer): on one thread its tasks hand batches over without cross-thread wake-ups,
-    // which made it half as fast as `docker logs`. Everything else fans out over hosts.
-    let mut builder = if matches!(cli.command, Some(Command::Logs { .. })) {
+    // which made it half as fast as `docker logs`. The console likewise (watchers, stats
+    // streams and the event loop, all waiting on I/O): its idle cost was mostly wake-ups.
+    // Everything else fans out over hosts.
+    let mut builder = if matches!(cli.command, None | Some(Command::Logs { .. })) {
         tokio::runtime::Builder::new_current_thread()
     } else {
         let mut b = tokio::runtime::Builder::new_multi_thread();
@@ -263,6 +289,6 @@ pub(crate) fn fanout_code_with(any_refused: bool, any_unreachable: bool) -> u8 {
 pub(crate) fn print_json<T: serde::Serialize>(v: &T) -> Result<(), Error> {
     let s = serde_json::to_string_pretty(v)
         .map_err(|e| Error::failed(format!("encoding JSON: {e}")))?;
-    println!("{s}");
+    outln!("{s}");
     Ok(())
 }

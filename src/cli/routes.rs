@@ -55,7 +55,7 @@ pub async fn run(inv: &Inventory, cli: &Cli, cmd: &RoutesCommand) -> Result<u8, 
                     "host": host, "path": path, "exists": text.is_some(),
                     "contents": text.clone().unwrap_or_default(),
                 }))?,
-                OutputFormat::Human => print!("{}", text.unwrap_or_default()),
+                OutputFormat::Human => out!("{}", text.unwrap_or_default()),
             }
             Ok(0)
         }
@@ -85,14 +85,19 @@ async fn check(
         }))?,
         OutputFormat::Human => {
             for p in &problems {
-                println!("! {p}");
+                outln!("! {p}");
             }
-            println!(
+            outln!(
                 "{:<12} {:<24} {:<32} {:<6} {:<8} {:<9} RESULT",
-                "HOST", "ROUTER", "HOST HEADER", "HTTP", "LATENCY", "TRAEFIK"
+                "HOST",
+                "ROUTER",
+                "HOST HEADER",
+                "HTTP",
+                "LATENCY",
+                "TRAEFIK"
             );
             for c in &checks {
-                println!(
+                outln!(
                     "{:<12} {:<24} {:<32} {:<6} {:<8} {:<9} {}{}",
                     c.host,
                     c.router,
@@ -145,7 +150,7 @@ async fn list(inv: &Inventory, cli: &Cli, sel: &HostSelection) -> Result<u8, Err
         OutputFormat::Json => print_json(&report)?,
         OutputFormat::Human => {
             for h in &report {
-                println!(
+                outln!(
                     "{}: routes file {}, API {}",
                     h.host,
                     h.routes_file.as_deref().unwrap_or("(none)"),
@@ -155,14 +160,19 @@ async fn list(inv: &Inventory, cli: &Cli, sel: &HostSelection) -> Result<u8, Err
                     .into_iter()
                     .flatten()
                 {
-                    println!("  ! {e}");
+                    outln!("  ! {e}");
                 }
-                println!(
+                outln!(
                     "  {:<24} {:<7} {:<32} {:<12} {:<26} {:<9} STATUS",
-                    "ROUTER", "FROM", "HOSTS", "ENTRYPOINTS", "TARGET", "TLS"
+                    "ROUTER",
+                    "FROM",
+                    "HOSTS",
+                    "ENTRYPOINTS",
+                    "TARGET",
+                    "TLS"
                 );
                 for r in &h.routes {
-                    println!(
+                    outln!(
                         "  {:<24} {:<7} {:<32} {:<12} {:<26} {:<9} {}{}",
                         r.route.router,
                         r.route.provider,
@@ -182,7 +192,7 @@ async fn list(inv: &Inventory, cli: &Cli, sel: &HostSelection) -> Result<u8, Err
                         }
                     );
                     if cli.verbose > 0 {
-                        println!("      rule {}  (from {})", r.route.rule, r.route.source);
+                        outln!("      rule {}  (from {})", r.route.rule, r.route.source);
                     }
                 }
                 let others: Vec<_> = h
@@ -191,9 +201,9 @@ async fn list(inv: &Inventory, cli: &Cli, sel: &HostSelection) -> Result<u8, Err
                     .filter(|a| !h.routes.iter().any(|r| r.route.api_name() == a.name))
                     .collect();
                 if !others.is_empty() {
-                    println!("  other routers Traefik reports:");
+                    outln!("  other routers Traefik reports:");
                     for a in others {
-                        println!(
+                        outln!(
                             "  {:<40} {:<9} {}{}",
                             a.name,
                             a.status,

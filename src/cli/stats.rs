@@ -37,7 +37,7 @@ pub async fn run(inv: &Inventory, cli: &Cli, targets: &[String], watch: bool) ->
                         ],
                     })
                     .collect();
-                println!(
+                outln!(
                     "{}",
                     table(
                         &[
@@ -64,7 +64,7 @@ pub async fn run(inv: &Inventory, cli: &Cli, targets: &[String], watch: bool) ->
             _ = tokio::signal::ctrl_c() => return Ok(0),
         }
         if cli.output == OutputFormat::Human {
-            println!();
+            outln!();
         }
     }
 }

@@ -62,7 +62,7 @@ pub async fn run(
                 }
             }
             if !rows.is_empty() {
-                println!(
+                outln!(
                     "{}",
                     table(
                         &[
