@@ -1133,12 +1133,14 @@ impl App {
         if !matches!(self.pane, Pane::Containers | Pane::Resources) {
             return crate::model::Focus::new();
         }
+        // The rows on screen (the table scrolls to keep the selection in view), and a few
+        // beyond so scrolling finds warm sparklines.
         let page = self.page.max(1);
         let start = self.selected.saturating_sub(page);
         self.visible()
             .into_iter()
             .skip(start)
-            .take(page * 2)
+            .take(page + 8)
             .filter(|c| c.state == State::Running)
             .map(|c| (c.host.clone(), c.id.clone()))
             .collect()

@@ -266,9 +266,9 @@ impl Runner {
 
 /// The shortest time between two frames after input (keys, mouse, resize).
 const FRAME: Duration = Duration::from_millis(33);
-/// The shortest time between two frames when only live data changed (stats, events, log
-/// lines, answers): a screen full of streaming stats redraws 4 times a second, not 30.
-const DATA_FRAME: Duration = Duration::from_millis(250);
+/// The shortest time between two frames when only samples or streaming data changed (stats
+/// arrive once a second per container): a screen full of them redraws twice a second, not 30.
+const DATA_FRAME: Duration = Duration::from_millis(500);
 
 /// Restores the terminal when dropped (normal exit, error, or unwinding panic).
 struct TerminalGuard;
