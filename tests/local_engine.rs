@@ -294,3 +294,21 @@ fn the_console_refuses_to_start_without_a_terminal() {
     assert_eq!(code, 2);
     assert!(err.contains("needs a terminal"), "{err}");
 }
+
+/// The version picker's feed: the tagged images on a host, read from the real engine.
+#[tokio::test]
+async fn host_images_lists_the_tags_present_on_the_engine() {
+    require_docker();
+    let local = opsdeck::host::Host::new("local", &opsdeck::inventory::HostSpec::default())
+        .expect("local host");
+    let images = opsdeck::ops::query::host_images(&[local]).await;
+    for tag in ["v1", "v2", "bad"] {
+        assert!(
+            images
+                .iter()
+                .any(|(h, i)| h == "local" && i == &format!("opsdeck-test/busybox:{tag}")),
+            "busybox:{tag} in {images:?}"
+        );
+    }
+    assert!(images.iter().all(|(_, i)| !i.starts_with("<none>")));
+}

@@ -180,6 +180,33 @@ pub fn belongs_to_app(c: &ContainerInfo, app: &AppSpec) -> bool {
         || c.project_dir.as_deref().map(|d| d.trim_end_matches('/')) == Some(dir)
 }
 
+/// `(host, repo:tag)` of every tagged image on the hosts (hosts that do not answer are
+/// left out: this feeds a picker, not a report).
+pub async fn host_images(hosts: &[Host]) -> Vec<(String, String)> {
+    let per_host = hosts.iter().map(|h| async move {
+        let Ok(d) = h.docker().await else {
+            return vec![];
+        };
+        let opts = bollard::query_parameters::ListImagesOptionsBuilder::default()
+            .all(false)
+            .build();
+        match d.list_images(Some(opts)).await {
+            Ok(list) => list
+                .into_iter()
+                .flat_map(|i| i.repo_tags.into_iter())
+                .filter(|t| !t.starts_with("<none>"))
+                .map(|t| (h.name().to_string(), t))
+                .collect(),
+            Err(_) => vec![],
+        }
+    });
+    futures_util::future::join_all(per_host)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
 /// `opsdeck status [APP]`.
 pub async fn status_report(
     inv: &Inventory,

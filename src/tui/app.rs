@@ -174,6 +174,9 @@ pub enum Effect {
     LoadRoutesFile { host: String },
     /// Run the doctor's checklist for an app ([`App::doctor_done`]).
     RunDoctor { app: String },
+    /// List the images on every host, for the deploy version picker
+    /// ([`App::host_images_loaded`]).
+    LoadHostImages,
     /// Follow the logs of a target (`host/container` or `app`); replaces any earlier reader.
     OpenLogs { generation: u64, target: String },
     /// Write lines to a file; the result comes back as a notice.
@@ -298,6 +301,8 @@ pub struct App {
     pub editor: Option<RoutesEditor>,
     /// The doctor's last checklist per app.
     pub doctor: BTreeMap<String, DoctorState>,
+    /// `(host, repo:tag)` of the images on each host (the version picker offers their tags).
+    pub host_images: Vec<(String, String)>,
     pub doctor_selected: usize,
     /// Index among the visible containers (not counting group headings).
     pub selected: usize,
@@ -348,6 +353,7 @@ impl App {
             editor: None,
             doctor: BTreeMap::new(),
             doctor_selected: 0,
+            host_images: Vec::new(),
             selected: 0,
             filter,
             filter_editing: false,
@@ -642,8 +648,9 @@ impl App {
             KeyCommand::Palette => {
                 self.popup = Popup::Palette;
                 self.palette = new_palette();
-                // Versions from the journal feed the deploy version picker.
+                // Versions from the journal and the hosts' images feed the version picker.
                 self.effects.push(Effect::LoadHistory);
+                self.effects.push(Effect::LoadHostImages);
                 if let Some(t) = self.selected_target() {
                     self.palette.set_placeholder_text(format!(
                         "e.g. restart {t}   (Tab completes, Enter runs)"
@@ -1310,16 +1317,23 @@ impl App {
             .collect()
     }
 
+    pub fn host_images_loaded(&mut self, images: Vec<(String, String)>) {
+        self.host_images = images;
+    }
+
     /// Versions to offer for an app: the tags its containers run now, then those in the
-    /// journal's deploys and rollbacks (newest first).
+    /// journal's deploys and rollbacks (newest first), then the other tags of the same images
+    /// present on its hosts (a rollback target that needs no pull).
     pub fn version_choices(&self, app: &str) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         let services = self.apps.get(app).cloned().unwrap_or_default();
+        let mut repos: Vec<(String, String)> = Vec::new();
         for c in self.model.containers.values() {
             if c.service.as_ref().is_some_and(|s| services.contains(s)) {
                 if let Some(t) = &c.tag {
                     out.push(t.clone());
                 }
+                repos.push((c.host.clone(), crate::docker::parse_image_ref(&c.image).0));
             }
         }
         for e in &self.history {
@@ -1331,6 +1345,17 @@ impl App {
                 }
             }
         }
+        let mut on_hosts: Vec<String> = self
+            .host_images
+            .iter()
+            .filter_map(|(h, image)| {
+                let (repo, tag) = crate::docker::parse_image_ref(image);
+                tag.filter(|_| repos.iter().any(|(rh, r)| rh == h && *r == repo))
+            })
+            .collect();
+        on_hosts.sort();
+        on_hosts.reverse();
+        out.extend(on_hosts);
         let mut seen = std::collections::BTreeSet::new();
         out.retain(|v| seen.insert(v.clone()));
         out

@@ -45,6 +45,7 @@ enum Msg {
     Routes(Result<Vec<crate::ops::routes::HostRoutes>, String>),
     RoutesFile(String, Result<(String, Option<String>), String>),
     Doctor(String, Result<crate::ops::doctor::DoctorReport, String>),
+    HostImages(Vec<(String, String)>),
 }
 
 /// Periodic samples (stats, host metrics, check results), as opposed to state changes.
@@ -82,6 +83,7 @@ fn handle(app: &mut app::App, m: Msg) {
         Msg::Routes(r) => app.routes_loaded(r),
         Msg::RoutesFile(host, f) => app.routes_file_loaded(host, f),
         Msg::Doctor(a, r) => app.doctor_done(a, r),
+        Msg::HostImages(i) => app.host_images_loaded(i),
     }
 }
 
@@ -226,6 +228,15 @@ impl Runner {
                         .await
                         .map_err(|e| e.message);
                     let _ = tx.send(Msg::RoutesFile(host, f));
+                });
+            }
+            Effect::LoadHostImages => {
+                tokio::spawn(async move {
+                    let images = match ops::select_hosts(&inv, &selection) {
+                        Ok(hosts) => ops::query::host_images(&hosts).await,
+                        Err(_) => vec![],
+                    };
+                    let _ = tx.send(Msg::HostImages(images));
                 });
             }
             Effect::RunDoctor { app } => {

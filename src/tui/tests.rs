@@ -309,7 +309,10 @@ fn keys_and_palette_build_the_same_actions_as_the_cli() {
     // The palette with completion.
     app.effects.clear();
     app.on_event(&key(KeyCode::Char(':'), KeyModifiers::NONE));
-    assert_eq!(app.effects, vec![Effect::LoadHistory]);
+    assert_eq!(
+        app.effects,
+        vec![Effect::LoadHistory, Effect::LoadHostImages]
+    );
     app.effects.clear();
     assert_eq!(app.popup, Popup::Palette);
     for c in "sto".chars() {
@@ -784,7 +787,17 @@ fn the_palette_deploys_with_a_version_picker() {
         steps: vec![],
     }]));
     assert_eq!(app.version_choices("shop"), ["1.4.2", "1.4.1"]);
+    // Tags of the same image already on the app's host are offered too (no pull needed);
+    // other images, and the same image on another host, are not.
+    app.host_images_loaded(vec![
+        ("alpha".into(), "registry.example.com/shop:1.3.9".into()),
+        ("alpha".into(), "registry.example.com/shop:1.4.2".into()),
+        ("alpha".into(), "redis:8".into()),
+        ("beta".into(), "registry.example.com/shop:0.9.0".into()),
+    ]);
+    assert_eq!(app.version_choices("shop"), ["1.4.2", "1.4.1", "1.3.9"]);
     app.run(KeyCommand::Palette);
+    assert!(app.effects.contains(&Effect::LoadHostImages));
     for c in "deploy shop 1.4.".chars() {
         app.on_event(&key(KeyCode::Char(c), KeyModifiers::NONE));
     }
