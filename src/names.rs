@@ -68,6 +68,25 @@ pub fn check_tag(tag: &str) -> Result<(), String> {
 }
 
 /// A string safe to show in an error: control characters escaped, cut at 80 characters.
+/// A DNS name (`what` says which: "domain", "host"): dot-separated labels of letters, digits
+/// and inner hyphens, each at most 63 bytes, at most 253 in all.
+pub fn check_dns_name(what: &str, d: &str) -> Result<(), String> {
+    let ok = !d.is_empty()
+        && d.len() <= 253
+        && d.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{:?} is not a valid {what} name", printable(d)))
+    }
+}
+
 pub fn printable(s: &str) -> String {
     let mut out: String = s.chars().take(80).flat_map(char::escape_default).collect();
     if s.chars().count() > 80 {

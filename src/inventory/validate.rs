@@ -207,7 +207,7 @@ fn app(p: &mut Problems, inv: &Inventory, name: &str, a: &AppSpec) {
         }
     }
     for (i, d) in a.domains.iter().enumerate() {
-        if let Err(e) = check_domain(d) {
+        if let Err(e) = names::check_dns_name("domain", d) {
             p.push((key(&["apps", name, "domains", &i.to_string()]), e));
         }
     }
@@ -359,24 +359,4 @@ fn check_url(u: &str, schemes: &[&str]) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-fn check_domain(d: &str) -> Result<(), String> {
-    let ok = !d.is_empty()
-        && d.len() <= 253
-        && d.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        });
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "{:?} is not a valid domain name",
-            names::printable(d)
-        ))
-    }
 }

@@ -162,23 +162,7 @@ impl Parser {
 
 /// A DNS name as a `Host` matcher takes it.
 pub fn check_hostname(h: &str) -> Result<(), String> {
-    let ok = !h.is_empty()
-        && h.len() <= 253
-        && h.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        });
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "{:?} is not a valid host name",
-            crate::names::printable(h)
-        ))
-    }
+    crate::names::check_dns_name("host", h)
 }
 
 /// Check a rule's syntax; returns the host names of its `Host(...)` matchers.
