@@ -212,21 +212,8 @@ async fn wait_ready(
             .await
             .map_err(|e| docker_err(&format!("inspect {name}"), e))?;
         let state = i.state.as_ref();
-        let status = state
-            .and_then(|s| s.status)
-            .map(|s| s.to_string())
-            .unwrap_or_default();
-        let health = state
-            .and_then(|s| s.health.as_ref())
-            .and_then(|h| h.status)
-            .map(|h| Health::parse(h.as_ref()))
-            .unwrap_or(Health::None);
-        if let Some(out) = state
-            .and_then(|s| s.health.as_ref())
-            .and_then(|h| h.log.as_ref())
-            .and_then(|l| l.last())
-            .and_then(|r| r.output.clone())
-        {
+        let (status, health, probe) = docker_state(&i);
+        if let Some(out) = probe {
             last_output = out.trim().to_string();
         }
         match (status.as_str(), health) {
@@ -377,22 +364,8 @@ async fn wait_service(
                 .await
                 .map_err(|e| docker_err(&format!("inspect {service}"), e))?;
             let state = i.state.as_ref();
-            let status = state
-                .and_then(|s| s.status)
-                .map(|s| s.to_string())
-                .unwrap_or_default();
-            let health = state
-                .and_then(|s| s.health.as_ref())
-                .and_then(|h| h.status)
-                .map(|h| Health::parse(h.as_ref()))
-                .unwrap_or(Health::None);
-            if let Some(out) = state
-                .and_then(|s| s.health.as_ref())
-                .and_then(|h| h.log.as_ref())
-                .and_then(|l| l.last())
-                .and_then(|r| r.output.clone())
-                .filter(|o| !o.trim().is_empty())
-            {
+            let (status, health, probe) = docker_state(&i);
+            if let Some(out) = probe.filter(|o| !o.trim().is_empty()) {
                 last = format!("docker health {}: {}", health.as_str(), out.trim());
             }
             match (status.as_str(), health) {
@@ -467,4 +440,26 @@ async fn wait_service(
             _ = cx.cancel.cancelled() => return Err(Error::failed("cancelled")),
         }
     }
+}
+
+/// A container's state as the waits read it: status (`running`, `exited`, ...), Docker
+/// health, and the output of its last health probe.
+fn docker_state(i: &bollard::models::ContainerInspectResponse) -> (String, Health, Option<String>) {
+    let state = i.state.as_ref();
+    let status = state
+        .and_then(|s| s.status)
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    let health = state.and_then(|s| s.health.as_ref());
+    (
+        status,
+        health
+            .and_then(|h| h.status)
+            .map(|h| Health::parse(h.as_ref()))
+            .unwrap_or(Health::None),
+        health
+            .and_then(|h| h.log.as_ref())
+            .and_then(|l| l.last())
+            .and_then(|r| r.output.clone()),
+    )
 }
