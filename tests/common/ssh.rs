@@ -5,7 +5,7 @@
 //! Declared by a test file with `#[path = "common/ssh.rs"] mod ssh_bed;` next to `mod common;`.
 #![allow(dead_code)]
 
-use crate::common::{testbed_var, wait_for};
+use crate::common::{free_port, testbed_var, wait_for};
 use opsdeck::host::SshOptions;
 use opsdeck::inventory::HostSpec;
 use std::path::{Path, PathBuf};
@@ -99,14 +99,6 @@ pub fn spec(target: &str) -> HostSpec {
         ssh: Some(target.to_string()),
         ..HostSpec::default()
     }
-}
-
-/// A free TCP port on 127.0.0.1 (bound and released).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 /// Our own sshd on 127.0.0.1:`port` with the test bed's host key and authorized keys, started

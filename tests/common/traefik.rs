@@ -4,22 +4,14 @@
 //! ports. Plus busybox sites and a raw HTTP client that sets the Host header.
 #![allow(dead_code)]
 
+pub use crate::common::http_get as get;
 use crate::common::*;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
 
 pub struct Traefik {
     child: Child,
@@ -118,27 +110,6 @@ impl Traefik {
             || (get(self.web, "/health", host).map(|r| r.0) == Some(status)).then_some(()),
         );
     }
-}
-
-/// GET `path` on 127.0.0.1:`port` with `Host: host`; (status, body).
-pub fn get(port: u16, path: &str, host: &str) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).ok()?;
-    let status = buf.split_whitespace().nth(1)?.parse().ok()?;
-    let body = buf
-        .split("\r\n\r\n")
-        .nth(1)
-        .unwrap_or("")
-        .trim()
-        .to_string();
-    Some((status, body))
 }
 
 /// A busybox site (`/health`, `/version` on port 80), optionally with Traefik labels.
