@@ -4,7 +4,6 @@ use super::{action, print_json, Cli, OutputFormat, RoutesCommand};
 use crate::error::Error;
 use crate::inventory::Inventory;
 use crate::ops::{self, HostSelection};
-use crate::routes;
 
 pub async fn run(inv: &Inventory, cli: &Cli, cmd: &RoutesCommand) -> Result<u8, Error> {
     let sel = HostSelection(cli.hosts.clone());
@@ -62,7 +61,7 @@ pub async fn run(inv: &Inventory, cli: &Cli, cmd: &RoutesCommand) -> Result<u8, 
         RoutesCommand::Apply { file } => {
             let contents = read_input(file)?;
             // Check the text before touching any host.
-            routes::check_file(&contents, &file.display().to_string())
+            ops::routes::check_text(&contents, &file.display().to_string())
                 .map_err(|e| Error::usage(format!("{}: {e}", file.display())))?;
             let host = ops::routes::pick_host(inv, &sel)?;
             action::run(inv, cli, ops::Action::RoutesApply { host, contents }).await
@@ -131,7 +130,7 @@ async fn check(
 fn read_input(file: &std::path::Path) -> Result<String, Error> {
     use std::io::Read;
     let mut text = String::new();
-    let limit = routes::MAX_FILE_BYTES as u64 + 1;
+    let limit = ops::routes::MAX_FILE_BYTES as u64 + 1;
     let read = if file.as_os_str() == "-" {
         std::io::stdin().take(limit).read_to_string(&mut text)
     } else {

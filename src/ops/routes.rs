@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 pub const LOAD_TIMEOUT_SECS: u64 = 20;
 /// How long the new route may take to answer its health path through the proxy.
 pub const ANSWER_TIMEOUT_SECS: u64 = 20;
+/// The largest routes file opsdeck writes.
+pub const MAX_FILE_BYTES: usize = routes::MAX_FILE_BYTES;
 /// The health path every public service answers (seed 000).
 pub const HEALTH_PATH: &str = "/health";
 
@@ -306,6 +308,12 @@ pub async fn check(
         c
     });
     Ok((futures_util::future::join_all(probes).await, problems))
+}
+
+/// Check the whole text of a routes file before it is applied (the console's editor and
+/// `routes apply` both ask here first); on success, its routes.
+pub fn check_text(text: &str, source: &str) -> Result<Vec<Route>, routes::FileProblem> {
+    routes::check_file(text, source)
 }
 
 /// Check a router (or entrypoint, resolver) name: an inventory-style name without dots.

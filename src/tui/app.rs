@@ -910,7 +910,7 @@ impl App {
             ed.error = Some("nothing changed".into());
             return;
         }
-        if let Err(p) = crate::routes::check_file(&contents, &ed.path) {
+        if let Err(p) = ops::routes::check_text(&contents, &ed.path) {
             if let Some(line) = p.line {
                 let row = line.saturating_sub(1).min(u16::MAX as usize) as u16;
                 ed.text.move_cursor(tui_textarea::CursorMove::Jump(row, 0));
