@@ -90,8 +90,27 @@ pub fn parse_url(url: &str) -> Result<Target, String> {
     })
 }
 
-trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// A TCP connection to `addr`, wrapped in TLS (checked against `sni`) when `t` is https;
+/// with the certificate's expiry. Shared by the probe and the S3 client.
+pub(crate) async fn connect(
+    t: &Target,
+    addr: &str,
+    sni: &str,
+) -> Result<(Box<dyn Io>, Option<String>), String> {
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connect {}:{}: {e}", t.host, t.port))?;
+    let _ = tcp.set_nodelay(true);
+    if t.tls {
+        let (stream, not_after) = tls_connect(tcp, sni).await?;
+        Ok((Box::new(stream), not_after))
+    } else {
+        Ok((Box::new(tcp), None))
+    }
+}
 
 /// GET `url` (with `host_header` instead of the URL's host when given), through `via` when
 /// given, within `timeout`. Never fails: problems are in `error`.
@@ -141,20 +160,11 @@ async fn probe_inner(
         None if t.host.contains(':') => format!("[{}]:{}", t.host, t.port),
         None => format!("{}:{}", t.host, t.port),
     };
-    let tcp = tokio::net::TcpStream::connect(&addr)
-        .await
-        .map_err(|e| format!("connect {}:{}: {e}", t.host, t.port))?;
-    let _ = tcp.set_nodelay(true);
-    let io: Box<dyn Io> = if t.tls {
-        let sni = host_header
-            .map(|h| h.split(':').next().unwrap_or(h))
-            .unwrap_or(&t.host);
-        let (stream, not_after) = tls_connect(tcp, sni).await?;
-        p.cert_not_after = not_after;
-        Box::new(stream)
-    } else {
-        Box::new(tcp)
-    };
+    let sni = host_header
+        .map(|h| h.split(':').next().unwrap_or(h))
+        .unwrap_or(&t.host);
+    let (io, not_after) = connect(&t, &addr, sni).await?;
+    p.cert_not_after = not_after;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
         .await
         .map_err(|e| format!("HTTP handshake: {e}"))?;

@@ -33,5 +33,6 @@ pub mod ops;
 pub mod paths;
 pub mod routes;
 pub mod secrets;
+pub mod storage;
 pub mod tui;
 pub mod units;

@@ -3,73 +3,16 @@
 //! exits 1, journals failed and publishes nothing.
 
 mod common;
+#[path = "common/pg.rs"]
+mod pgbed;
 #[path = "common/ssh.rs"]
 mod ssh_bed;
 
 use common::*;
+use pgbed::*;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
-
-struct Pg {
-    _c: ContainerGuard,
-    name: String,
-}
-
-fn pg() -> Pg {
-    require_docker();
-    let name = unique("pg");
-    let guard = ContainerGuard(name.clone());
-    docker(&["run", "-d", "--name", &name, "opsdeck-test/postgres:15"]);
-    wait_for(
-        "postgres to accept connections",
-        Duration::from_secs(60),
-        || {
-            Command::new("docker")
-                .args(["exec", &name, "pg_isready", "-q"])
-                .status()
-                .ok()
-                .filter(|s| s.success())
-        },
-    );
-    let pg = Pg { _c: guard, name };
-    pg.sql("postgres", "CREATE DATABASE shop");
-    pg.sql(
-        "shop",
-        "CREATE TABLE orders(id serial PRIMARY KEY, total int, note text); \
-         INSERT INTO orders(total, note) SELECT g, md5(g::text) FROM generate_series(1, 5000) g; \
-         CREATE TABLE users(id int, email text); INSERT INTO users VALUES (1, 'a@x'), (2, 'b@x');",
-    );
-    pg
-}
-
-impl Pg {
-    fn sql(&self, db: &str, sql: &str) -> String {
-        let o = Command::new("docker")
-            .args([
-                "exec",
-                &self.name,
-                "psql",
-                "-U",
-                "postgres",
-                "-d",
-                db,
-                "-tAq",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-c",
-                sql,
-            ])
-            .output()
-            .expect("psql");
-        assert!(
-            o.status.success(),
-            "{sql}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8_lossy(&o.stdout).trim().to_string()
-    }
-}
 
 fn setup(pg: &Pg, path: &std::path::Path, extra: &str) -> Sandbox {
     let sb = Sandbox::new();
@@ -82,23 +25,6 @@ fn setup(pg: &Pg, path: &std::path::Path, extra: &str) -> Sandbox {
         ),
     );
     sb
-}
-
-fn files(dir: &std::path::Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .map(|r| {
-            r.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
-}
-
-fn last_outcome(sb: &Sandbox) -> String {
-    let (_, v) = sb.json(&["history", "--limit", "1"]);
-    v[0]["outcome"].as_str().unwrap_or("").to_string()
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Backups of Postgres running in a container: `pg_dump -Fc` inside the container, streamed
-//! (never held whole in memory) into the storage with sha256 computed on the way, published
-//! under its final name only after the dump exited 0 and the data is on disk, with a manifest
+//! (never held whole in memory) into the storage (`crate::storage`: a directory here, a
+//! directory on the database's host, or S3) with sha256 computed on the way, published under
+//! its final name only after the dump exited 0 and the data is stored, with a manifest
 //! carrying the per-table row counts taken in the SAME snapshot (`pg_export_snapshot` held
 //! open in a psql session while `pg_dump --snapshot` runs). Verification restores into a
 //! scratch database and compares the counts; only that marks a backup verified.
@@ -11,15 +12,16 @@ use super::Action;
 use crate::docker::exec;
 use crate::error::Error;
 use crate::host::Host;
-use crate::inventory::{DbEngine, Inventory, StorageKind};
+use crate::inventory::{DbEngine, Inventory, StorageKind, StorageSpec};
 use crate::names;
+use crate::storage::{InContainer, StorageError, Store};
 use futures_util::StreamExt;
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use serde::Serialize;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc::UnboundedSender;
+
+pub use crate::storage::Manifest;
 
 /// What a backup needs to know about the database.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -31,33 +33,44 @@ pub struct DbRef {
     pub user: String,
 }
 
-/// Where backups go (only `dir`, on this machine, is supported by this build).
+/// Where backups go: the inventory's storage entry, by name.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StorageRef {
     pub name: String,
-    pub path: String,
-    pub keep_days: Option<u32>,
-    pub keep_count: Option<u32>,
+    pub spec: StorageSpec,
 }
 
-/// The record beside every backup.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Manifest {
-    pub id: String,
-    pub database: String,
-    pub db_name: String,
-    pub host: String,
-    pub container: String,
-    pub time: String,
-    pub size: u64,
-    pub sha256: String,
-    pub format: String,
-    pub server_version: String,
-    /// `schema.table` → rows, counted in the dump's own snapshot.
-    pub tables: BTreeMap<String, i64>,
-    pub verified: bool,
-    pub verified_at: Option<String>,
-    pub storage: String,
+impl StorageRef {
+    /// Where the backups are, for plans and messages.
+    pub fn location(&self, db_host: &str) -> String {
+        let path = self.spec.path.as_deref().unwrap_or("");
+        match self.spec.kind {
+            StorageKind::Dir => path.to_string(),
+            StorageKind::HostDir => format!("{db_host}:{path}"),
+            StorageKind::S3 => {
+                let prefix = self.spec.prefix.as_deref().unwrap_or("").trim_matches('/');
+                format!(
+                    "s3://{}/{prefix}",
+                    self.spec.bucket.as_deref().unwrap_or("")
+                )
+            }
+        }
+    }
+
+    fn open<'h>(&self, host: &'h Host) -> Result<Store<'h>, Error> {
+        Ok(Store::open(&self.name, &self.spec, host)?)
+    }
+}
+
+impl From<StorageError> for Error {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::NotFound { .. } | StorageError::Config { .. } => {
+                Error::usage(e.to_string())
+            }
+            StorageError::Failed { .. } => Error::failed(e.to_string()),
+        }
+    }
 }
 
 fn resolve(
@@ -95,12 +108,7 @@ fn resolve(
             inv.storage.keys().map(String::as_str),
         ))
     })?;
-    if st.kind != StorageKind::Dir {
-        return Err(Error::usage(format!(
-            "storage {sname}: kind {:?} is not supported by this build yet; use kind = \"dir\"",
-            st.kind
-        )));
-    }
+    Store::check(&sname, st)?;
     Ok((
         spec.host.clone(),
         DbRef {
@@ -111,9 +119,7 @@ fn resolve(
         },
         StorageRef {
             name: sname,
-            path: st.path.clone().unwrap_or_default(),
-            keep_days: st.keep_days,
-            keep_count: st.keep_count,
+            spec: st.clone(),
         },
     ))
 }
@@ -125,7 +131,9 @@ pub fn plan(inv: &Inventory, action: &Action) -> Result<Plan, Error> {
             let (host, d, s) = resolve(inv, db, to.as_deref())?;
             let name = format!(
                 "pg_dump -Fc {} in {} → {} (sha256, manifest with row counts)",
-                d.database, d.container, s.path
+                d.database,
+                d.container,
+                s.location(&host)
             );
             (
                 host,
@@ -348,139 +356,88 @@ pub(super) async fn backup(
     seq: usize,
     events: &UnboundedSender<ActionEvent>,
 ) -> Result<String, Error> {
+    let store = st.open(host)?;
     let d = host.docker().await?;
     let cid = container_id(host, &d, &db.container).await?;
-    let dir = PathBuf::from(&st.path);
-    tokio::fs::create_dir_all(&dir)
-        .await
-        .map_err(|e| Error::failed(format!("storage {}: {}: {e}", st.name, dir.display())))?;
     let now = chrono::Utc::now();
     let id = format!("{}-{}", db.name, now.format("%Y%m%dT%H%M%S%3fZ"));
-    let partial = dir.join(format!("{id}.dump.partial"));
-    let result = async {
-        let mut psql = Psql::open(&d, &cid, &db.user, &db.database).await?;
-        psql.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;")
-            .await?;
-        let snapshot = psql
-            .query("SELECT pg_export_snapshot();")
-            .await?
-            .into_iter()
-            .next()
-            .unwrap_or_default();
-        let version = psql
-            .query("SHOW server_version;")
-            .await?
-            .into_iter()
-            .next()
-            .unwrap_or_default();
-        let tables = parse_counts(&psql.query(COUNTS).await?);
-        if snapshot.is_empty() {
-            return Err(Error::failed("no snapshot id from pg_export_snapshot()"));
-        }
-        let cmd = [
-            "pg_dump",
-            "-Fc",
-            "-U",
-            &db.user,
-            "--snapshot",
-            &snapshot,
-            &db.database,
-        ];
-        let mut dump = exec::start(&d, &cid, cmd.iter().map(|s| s.to_string()).collect(), false)
-            .await
-            .map_err(|e| {
-                Error::failed(format!("pg_dump: {}", crate::docker::describe_error(&e)))
-            })?;
-        let mut file = tokio::fs::File::create(&partial).await.map_err(|e| {
-            Error::failed(format!("storage {}: {}: {e}", st.name, partial.display()))
-        })?;
-        let mut hasher = Sha256::new();
-        let (mut size, mut last_report, mut stderr) = (0u64, 0u64, String::new());
-        while let Some(frame) = dump.output.next().await {
-            match frame.map_err(|e| {
-                Error::failed(format!(
-                    "pg_dump stream: {}",
-                    crate::docker::describe_error(&e)
-                ))
-            })? {
-                bollard::container::LogOutput::StdErr { message } => {
-                    stderr.push_str(&String::from_utf8_lossy(&message))
-                }
-                other => {
-                    let bytes = other.into_bytes();
-                    hasher.update(&bytes);
-                    file.write_all(&bytes).await.map_err(|e| {
-                        Error::failed(format!("writing {}: {e}", partial.display()))
-                    })?;
-                    size += bytes.len() as u64;
-                    if size - last_report >= 1 << 20 {
-                        progress(events, seq, size);
-                        last_report = size;
-                    }
-                }
-            }
-        }
-        file.sync_all()
-            .await
-            .map_err(|e| Error::failed(format!("syncing {}: {e}", partial.display())))?;
-        drop(file);
-        let code = exec::exit_code(&d, &dump.id)
-            .await
-            .map_err(|e| Error::failed(crate::docker::describe_error(&e)))?;
-        if code != Some(0) {
-            return Err(Error::failed(format!(
-                "pg_dump exited with {code:?}: {}",
-                stderr.trim()
-            )));
-        }
-        if size == 0 {
-            return Err(Error::failed("pg_dump produced no data"));
-        }
-        psql.query("COMMIT;").await?;
-        psql.close().await;
-        Ok(Manifest {
-            id: id.clone(),
-            database: db.name.clone(),
-            db_name: db.database.clone(),
-            host: host.name().to_string(),
-            container: db.container.clone(),
-            time: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            size,
-            sha256: format!("{:x}", hasher.finalize()),
-            format: "pg_dump custom (-Fc)".into(),
-            server_version: version,
-            tables,
-            verified: false,
-            verified_at: None,
-            storage: st.name.clone(),
-        })
+    let mut psql = Psql::open(&d, &cid, &db.user, &db.database).await?;
+    psql.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;")
+        .await?;
+    let snapshot = psql
+        .query("SELECT pg_export_snapshot();")
+        .await?
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    let version = psql
+        .query("SHOW server_version;")
+        .await?
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    let tables = parse_counts(&psql.query(COUNTS).await?);
+    if snapshot.is_empty() {
+        return Err(Error::failed("no snapshot id from pg_export_snapshot()"));
     }
-    .await;
-    let manifest = match result {
-        Ok(m) => m,
-        Err(e) => {
-            let _ = tokio::fs::remove_file(&partial).await;
-            return Err(e);
-        }
-    };
-    let final_path = dir.join(format!("{id}.dump"));
-    if let Err(e) = tokio::fs::rename(&partial, &final_path).await {
-        let _ = tokio::fs::remove_file(&partial).await;
-        return Err(Error::failed(format!(
-            "publishing {}: {e}",
-            final_path.display()
-        )));
-    }
-    if let Err(e) = write_manifest(&dir, &manifest).await {
-        let _ = tokio::fs::remove_file(&final_path).await;
+    let argv = [
+        "pg_dump",
+        "-Fc",
+        "-U",
+        &db.user,
+        "--snapshot",
+        &snapshot,
+        &db.database,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let report = |n: u64| progress(events, seq, n);
+    let staged = store
+        .dump(
+            InContainer {
+                docker: &d,
+                container: &cid,
+                argv,
+            },
+            &id,
+            &report,
+        )
+        .await?;
+    // The snapshot held until the dump finished; ending it cleanly is part of success.
+    if let Err(e) = psql.query("COMMIT;").await {
+        store.discard(&id, staged).await;
         return Err(e);
     }
-    let pruned = retention(&dir, &db.name, st).await.unwrap_or_default();
+    psql.close().await;
+    let manifest = Manifest {
+        id: id.clone(),
+        database: db.name.clone(),
+        db_name: db.database.clone(),
+        host: host.name().to_string(),
+        container: db.container.clone(),
+        time: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        size: staged.size,
+        sha256: staged.sha256.clone(),
+        format: "pg_dump custom (-Fc)".into(),
+        server_version: version,
+        tables,
+        verified: false,
+        verified_at: None,
+        storage: st.name.clone(),
+    };
+    store.publish(&id, staged).await?;
+    if let Err(e) = store.write_manifest(&manifest).await {
+        let _ = store.delete(&id).await;
+        return Err(e.into());
+    }
+    let pruned = retention(&store, &db.name, st).await.unwrap_or_default();
     Ok(format!(
-        "{id}: {} bytes, sha256 {}, {} tables{}",
+        "{id}: {} bytes, sha256 {}, {} tables, in {}{}",
         manifest.size,
         &manifest.sha256[..16],
         manifest.tables.len(),
+        store.location(),
         if pruned.is_empty() {
             String::new()
         } else {
@@ -489,59 +446,18 @@ pub(super) async fn backup(
     ))
 }
 
-async fn write_manifest(dir: &Path, m: &Manifest) -> Result<(), Error> {
-    let json = serde_json::to_vec_pretty(m).map_err(|e| Error::failed(format!("manifest: {e}")))?;
-    let tmp = dir.join(format!(".{}.json.tmp", m.id));
-    let path = dir.join(format!("{}.json", m.id));
-    tokio::fs::write(&tmp, json)
-        .await
-        .map_err(|e| Error::failed(format!("{}: {e}", tmp.display())))?;
-    tokio::fs::rename(&tmp, &path)
-        .await
-        .map_err(|e| Error::failed(format!("{}: {e}", path.display())))
-}
-
-/// Every published backup (manifest) of `db` in a directory, newest first.
-pub async fn list_dir(dir: &Path, db: Option<&str>) -> Result<Vec<Manifest>, Error> {
-    let mut out = Vec::new();
-    let mut rd = match tokio::fs::read_dir(dir).await {
-        Ok(r) => r,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(Error::failed(format!("{}: {e}", dir.display()))),
-    };
-    while let Ok(Some(entry)) = rd.next_entry().await {
-        let p = entry.path();
-        if p.extension().is_some_and(|e| e == "json")
-            && !p
-                .file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-        {
-            if let Ok(text) = tokio::fs::read(&p).await {
-                if let Ok(m) = serde_json::from_slice::<Manifest>(&text) {
-                    if db.is_none_or(|d| m.database == d)
-                        && dir.join(format!("{}.dump", m.id)).is_file()
-                    {
-                        out.push(m);
-                    }
-                }
-            }
-        }
-    }
-    out.sort_by(|a, b| b.time.cmp(&a.time).then(b.id.cmp(&a.id)));
-    Ok(out)
-}
-
 /// Delete backups beyond `keep_days`/`keep_count`, but only ones older than the newest
 /// verified backup: an unverified history is never thinned.
-async fn retention(dir: &Path, db: &str, st: &StorageRef) -> Result<Vec<String>, Error> {
-    if st.keep_days.is_none() && st.keep_count.is_none() {
+async fn retention(store: &Store<'_>, db: &str, st: &StorageRef) -> Result<Vec<String>, Error> {
+    if st.spec.keep_days.is_none() && st.spec.keep_count.is_none() {
         return Ok(vec![]);
     }
-    let all = list_dir(dir, Some(db)).await?;
+    let all = store.list(Some(db)).await?;
     let Some(newest_verified) = all.iter().position(|m| m.verified) else {
         return Ok(vec![]);
     };
     let cutoff = st
+        .spec
         .keep_days
         .map(|d| chrono::Utc::now() - chrono::Duration::days(i64::from(d)));
     let mut removed = Vec::new();
@@ -549,96 +465,119 @@ async fn retention(dir: &Path, db: &str, st: &StorageRef) -> Result<Vec<String>,
         if i <= newest_verified {
             continue;
         }
-        let too_many = st.keep_count.is_some_and(|k| i >= k as usize);
+        let too_many = st.spec.keep_count.is_some_and(|k| i >= k as usize);
         let too_old = cutoff
             .is_some_and(|c| chrono::DateTime::parse_from_rfc3339(&m.time).is_ok_and(|t| t < c));
-        if too_many || too_old {
-            let _ = tokio::fs::remove_file(dir.join(format!("{}.dump", m.id))).await;
-            let _ = tokio::fs::remove_file(dir.join(format!("{}.json", m.id))).await;
+        if (too_many || too_old) && store.delete(&m.id).await.is_ok() {
             removed.push(m.id.clone());
         }
     }
     Ok(removed)
 }
 
-/// Stream a file into an exec's stdin; returns the exec's stdout and stderr.
-async fn feed(
-    d: &bollard::Docker,
-    cid: &str,
-    cmd: Vec<String>,
-    file: &Path,
-) -> Result<(i64, String, String), Error> {
-    let mut s = exec::start(d, cid, cmd, true)
-        .await
-        .map_err(|e| Error::failed(crate::docker::describe_error(&e)))?;
-    let mut f = tokio::fs::File::open(file)
-        .await
-        .map_err(|e| Error::failed(format!("{}: {e}", file.display())))?;
-    let mut output = s.output;
-    let reader = tokio::spawn(async move {
-        let (mut out, mut err) = (String::new(), String::new());
-        while let Some(Ok(frame)) = output.next().await {
-            match frame {
-                bollard::container::LogOutput::StdErr { message } => {
-                    err.push_str(&String::from_utf8_lossy(&message))
-                }
-                other => {
-                    if out.len() < 1 << 20 {
-                        out.push_str(&String::from_utf8_lossy(&other.into_bytes()))
-                    }
-                }
-            }
-        }
-        (out, err)
-    });
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = f
-            .read(&mut buf)
-            .await
-            .map_err(|e| Error::failed(format!("{}: {e}", file.display())))?;
-        if n == 0 {
-            break;
-        }
-        if s.input.write_all(&buf[..n]).await.is_err() {
-            break; // the process stopped reading; its exit status says why
-        }
-    }
-    let _ = s.input.shutdown().await;
-    drop(s.input);
-    let (out, err) = reader.await.unwrap_or_default();
-    let mut code = None;
-    for _ in 0..100 {
-        code = exec::exit_code(d, &s.id)
-            .await
-            .map_err(|e| Error::failed(crate::docker::describe_error(&e)))?;
-        if code.is_some() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    Ok((code.unwrap_or(-1), out, err))
+/// Why checking a backup failed: the backup itself is bad (checksum, archive, restore, row
+/// counts), or something around it failed (connection, container) and says nothing about it.
+enum Check {
+    Bad(Error),
+    Other(Error),
 }
 
-async fn sha256_file(p: &Path) -> Result<(String, u64), Error> {
-    let mut f = tokio::fs::File::open(p)
-        .await
-        .map_err(|e| Error::failed(format!("{}: {e}", p.display())))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut size = 0u64;
-    loop {
-        let n = f
-            .read(&mut buf)
-            .await
-            .map_err(|e| Error::failed(format!("{}: {e}", p.display())))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-        size += n as u64;
+impl From<Error> for Check {
+    fn from(e: Error) -> Self {
+        Check::Other(e)
     }
-    Ok((format!("{:x}", h.finalize()), size))
+}
+
+impl From<crate::host::HostError> for Check {
+    fn from(e: crate::host::HostError) -> Self {
+        Check::Other(e.into())
+    }
+}
+
+impl From<StorageError> for Check {
+    fn from(e: StorageError) -> Self {
+        Check::Other(e.into())
+    }
+}
+
+impl Check {
+    fn error(self) -> Error {
+        match self {
+            Check::Bad(e) | Check::Other(e) => e,
+        }
+    }
+}
+
+fn mismatch(fed: &crate::storage::Fed, m: &Manifest) -> Option<Check> {
+    (fed.sha256 != m.sha256 || fed.size != m.size).then(|| {
+        Check::Bad(Error::failed(format!(
+            "checksum mismatch: the stored dump has sha256 {} ({} bytes), the manifest says {} ({} bytes)",
+            fed.sha256, fed.size, m.sha256, m.size
+        )))
+    })
+}
+
+fn argv(parts: &[&str]) -> Vec<String> {
+    parts.iter().map(|s| s.to_string()).collect()
+}
+
+/// Restore backup `id` into `scratch` (which exists, empty) and check it: the bytes fed are the
+/// manifest's (sha256, size) and the restored row counts are the manifest's.
+#[allow(clippy::too_many_arguments)]
+async fn restore_into_scratch(
+    store: &Store<'_>,
+    d: &bollard::Docker,
+    cid: &str,
+    db: &DbRef,
+    m: &Manifest,
+    scratch: &str,
+    report: crate::storage::Progress<'_>,
+) -> Result<usize, Check> {
+    let fed = store
+        .feed(
+            &m.id,
+            InContainer {
+                docker: d,
+                container: cid,
+                argv: argv(&[
+                    "pg_restore",
+                    "--no-owner",
+                    "--exit-on-error",
+                    "-U",
+                    &db.user,
+                    "-d",
+                    scratch,
+                ]),
+            },
+            report,
+        )
+        .await?;
+    if let Some(bad) = mismatch(&fed, m) {
+        return Err(bad);
+    }
+    if fed.code != 0 {
+        return Err(Check::Bad(Error::failed(format!(
+            "restoring into {scratch} failed (exit {}): {}",
+            fed.code,
+            fed.stderr.trim()
+        ))));
+    }
+    let mut s = Psql::open(d, cid, &db.user, scratch).await?;
+    let counts = parse_counts(&s.query(COUNTS).await?);
+    s.close().await;
+    if counts != m.tables {
+        let diff: Vec<String> = m
+            .tables
+            .iter()
+            .filter(|(t, n)| counts.get(*t) != Some(n))
+            .map(|(t, n)| format!("{t}: manifest {n}, restored {:?}", counts.get(t)))
+            .collect();
+        return Err(Check::Bad(Error::failed(format!(
+            "row counts differ: {}",
+            diff.join("; ")
+        ))));
+    }
+    Ok(counts.len())
 }
 
 /// Prove a backup restores: checksum, archive listing, restore into a scratch database, row
@@ -648,30 +587,70 @@ pub(super) async fn verify(
     db: &DbRef,
     st: &StorageRef,
     id: &str,
+    seq: usize,
+    events: &UnboundedSender<ActionEvent>,
 ) -> Result<String, Error> {
-    let dir = PathBuf::from(&st.path);
-    let mpath = dir.join(format!("{id}.json"));
-    let dump = dir.join(format!("{id}.dump"));
-    let mut m: Manifest = serde_json::from_slice(
-        &tokio::fs::read(&mpath)
-            .await
-            .map_err(|e| Error::usage(format!("backup {id}: {}: {e}", mpath.display())))?,
-    )
-    .map_err(|e| Error::failed(format!("{}: not a manifest: {e}", mpath.display())))?;
-    let (sha, size) = sha256_file(&dump).await?;
-    if sha != m.sha256 || size != m.size {
-        return Err(Error::failed(format!("checksum mismatch: the file has sha256 {sha} ({size} bytes), the manifest says {} ({} bytes)", m.sha256, m.size)));
+    let store = st.open(host)?;
+    let mut m = store.read_manifest(id).await?;
+    match prove(host, db, &store, &m, seq, events).await {
+        Ok(tables) => {
+            m.verified = true;
+            m.verified_at =
+                Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+            store.write_manifest(&m).await?;
+            Ok(format!(
+                "{id} verified: checksum ok, restored {tables} tables with the manifest's row counts"
+            ))
+        }
+        Err(Check::Bad(e)) => {
+            // A backup that no longer restores is not verified, whatever it was before
+            // (retention must not keep counting on it).
+            if m.verified {
+                m.verified = false;
+                m.verified_at = None;
+                let _ = store.write_manifest(&m).await;
+            }
+            Err(e)
+        }
+        Err(Check::Other(e)) => Err(e),
     }
+}
+
+/// The checks of [`verify`]; the number of tables restored.
+async fn prove(
+    host: &Host,
+    db: &DbRef,
+    store: &Store<'_>,
+    m: &Manifest,
+    seq: usize,
+    events: &UnboundedSender<ActionEvent>,
+) -> Result<usize, Check> {
+    let id = &m.id;
     let d = host.docker().await?;
     let cid = container_id(host, &d, &db.container).await?;
-    let (code, listing, err) =
-        feed(&d, &cid, vec!["pg_restore".into(), "--list".into()], &dump).await?;
-    if code != 0 || listing.lines().count() < 3 {
-        return Err(Error::failed(format!(
-            "pg_restore --list failed (exit {code}): {}",
-            err.trim()
-        )));
+    // 1. The whole dump through `pg_restore --list`, hashed on the way.
+    let listed = store
+        .feed(
+            id,
+            InContainer {
+                docker: &d,
+                container: &cid,
+                argv: argv(&["pg_restore", "--list"]),
+            },
+            &|_| {},
+        )
+        .await?;
+    if let Some(bad) = mismatch(&listed, m) {
+        return Err(bad);
     }
+    if listed.code != 0 || listed.stdout.lines().count() < 3 {
+        return Err(Check::Bad(Error::failed(format!(
+            "pg_restore --list failed (exit {}): {}",
+            listed.code,
+            listed.stderr.trim()
+        ))));
+    }
+    // 2. Into a scratch database, counted, dropped whatever happens.
     let scratch = format!(
         "opsdeck_verify_{}",
         chrono::Utc::now().format("%Y%m%d%H%M%S%3f")
@@ -680,61 +659,13 @@ pub(super) async fn verify(
     admin
         .query(&format!("CREATE DATABASE \"{scratch}\";"))
         .await?;
-    let outcome = async {
-        let (code, _, err) = feed(
-            &d,
-            &cid,
-            [
-                "pg_restore",
-                "--no-owner",
-                "--exit-on-error",
-                "-U",
-                &db.user,
-                "-d",
-                &scratch,
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-            &dump,
-        )
-        .await?;
-        if code != 0 {
-            return Err(Error::failed(format!(
-                "restoring into {scratch} failed (exit {code}): {}",
-                err.trim()
-            )));
-        }
-        let mut s = Psql::open(&d, &cid, &db.user, &scratch).await?;
-        let counts = parse_counts(&s.query(COUNTS).await?);
-        s.close().await;
-        if counts != m.tables {
-            let diff: Vec<String> = m
-                .tables
-                .iter()
-                .filter(|(t, n)| counts.get(*t) != Some(n))
-                .map(|(t, n)| format!("{t}: manifest {n}, restored {:?}", counts.get(t)))
-                .collect();
-            return Err(Error::failed(format!(
-                "row counts differ: {}",
-                diff.join("; ")
-            )));
-        }
-        Ok(counts.len())
-    }
-    .await;
-    // The scratch database goes, whatever happened.
+    let report = |n: u64| progress(events, seq, n);
+    let outcome = restore_into_scratch(store, &d, &cid, db, m, &scratch, &report).await;
     let _ = admin
         .query(&format!("DROP DATABASE IF EXISTS \"{scratch}\";"))
         .await;
     admin.close().await;
-    let tables = outcome?;
-    m.verified = true;
-    m.verified_at = Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-    write_manifest(&dir, &m).await?;
-    Ok(format!(
-        "{id} verified: checksum ok, restored {tables} tables with the manifest's row counts"
-    ))
+    outcome
 }
 
 /// `opsdeck backups [DB]`: the backups of every (or one) database in its storage.
@@ -763,8 +694,15 @@ pub async fn list(
     };
     let mut out = Vec::new();
     for name in dbs {
-        let (_, _, st) = resolve(inv, name, None)?;
-        for m in list_dir(Path::new(&st.path), Some(name)).await? {
+        let (host_name, _, st) = resolve(inv, name, None)?;
+        let spec = inv.hosts.get(&host_name).ok_or_else(|| {
+            Error::usage(format!(
+                "database {name}: no host {host_name:?} in the inventory"
+            ))
+        })?;
+        let host = Host::new(&host_name, spec)?;
+        let store = st.open(&host)?;
+        for m in store.list(Some(name)).await? {
             out.push((m, inv.databases[name].max_backup_age.map(|d| d.0.as_secs())));
         }
     }
@@ -831,21 +769,11 @@ pub(super) async fn restore(
     st: &StorageRef,
     id: &str,
     apps: &[crate::inventory::AppSpec],
+    seq: usize,
+    events: &UnboundedSender<ActionEvent>,
 ) -> Result<String, Error> {
-    let dir = PathBuf::from(&st.path);
-    let dump = dir.join(format!("{id}.dump"));
-    let m: Manifest = serde_json::from_slice(
-        &tokio::fs::read(dir.join(format!("{id}.json")))
-            .await
-            .map_err(|e| Error::usage(format!("backup {id}: {e}")))?,
-    )
-    .map_err(|e| Error::failed(format!("backup {id}: not a manifest: {e}")))?;
-    let (sha, _) = sha256_file(&dump).await?;
-    if sha != m.sha256 {
-        return Err(Error::failed(format!(
-            "backup {id}: checksum mismatch; nothing was changed"
-        )));
-    }
+    let store = st.open(host)?;
+    let m = store.read_manifest(id).await?;
     let d = host.docker().await?;
     let cid = container_id(host, &d, &db.container).await?;
     let stamp = chrono::Utc::now().format("%Y%m%d%H%M%S").to_string();
@@ -857,32 +785,17 @@ pub(super) async fn restore(
         .query(&format!("CREATE DATABASE \"{scratch}\";"))
         .await?;
     // 1. Into the scratch database, checked. The live database is not touched yet.
-    let staged = async {
-        let (code, _, err) = feed(
-            &d,
-            &cid,
-            ["pg_restore", "--no-owner", "--exit-on-error", "-U", &db.user, "-d", &scratch].iter().map(|s| s.to_string()).collect(),
-            &dump,
-        )
-        .await?;
-        if code != 0 {
-            return Err(Error::failed(format!("restoring into a scratch database failed (exit {code}): {}; the live database and the apps were not touched", err.trim())));
-        }
-        let mut s = Psql::open(&d, &cid, &db.user, &scratch).await?;
-        let counts = parse_counts(&s.query(COUNTS).await?);
-        s.close().await;
-        if counts != m.tables {
-            return Err(Error::failed("the scratch restore's row counts differ from the manifest; the live database and the apps were not touched"));
-        }
-        Ok(())
-    }
-    .await;
+    let report = |n: u64| progress(events, seq, n);
+    let staged = restore_into_scratch(&store, &d, &cid, db, &m, &scratch, &report).await;
     if let Err(e) = staged {
         let _ = admin
             .query(&format!("DROP DATABASE IF EXISTS \"{scratch}\";"))
             .await;
         admin.close().await;
-        return Err(e);
+        return Err(Error::failed(format!(
+            "{}; the live database and the apps were not touched",
+            e.error().message
+        )));
     }
     // 2. Stop the apps that use it.
     let stopped = app_containers(host, &d, apps).await?;

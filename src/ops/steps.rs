@@ -151,14 +151,14 @@ pub(super) async fn run(kind: &StepKind, cx: &StepCtx<'_>) -> Result<String, Err
             super::backup::backup(cx.host, db, storage, cx.seq, cx.events).await
         }
         StepKind::VerifyBackup { db, storage, id } => {
-            super::backup::verify(cx.host, db, storage, id).await
+            super::backup::verify(cx.host, db, storage, id, cx.seq, cx.events).await
         }
         StepKind::RestoreBackup {
             db,
             storage,
             id,
             apps,
-        } => super::backup::restore(cx.host, db, storage, id, apps).await,
+        } => super::backup::restore(cx.host, db, storage, id, apps, cx.seq, cx.events).await,
         StepKind::AssignRedis {
             server,
             app,

@@ -1,0 +1,454 @@
+//! Where backups go: a directory on this machine (`dir`), a directory on the database's host
+//! (`host-dir`: the dump never leaves that host), or an S3 bucket (`s3`).
+//!
+//! Every kind follows the same contract. [`Store::dump`] streams a command's output (pg_dump
+//! in the database's container) into the storage as a *partial* object, hashing (sha256) as
+//! it goes, and succeeds only when the command exited 0 and the data is stored. Nothing is
+//! visible yet: [`Store::publish`] gives it its final name (rename; completing the S3
+//! multipart upload, then checking its size), and the manifest is written after that, so a
+//! backup exists exactly when its manifest and its dump both do. A failure at any point removes
+//! the partial ([`Store::discard`]; an aborted multipart upload on S3).
+//!
+//! [`Store::feed`] streams a published dump into a command's stdin (pg_restore), hashing what
+//! it sends, so a restore proves the bytes it used are the ones the manifest names.
+
+mod dir;
+mod host_dir;
+mod s3;
+
+use crate::docker::exec;
+use crate::host::Host;
+use crate::inventory::{StorageKind, StorageSpec};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+
+/// The record beside every backup.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub id: String,
+    pub database: String,
+    pub db_name: String,
+    pub host: String,
+    pub container: String,
+    pub time: String,
+    pub size: u64,
+    pub sha256: String,
+    pub format: String,
+    pub server_version: String,
+    /// `schema.table` → rows, counted in the dump's own snapshot.
+    pub tables: BTreeMap<String, i64>,
+    pub verified: bool,
+    pub verified_at: Option<String>,
+    pub storage: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("storage {storage}: no backup {id}")]
+    NotFound { storage: String, id: String },
+    /// The storage is configured in a way that cannot work (missing credentials, bad URL).
+    #[error("storage {storage}: {what}")]
+    Config { storage: String, what: String },
+    #[error("storage {storage}: {what}")]
+    Failed { storage: String, what: String },
+}
+
+/// A command inside a container: the dump's source (its stdout) or the restore's sink (its
+/// stdin).
+pub struct InContainer<'a> {
+    pub docker: &'a bollard::Docker,
+    /// The container's id (the same engine the host's `docker` CLI talks to).
+    pub container: &'a str,
+    pub argv: Vec<String>,
+}
+
+/// A dump stored as partial: not visible until [`Store::publish`].
+#[derive(Debug)]
+pub struct Staged {
+    pub size: u64,
+    pub sha256: String,
+    pending: Pending,
+}
+
+#[derive(Debug)]
+enum Pending {
+    /// A `.partial` file (on this machine, or on the host for `host-dir`).
+    File,
+    /// An S3 multipart upload, not completed.
+    Multipart {
+        upload_id: String,
+        etags: Vec<String>,
+    },
+}
+
+/// What feeding a dump into a command gave.
+#[derive(Debug)]
+pub struct Fed {
+    pub code: i64,
+    /// The command's stdout (at most 1 MiB kept) and stderr.
+    pub stdout: String,
+    pub stderr: String,
+    /// Of the bytes sent.
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// Called with the number of bytes moved so far.
+pub type Progress<'a> = &'a (dyn Fn(u64) + Send + Sync);
+
+pub enum Store<'h> {
+    Dir(dir::Dir),
+    HostDir(host_dir::HostDir<'h>),
+    S3(s3::S3),
+}
+
+impl<'h> Store<'h> {
+    /// The storage `name` as `spec` says; `host` is the database's host (where a `host-dir`
+    /// lives). Credentials for S3 come from the standard AWS variables.
+    pub fn open(name: &str, spec: &StorageSpec, host: &'h Host) -> Result<Self, StorageError> {
+        let config = |what: String| StorageError::Config {
+            storage: name.to_string(),
+            what,
+        };
+        Ok(match spec.kind {
+            StorageKind::Dir => Store::Dir(dir::Dir::new(
+                name,
+                spec.path
+                    .as_deref()
+                    .ok_or_else(|| config("no path".into()))?,
+            )),
+            StorageKind::HostDir => Store::HostDir(host_dir::HostDir::new(
+                name,
+                spec.path
+                    .as_deref()
+                    .ok_or_else(|| config("no path".into()))?,
+                host,
+            )),
+            StorageKind::S3 => Store::S3(s3::S3::new(name, spec).map_err(config)?),
+        })
+    }
+
+    /// Whether `spec` can be opened at all (S3 credentials, endpoint), without touching it:
+    /// a plan refuses early rather than failing mid-action.
+    pub fn check(name: &str, spec: &StorageSpec) -> Result<(), StorageError> {
+        if spec.kind == StorageKind::S3 {
+            s3::S3::new(name, spec).map_err(|what| StorageError::Config {
+                storage: name.to_string(),
+                what,
+            })?;
+        }
+        Ok(())
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            Store::Dir(s) => &s.name,
+            Store::HostDir(s) => &s.name,
+            Store::S3(s) => &s.name,
+        }
+    }
+
+    /// Where the backups are, for messages: a path, `HOST:path`, or `s3://bucket/prefix`.
+    pub fn location(&self) -> String {
+        match self {
+            Store::Dir(s) => s.path.display().to_string(),
+            Store::HostDir(s) => format!("{}:{}", s.host.name(), s.path.display()),
+            Store::S3(s) => s.location(),
+        }
+    }
+
+    /// Stream `src`'s stdout into a partial object named after `id` (see the module docs).
+    /// On any failure the partial is gone when this returns.
+    pub async fn dump(
+        &self,
+        src: InContainer<'_>,
+        id: &str,
+        progress: Progress<'_>,
+    ) -> Result<Staged, StorageError> {
+        let staged = match self {
+            Store::Dir(s) => s.dump(src, id, progress).await,
+            Store::HostDir(s) => s.dump(src, id, progress).await,
+            Store::S3(s) => s.dump(src, id, progress).await,
+        }?;
+        if staged.size == 0 {
+            self.discard(id, staged).await;
+            return Err(self.failed("the dump produced no data"));
+        }
+        Ok(staged)
+    }
+
+    /// Make a staged dump visible under its final name. On failure nothing is published.
+    pub async fn publish(&self, id: &str, staged: Staged) -> Result<(), StorageError> {
+        match self {
+            Store::Dir(s) => s.publish(id).await,
+            Store::HostDir(s) => s.publish(id).await,
+            Store::S3(s) => s.publish(id, staged).await,
+        }
+    }
+
+    /// Drop a staged dump (something after the dump failed).
+    pub async fn discard(&self, id: &str, staged: Staged) {
+        match (self, staged.pending) {
+            (Store::Dir(s), _) => s.discard(id).await,
+            (Store::HostDir(s), _) => s.discard(id).await,
+            (Store::S3(s), Pending::Multipart { upload_id, .. }) => s.abort(id, &upload_id).await,
+            (Store::S3(_), Pending::File) => {}
+        }
+    }
+
+    /// Stream the published dump `id` into `into`'s stdin.
+    pub async fn feed(
+        &self,
+        id: &str,
+        into: InContainer<'_>,
+        progress: Progress<'_>,
+    ) -> Result<Fed, StorageError> {
+        match self {
+            Store::Dir(s) => {
+                let f = s.open(id).await?;
+                feed_reader(self.name(), f, into, progress).await
+            }
+            Store::HostDir(s) => s.feed(id, into, progress).await,
+            Store::S3(s) => {
+                let r = s.open(id).await?;
+                feed_reader(self.name(), r, into, progress).await
+            }
+        }
+    }
+
+    pub async fn read_manifest(&self, id: &str) -> Result<Manifest, StorageError> {
+        let bytes = match self {
+            Store::Dir(s) => s.read_manifest(id).await,
+            Store::HostDir(s) => s.read_manifest(id).await,
+            Store::S3(s) => s.read_manifest(id).await,
+        }?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| self.failed(format!("the manifest of {id} is not readable: {e}")))
+    }
+
+    /// Write (or replace) a manifest; atomic on every kind.
+    pub async fn write_manifest(&self, m: &Manifest) -> Result<(), StorageError> {
+        let json = serde_json::to_vec_pretty(m)
+            .map_err(|e| self.failed(format!("manifest of {}: {e}", m.id)))?;
+        match self {
+            Store::Dir(s) => s.write_manifest(&m.id, &json).await,
+            Store::HostDir(s) => s.write_manifest(&m.id, &json).await,
+            Store::S3(s) => s.write_manifest(&m.id, json).await,
+        }
+    }
+
+    /// Every published backup (of `db`, or of all), newest first.
+    pub async fn list(&self, db: Option<&str>) -> Result<Vec<Manifest>, StorageError> {
+        let raw = match self {
+            Store::Dir(s) => s.manifests().await,
+            Store::HostDir(s) => s.manifests().await,
+            Store::S3(s) => s.manifests().await,
+        }?;
+        let mut out: Vec<Manifest> = raw
+            .iter()
+            .filter_map(|b| serde_json::from_slice::<Manifest>(b).ok())
+            .filter(|m| db.is_none_or(|d| m.database == d))
+            .collect();
+        out.sort_by(|a, b| b.time.cmp(&a.time).then(b.id.cmp(&a.id)));
+        Ok(out)
+    }
+
+    /// Remove a backup: its dump, then its manifest.
+    pub async fn delete(&self, id: &str) -> Result<(), StorageError> {
+        match self {
+            Store::Dir(s) => s.delete(id).await,
+            Store::HostDir(s) => s.delete(id).await,
+            Store::S3(s) => s.delete(id).await,
+        }
+    }
+
+    fn failed(&self, what: impl Into<String>) -> StorageError {
+        StorageError::Failed {
+            storage: self.name().to_string(),
+            what: what.into(),
+        }
+    }
+}
+
+/// Where a stream of dump bytes goes on this machine's side (a file, a multipart upload).
+trait Sink {
+    async fn put(&mut self, bytes: &[u8]) -> Result<(), String>;
+}
+
+/// Run `src` in its container and stream its stdout into `sink`, hashing; returns size and
+/// sha256 once the command exited 0.
+async fn pull(
+    src: InContainer<'_>,
+    sink: &mut impl Sink,
+    progress: Progress<'_>,
+) -> Result<(u64, String), String> {
+    let mut dump = exec::start(src.docker, src.container, src.argv.clone(), false)
+        .await
+        .map_err(|e| {
+            format!(
+                "{}: {}",
+                program(&src.argv),
+                crate::docker::describe_error(&e)
+            )
+        })?;
+    let mut hasher = Sha256::new();
+    let (mut size, mut last_report, mut stderr) = (0u64, 0u64, String::new());
+    while let Some(frame) = dump.output.next().await {
+        match frame.map_err(|e| {
+            format!(
+                "{} stream: {}",
+                program(&src.argv),
+                crate::docker::describe_error(&e)
+            )
+        })? {
+            bollard::container::LogOutput::StdErr { message } => {
+                if stderr.len() < 64 * 1024 {
+                    stderr.push_str(&String::from_utf8_lossy(&message))
+                }
+            }
+            other => {
+                let bytes = other.into_bytes();
+                hasher.update(&bytes);
+                sink.put(&bytes).await?;
+                size += bytes.len() as u64;
+                if size - last_report >= 1 << 20 {
+                    progress(size);
+                    last_report = size;
+                }
+            }
+        }
+    }
+    let code = exec::exit_code(src.docker, &dump.id)
+        .await
+        .map_err(|e| crate::docker::describe_error(&e))?;
+    if code != Some(0) {
+        return Err(format!(
+            "{} exited with {}: {}",
+            program(&src.argv),
+            code.map_or("no status".to_string(), |c| c.to_string()),
+            stderr.trim()
+        ));
+    }
+    progress(size);
+    Ok((size, format!("{:x}", hasher.finalize())))
+}
+
+fn program(argv: &[String]) -> &str {
+    argv.first().map_or("the command", String::as_str)
+}
+
+/// Stream `reader` into `into`'s stdin, hashing what is sent; the command's exit status and
+/// output come back.
+async fn feed_reader(
+    storage: &str,
+    mut reader: impl AsyncRead + Unpin,
+    into: InContainer<'_>,
+    progress: Progress<'_>,
+) -> Result<Fed, StorageError> {
+    let failed = |what: String| StorageError::Failed {
+        storage: storage.to_string(),
+        what,
+    };
+    let mut s = exec::start(into.docker, into.container, into.argv.clone(), true)
+        .await
+        .map_err(|e| {
+            failed(format!(
+                "{}: {}",
+                program(&into.argv),
+                crate::docker::describe_error(&e)
+            ))
+        })?;
+    let mut output = s.output;
+    // Tells the writer below when the command's output has ended (it exited): a command that
+    // stops early (`pg_restore --list` reads only the table of contents) must not leave us
+    // blocked writing into a stdin nobody reads.
+    let (ended_tx, mut ended) = tokio::sync::oneshot::channel::<()>();
+    let collector = tokio::spawn(async move {
+        let (mut out, mut err) = (String::new(), String::new());
+        while let Some(Ok(frame)) = output.next().await {
+            match frame {
+                bollard::container::LogOutput::StdErr { message } => {
+                    if err.len() < 64 * 1024 {
+                        err.push_str(&String::from_utf8_lossy(&message))
+                    }
+                }
+                other => {
+                    if out.len() < 1 << 20 {
+                        out.push_str(&String::from_utf8_lossy(&other.into_bytes()))
+                    }
+                }
+            }
+        }
+        let _ = ended_tx.send(());
+        (out, err)
+    });
+    let mut hasher = Sha256::new();
+    let (mut size, mut last_report) = (0u64, 0u64);
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut read_error = None;
+    // Once the command stops reading, the rest of the backup is still read and hashed, so
+    // the checksum always covers the whole object.
+    let mut writing = true;
+    loop {
+        let n = match reader.read(&mut buf).await {
+            Ok(n) => n,
+            Err(e) => {
+                read_error = Some(format!("reading the backup: {e}"));
+                break;
+            }
+        };
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        size += n as u64;
+        if size - last_report >= 1 << 20 {
+            progress(size);
+            last_report = size;
+        }
+        if writing {
+            tokio::select! {
+                r = s.input.write_all(&buf[..n]) => writing = r.is_ok(),
+                _ = &mut ended => writing = false,
+            }
+        }
+    }
+    let _ = s.input.shutdown().await;
+    drop(s.input);
+    let (stdout, stderr) = collector.await.unwrap_or_default();
+    let mut code = None;
+    for _ in 0..100 {
+        code = exec::exit_code(into.docker, &s.id)
+            .await
+            .map_err(|e| failed(crate::docker::describe_error(&e)))?;
+        if code.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    if let Some(e) = read_error {
+        return Err(failed(e));
+    }
+    progress(size);
+    Ok(Fed {
+        code: code.unwrap_or(-1),
+        stdout,
+        stderr,
+        sha256: format!("{:x}", hasher.finalize()),
+        size,
+    })
+}
+
+/// The file names of a backup: `ID.dump`, `ID.json`, and the dump while it is written.
+fn dump_name(id: &str) -> String {
+    format!("{id}.dump")
+}
+fn manifest_name(id: &str) -> String {
+    format!("{id}.json")
+}
+fn partial_name(id: &str) -> String {
+    format!("{id}.dump.partial")
+}

@@ -1,0 +1,342 @@
+//! The other storage kinds, for real: `s3` against a real S3 API (moto_server on loopback:
+//! multipart upload, refusal, aborted uploads) and `host-dir` on an SSH host (the dump is
+//! written there by the SSH user and never crosses the connection). Every failure exits 1,
+//! journals failed and publishes nothing.
+
+mod common;
+#[path = "common/pg.rs"]
+mod pgbed;
+#[path = "common/s3.rs"]
+mod s3bed;
+#[path = "common/ssh.rs"]
+mod ssh_bed;
+
+use common::*;
+use pgbed::*;
+use s3bed::{Moto, CREDS};
+use sha2::{Digest, Sha256};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn run_with(sb: &Sandbox, env: &[(String, String)], args: &[&str]) -> (i32, String, String) {
+    let out = sb
+        .opsdeck()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .env_remove("SSH_AUTH_SOCK")
+        .args(args)
+        .output()
+        .expect("opsdeck runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn json_with(sb: &Sandbox, env: &[(String, String)], args: &[&str]) -> serde_json::Value {
+    let mut all = args.to_vec();
+    all.extend(["--output", "json"]);
+    let (code, out, err) = run_with(sb, env, &all);
+    assert_eq!(code, 0, "{args:?}: {err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+}
+
+fn s3_env() -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = CREDS
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    env.push(("AWS_REGION".into(), "us-east-1".into()));
+    env
+}
+
+fn s3_config(pg: &Pg, moto: &Moto) -> String {
+    format!(
+        "[hosts.local]\n[databases.shopdb]\nhost = \"local\"\nengine = \"postgres\"\ncontainer = \"{}\"\ndatabase = \"shop\"\nbackup_to = \"r2\"\n\
+         [storage.r2]\nkind = \"s3\"\nbucket = \"shop-backups\"\nendpoint = \"{}\"\nprefix = \"shop/nightly/\"\n\
+         [storage.gone]\nkind = \"s3\"\nbucket = \"no-such-bucket\"\nendpoint = \"{}\"\n",
+        pg.name,
+        moto.endpoint(),
+        moto.endpoint()
+    )
+}
+
+#[test]
+fn s3_backups_are_multipart_uploads_that_verify_and_restore() {
+    let moto = Moto::start();
+    moto.create_bucket("shop-backups");
+    let pg = pg();
+    // A dump larger than one 8 MiB part.
+    pg.sql(
+        "shop",
+        "CREATE TABLE big AS SELECT g, md5(g::text) || md5((g*3)::text) || md5((g*7)::text) AS x FROM generate_series(1, 300000) g",
+    );
+    let sb = Sandbox::new();
+    sb.write("opsdeck.toml", &s3_config(&pg, &moto));
+    let env = s3_env();
+    let seeded = pg.checksum();
+    let (code, out, err) = run_with(&sb, &env, &["backup", "shopdb"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let list = json_with(&sb, &env, &["backups", "shopdb"]);
+    let b = list[0].clone();
+    let id = b["id"].as_str().expect("id").to_string();
+    assert_eq!(b["storage"], "r2");
+    assert_eq!(b["tables"]["public.big"], 300000);
+    // In the bucket, under the prefix: the dump and its manifest, nothing half-done.
+    let dump_key = format!("shop/nightly/{id}.dump");
+    let mut keys: Vec<String> = moto
+        .objects("shop-backups")
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        vec![dump_key.clone(), format!("shop/nightly/{id}.json")]
+    );
+    assert_eq!(moto.pending_uploads("shop-backups"), 0);
+    let bytes = moto.get("shop-backups", &dump_key);
+    assert_eq!(bytes.len() as u64, b["size"].as_u64().expect("size"));
+    assert!(bytes.len() > 8 << 20, "more than one part: {}", bytes.len());
+    assert_eq!(
+        format!("{:x}", Sha256::digest(&bytes)),
+        b["sha256"].as_str().expect("sha")
+    );
+    let etag = moto.etag("shop-backups", &dump_key);
+    let parts: u32 = etag
+        .rsplit_once('-')
+        .and_then(|(_, n)| n.parse().ok())
+        .unwrap_or(0);
+    assert!(parts >= 2, "a multipart upload: ETag {etag}");
+    // Verify (downloads, hashes, restores into a scratch database), then restore.
+    let (code, out, err) = run_with(&sb, &env, &["verify", "shopdb", &id]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        json_with(&sb, &env, &["backups", "shopdb"])[0]["verified"],
+        true
+    );
+    pg.sql(
+        "shop",
+        "DELETE FROM orders WHERE id % 3 = 0; UPDATE users SET email = 'changed'",
+    );
+    assert_ne!(pg.checksum(), seeded);
+    let (code, out, err) = run_with(&sb, &env, &["restore", "shopdb", &id, "--yes"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(pg.checksum(), seeded, "the data equals the seeded data");
+    assert_eq!(pg.sql("shop", "SELECT count(*) FROM big"), "300000");
+    // The object damaged in the bucket: verification fails and the backup is no longer
+    // counted as verified.
+    let mut damaged = bytes.clone();
+    let mid = damaged.len() / 2;
+    damaged[mid] ^= 0xff;
+    let f = sb.path().join("damaged.dump");
+    std::fs::write(&f, &damaged).expect("write");
+    moto.put("shop-backups", &dump_key, &f);
+    let (code, _, err) = run_with(&sb, &env, &["verify", "shopdb", &id]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("checksum mismatch"), "{err}");
+    assert_eq!(last_outcome(&sb), "failed");
+    assert_eq!(
+        json_with(&sb, &env, &["backups", "shopdb"])[0]["verified"],
+        false
+    );
+}
+
+#[test]
+fn s3_refusals_and_failed_dumps_publish_nothing() {
+    let moto = Moto::start();
+    moto.create_bucket("shop-backups");
+    let pg = pg();
+    let sb = Sandbox::new();
+    sb.write("opsdeck.toml", &s3_config(&pg, &moto));
+    let env = s3_env();
+    // No credentials: a usage error naming the variables.
+    let (code, _, err) = run_with(&sb, &[], &["backup", "shopdb"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("AWS_ACCESS_KEY_ID"), "{err}");
+    // The bucket refuses the upload.
+    let (code, _, err) = run_with(&sb, &env, &["backup", "shopdb", "--to", "gone"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("NoSuchBucket"), "{err}");
+    assert_eq!(last_outcome(&sb), "failed");
+    // pg_dump killed while parts are uploading: the upload is aborted, nothing is visible.
+    pg.sql(
+        "shop",
+        "CREATE TABLE big AS SELECT g, md5(g::text) || md5((g*7)::text) || md5((g*13)::text) AS x FROM generate_series(1, 1500000) g",
+    );
+    let spawn = || {
+        sb.opsdeck()
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .args(["backup", "shopdb"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn")
+    };
+    let child = spawn();
+    wait_for("pg_dump uploading", Duration::from_secs(60), || {
+        (pg.pg_dump_running() && moto.pending_uploads("shop-backups") == 1).then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(pg.kill_pg_dump() > 0, "pg_dump was running");
+    let out = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("pg_dump exited"), "{err}");
+    assert!(
+        moto.objects("shop-backups").is_empty(),
+        "{:?}",
+        moto.objects("shop-backups")
+    );
+    assert_eq!(
+        moto.pending_uploads("shop-backups"),
+        0,
+        "the upload was aborted"
+    );
+    assert_eq!(last_outcome(&sb), "failed");
+    // The S3 server goes away mid-upload: a clear failure, not a hang and not a success.
+    let child = spawn();
+    wait_for("the second upload", Duration::from_secs(60), || {
+        (pg.pg_dump_running() && moto.pending_uploads("shop-backups") == 1).then_some(())
+    });
+    drop(moto);
+    let out = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("connect"), "{err}");
+    assert_eq!(last_outcome(&sb), "failed");
+}
+
+/// The database and the storage on an SSH host: the dump is written on that host (files owned
+/// by the SSH user, mode 0600), verified and restored there.
+#[test]
+fn host_dir_backups_stay_on_the_database_host() {
+    let bed = ssh_bed::Bed::get();
+    let sshd = ssh_bed::Sshd::start(&bed, true);
+    let pg = pg();
+    let sb = Sandbox::new();
+    let store = sb.path().join("onhost");
+    let full = sb.path().join("full");
+    let locks = sb.path().join("locks");
+    for d in [&store, &full, &locks] {
+        std::fs::create_dir_all(d).expect("mkdir");
+    }
+    for (p, mode) in [
+        (sb.path(), "o+rx"),
+        (locks.as_path(), "1777"),
+        (store.as_path(), "1777"),
+    ] {
+        assert!(Command::new("chmod")
+            .arg(mode)
+            .arg(p)
+            .status()
+            .expect("chmod")
+            .success());
+    }
+    sb.write(
+        "opsdeck.toml",
+        &format!(
+            "[hosts.remote]\nssh = \"tb\"\n[databases.shopdb]\nhost = \"remote\"\nengine = \"postgres\"\ncontainer = \"{}\"\ndatabase = \"shop\"\nbackup_to = \"onhost\"\n\
+             [storage.onhost]\nkind = \"host-dir\"\npath = \"{}\"\n[storage.full]\nkind = \"host-dir\"\npath = \"{}\"\n",
+            pg.name,
+            store.join("shop").display(),
+            full.display()
+        ),
+    );
+    let env = sshd.client_env(&sb, &bed);
+    let seeded = pg.checksum();
+    let (code, out, err) = run_with(&sb, &env, &["backup", "shopdb"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let list = json_with(&sb, &env, &["backups", "shopdb"]);
+    let id = list[0]["id"].as_str().expect("id").to_string();
+    let dir = store.join("shop");
+    assert_eq!(
+        files(&dir),
+        vec![format!("{id}.dump"), format!("{id}.json")]
+    );
+    let dump = dir.join(format!("{id}.dump"));
+    assert_eq!(sha256sum(&dump), list[0]["sha256"].as_str().expect("sha"));
+    // Written on the host by the SSH user, readable by nobody else.
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(&dump).expect("stat");
+    let deploy_uid = String::from_utf8_lossy(
+        &Command::new("id")
+            .args(["-u", &bed.user])
+            .output()
+            .expect("id")
+            .stdout,
+    )
+    .trim()
+    .parse::<u32>()
+    .expect("uid");
+    assert_eq!(
+        meta.uid(),
+        deploy_uid,
+        "the dump was written by the SSH user"
+    );
+    assert_eq!(meta.mode() & 0o777, 0o600);
+    let (code, out, err) = run_with(&sb, &env, &["verify", "shopdb", &id]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        json_with(&sb, &env, &["backups", "shopdb"])[0]["verified"],
+        true
+    );
+    pg.sql(
+        "shop",
+        "DELETE FROM orders WHERE id > 100; DELETE FROM users",
+    );
+    let (code, out, err) = run_with(&sb, &env, &["restore", "shopdb", &id, "--yes"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(pg.checksum(), seeded, "the data equals the seeded data");
+
+    // A full disk on the host: 256 KiB tmpfs, a larger dump.
+    pg.sql("shop", "CREATE TABLE big AS SELECT g, md5(g::text) || md5((g*7)::text) AS x FROM generate_series(1, 100000) g");
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=256k,mode=1777", "tmpfs"])
+        .arg(&full)
+        .status()
+        .expect("mount")
+        .success();
+    assert!(mounted, "mounting a small tmpfs for the disk-full case");
+    let (code, _, err) = run_with(&sb, &env, &["backup", "shopdb", "--to", "full"]);
+    let left = files(&full);
+    let _ = Command::new("umount").arg(&full).status();
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("No space left"), "{err}");
+    assert!(left.is_empty(), "nothing published, no partial: {left:?}");
+    assert_eq!(last_outcome(&sb), "failed");
+
+    // pg_dump killed mid-stream on the host.
+    pg.sql(
+        "shop",
+        "INSERT INTO big SELECT g, repeat(md5(g::text), 20) FROM generate_series(1, 400000) g",
+    );
+    let child = sb
+        .opsdeck()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .env_remove("SSH_AUTH_SOCK")
+        .args(["backup", "shopdb"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    wait_for(
+        "the dump to be written on the host",
+        Duration::from_secs(60),
+        || {
+            (files(&dir).iter().any(|f| f.ends_with(".partial")) && pg.pg_dump_running())
+                .then_some(())
+        },
+    );
+    assert!(pg.kill_pg_dump() > 0);
+    let out = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("pg_dump exited"), "{err}");
+    assert_eq!(
+        files(&dir),
+        vec![format!("{id}.dump"), format!("{id}.json")],
+        "only the earlier backup; no partial"
+    );
+    assert_eq!(last_outcome(&sb), "failed");
+}
