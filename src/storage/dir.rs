@@ -38,10 +38,7 @@ impl Dir {
     }
 
     fn failed(&self, what: impl std::fmt::Display) -> StorageError {
-        StorageError::Failed {
-            storage: self.name.clone(),
-            what: what.to_string(),
-        }
+        StorageError::failed(&self.name, what)
     }
 
     pub async fn dump(
@@ -108,30 +105,25 @@ impl Dir {
 
     pub async fn open(&self, id: &str) -> Result<tokio::fs::File, StorageError> {
         let p = self.path.join(dump_name(id));
-        tokio::fs::File::open(&p).await.map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                StorageError::NotFound {
-                    storage: self.name.clone(),
-                    id: id.to_string(),
-                }
-            } else {
-                self.failed(format!("{}: {e}", p.display()))
-            }
-        })
+        tokio::fs::File::open(&p)
+            .await
+            .map_err(|e| self.reading(id, &p, e))
+    }
+
+    /// A missing file is a missing backup; anything else a failure naming the file.
+    fn reading(&self, id: &str, p: &std::path::Path, e: std::io::Error) -> StorageError {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            StorageError::not_found(&self.name, id)
+        } else {
+            self.failed(format!("{}: {e}", p.display()))
+        }
     }
 
     pub async fn read_manifest(&self, id: &str) -> Result<Vec<u8>, StorageError> {
         let p = self.path.join(manifest_name(id));
-        tokio::fs::read(&p).await.map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                StorageError::NotFound {
-                    storage: self.name.clone(),
-                    id: id.to_string(),
-                }
-            } else {
-                self.failed(format!("{}: {e}", p.display()))
-            }
-        })
+        tokio::fs::read(&p)
+            .await
+            .map_err(|e| self.reading(id, &p, e))
     }
 
     pub async fn write_manifest(&self, id: &str, json: &[u8]) -> Result<(), StorageError> {

@@ -23,6 +23,7 @@ pub struct HostDir<'h> {
 /// $1 directory, $2 id, $3 container, then the dump command. Prints one line:
 /// `opsdeck-dump DUMP_STATUS TEE_STATUS SHA256 SIZE`; the command's stderr goes to stderr.
 const DUMP: &str = r#"umask 077
+command -v docker >/dev/null || { echo "$(id -un)@$(hostname) has no docker CLI (a host-dir storage runs docker exec there)" >&2; exit 69; }
 d=$1 id=$2 c=$3
 shift 3
 p="$d/$id.dump.partial"
@@ -43,7 +44,8 @@ printf 'opsdeck-dump %s %s %s %s\n' "${rc:-none}" "${trc:-none}" "${sum%% *}" "$
 
 /// $1 the dump, $2 container, then the restore command (fed the dump on stdin). The last
 /// stdout line is `opsdeck-fed STATUS SHA256 SIZE`.
-const FEED: &str = r#"f=$1 c=$2
+const FEED: &str = r#"command -v docker >/dev/null || { echo "$(id -un)@$(hostname) has no docker CLI (a host-dir storage runs docker exec there)" >&2; exit 69; }
+f=$1 c=$2
 shift 2
 [ -f "$f" ] || { echo "no such file: $f" >&2; exit 66; }
 sum=$(sha256sum <"$f") || exit 67
@@ -75,10 +77,7 @@ impl<'h> HostDir<'h> {
     }
 
     fn failed(&self, what: impl std::fmt::Display) -> StorageError {
-        StorageError::Failed {
-            storage: self.name.clone(),
-            what: format!("{}: {what}", self.host.name()),
-        }
+        StorageError::failed(&self.name, format!("{}: {what}", self.host.name()))
     }
 
     fn at(&self, name: String) -> String {
@@ -205,10 +204,7 @@ impl<'h> HostDir<'h> {
         args.extend(into.argv.iter().cloned());
         let out = self.run(&self.script(FEED, &args)).await?;
         if out.status == 66 {
-            return Err(StorageError::NotFound {
-                storage: self.name.clone(),
-                id: id.to_string(),
-            });
+            return Err(StorageError::not_found(&self.name, id));
         }
         let text = out.stdout_str();
         let (body, trailer) = text
@@ -241,10 +237,7 @@ impl<'h> HostDir<'h> {
         let p = self.path.join(manifest_name(id));
         self.host.read_file(&p).await.map_err(|e| match e {
             HostError::File { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
-                StorageError::NotFound {
-                    storage: self.name.clone(),
-                    id: id.to_string(),
-                }
+                StorageError::not_found(&self.name, id)
             }
             other => self.failed(other),
         })

@@ -56,6 +56,21 @@ pub enum StorageError {
     Failed { storage: String, what: String },
 }
 
+impl StorageError {
+    pub(crate) fn failed(storage: &str, what: impl std::fmt::Display) -> Self {
+        StorageError::Failed {
+            storage: storage.to_string(),
+            what: what.to_string(),
+        }
+    }
+    pub(crate) fn not_found(storage: &str, id: &str) -> Self {
+        StorageError::NotFound {
+            storage: storage.to_string(),
+            id: id.to_string(),
+        }
+    }
+}
+
 /// A command inside a container: the dump's source (its stdout) or the restore's sink (its
 /// stdin).
 pub struct InContainer<'a> {
@@ -265,11 +280,8 @@ impl<'h> Store<'h> {
         }
     }
 
-    fn failed(&self, what: impl Into<String>) -> StorageError {
-        StorageError::Failed {
-            storage: self.name().to_string(),
-            what: what.into(),
-        }
+    fn failed(&self, what: impl std::fmt::Display) -> StorageError {
+        StorageError::failed(self.name(), what)
     }
 }
 
@@ -348,10 +360,7 @@ async fn feed_reader(
     into: InContainer<'_>,
     progress: Progress<'_>,
 ) -> Result<Fed, StorageError> {
-    let failed = |what: String| StorageError::Failed {
-        storage: storage.to_string(),
-        what,
-    };
+    let failed = |what: String| StorageError::failed(storage, what);
     let mut s = exec::start(into.docker, into.container, into.argv.clone(), true)
         .await
         .map_err(|e| {

@@ -106,101 +106,7 @@ impl S3 {
     }
 
     fn failed(&self, what: impl std::fmt::Display) -> StorageError {
-        StorageError::Failed {
-            storage: self.name.clone(),
-            what: what.to_string(),
-        }
-    }
-
-    /// Send one request; the response comes back with its body unread.
-    async fn send(
-        &self,
-        method: hyper::Method,
-        url: url::Url,
-        body: Bytes,
-        wait: Duration,
-    ) -> Result<hyper::Response<Incoming>, String> {
-        let tls = url.scheme() == "https";
-        let host = url
-            .host_str()
-            .ok_or("the endpoint has no host")?
-            .to_string();
-        let port = url
-            .port_or_known_default()
-            .ok_or("the endpoint has no port")?;
-        let target = crate::http::Target {
-            tls,
-            host: host.trim_matches(['[', ']']).to_string(),
-            port,
-            path: url[url::Position::BeforePath..].to_string(),
-        };
-        let addr = format!("{host}:{port}");
-        let sni = target.host.clone();
-        let exchange = async {
-            let (io, _) = crate::http::connect(&target, &addr, &sni).await?;
-            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
-                .await
-                .map_err(|e| format!("HTTP handshake with {host}: {e}"))?;
-            // Drives the connection until the response body is read (or dropped).
-            tokio::spawn(async move {
-                let _ = conn.await;
-            });
-            let host_header = match url.port() {
-                Some(p) => format!("{host}:{p}"),
-                None => host.clone(),
-            };
-            let req = hyper::Request::builder()
-                .method(method)
-                .uri(&target.path)
-                .header(hyper::header::HOST, host_header)
-                .header(hyper::header::CONTENT_LENGTH, body.len())
-                .header(
-                    hyper::header::USER_AGENT,
-                    concat!("opsdeck/", env!("CARGO_PKG_VERSION")),
-                )
-                .body(Full::new(body))
-                .map_err(|e| format!("building the request: {e}"))?;
-            sender
-                .send_request(req)
-                .await
-                .map_err(|e| format!("{host}: {e}"))
-        };
-        tokio::time::timeout(wait, exchange)
-            .await
-            .map_err(|_| format!("no answer from {host} within {}s", wait.as_secs()))?
-    }
-
-    /// Send a request and read its (small) answer; a non-2xx status is an error naming `what`
-    /// and S3's error code and message.
-    async fn call(
-        &self,
-        method: hyper::Method,
-        url: url::Url,
-        body: Bytes,
-        wait: Duration,
-        what: &str,
-    ) -> Result<Answer, String> {
-        let resp = self
-            .send(method, url, body, wait)
-            .await
-            .map_err(|e| format!("{what}: {e}"))?;
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let body = tokio::time::timeout(QUICK, resp.into_body().collect())
-            .await
-            .map_err(|_| format!("{what}: the answer did not finish within 60s"))?
-            .map_err(|e| format!("{what}: {e}"))?
-            .to_bytes();
-        let answer = Answer {
-            status,
-            headers,
-            body,
-        };
-        if (200..300).contains(&status) {
-            Ok(answer)
-        } else {
-            Err(format!("{what} refused: {}", describe(&answer)))
-        }
+        StorageError::failed(&self.name, what)
     }
 
     pub async fn dump(
@@ -212,16 +118,15 @@ impl S3 {
         let key = self.key(dump_name(id));
         let url =
             CreateMultipartUpload::new(&self.bucket, Some(&self.creds), &key).sign(SIGNED_FOR);
-        let created = self
-            .call(
-                hyper::Method::POST,
-                url,
-                Bytes::new(),
-                QUICK,
-                &format!("starting the upload of {key}"),
-            )
-            .await
-            .map_err(|e| self.failed(e))?;
+        let created = call(
+            hyper::Method::POST,
+            url,
+            Bytes::new(),
+            QUICK,
+            &format!("starting the upload of {key}"),
+        )
+        .await
+        .map_err(|e| self.failed(e))?;
         let upload_id =
             CreateMultipartUpload::parse_response(&String::from_utf8_lossy(&created.body))
                 .map_err(|e| self.failed(format!("starting the upload of {key}: {e}")))?
@@ -233,12 +138,11 @@ impl S3 {
             upload_id: upload_id.clone(),
             buf: Vec::with_capacity(PART + (256 << 10)),
             etags: Vec::new(),
+            inflight: None,
         };
         let result = async {
             let (size, sha256) = pull(src, &mut sink, progress).await?;
-            if !sink.buf.is_empty() || sink.etags.is_empty() {
-                sink.flush().await?;
-            }
+            sink.finish().await?;
             Ok::<_, String>((size, sha256))
         }
         .await;
@@ -248,7 +152,7 @@ impl S3 {
                 sha256,
                 pending: Pending::Multipart {
                     upload_id,
-                    etags: sink.etags,
+                    etags: std::mem::take(&mut sink.etags),
                 },
             }),
             Err(e) => {
@@ -273,15 +177,14 @@ impl S3 {
         );
         let url = action.sign(SIGNED_FOR);
         let body = action.body();
-        let done = self
-            .call(
-                hyper::Method::POST,
-                url,
-                Bytes::from(body),
-                SLOW,
-                &format!("completing the upload of {key}"),
-            )
-            .await;
+        let done = call(
+            hyper::Method::POST,
+            url,
+            Bytes::from(body),
+            SLOW,
+            &format!("completing the upload of {key}"),
+        )
+        .await;
         // S3 may answer 200 and still report an error in the body.
         let done = done.and_then(|a| {
             let text = String::from_utf8_lossy(&a.body);
@@ -300,15 +203,14 @@ impl S3 {
         }
         // Confirm: the object is there with every byte.
         let url = HeadObject::new(&self.bucket, Some(&self.creds), &key).sign(SIGNED_FOR);
-        let head = self
-            .call(
-                hyper::Method::HEAD,
-                url,
-                Bytes::new(),
-                QUICK,
-                &format!("checking {key}"),
-            )
-            .await;
+        let head = call(
+            hyper::Method::HEAD,
+            url,
+            Bytes::new(),
+            QUICK,
+            &format!("checking {key}"),
+        )
+        .await;
         let stored = head.as_ref().ok().and_then(|a| {
             a.headers
                 .get(hyper::header::CONTENT_LENGTH)
@@ -333,10 +235,7 @@ impl S3 {
         let key = self.key(dump_name(id));
         let url = AbortMultipartUpload::new(&self.bucket, Some(&self.creds), &key, upload_id)
             .sign(SIGNED_FOR);
-        if let Err(e) = self
-            .call(hyper::Method::DELETE, url, Bytes::new(), QUICK, "abort")
-            .await
-        {
+        if let Err(e) = call(hyper::Method::DELETE, url, Bytes::new(), QUICK, "abort").await {
             tracing::warn!(storage = %self.name, key, "aborting the multipart upload: {e}");
         }
     }
@@ -348,16 +247,12 @@ impl S3 {
     ) -> Result<impl tokio::io::AsyncRead + Unpin + Send, StorageError> {
         let key = self.key(dump_name(id));
         let url = GetObject::new(&self.bucket, Some(&self.creds), &key).sign(SIGNED_FOR);
-        let resp = self
-            .send(hyper::Method::GET, url, Bytes::new(), QUICK)
+        let resp = send(hyper::Method::GET, url, Bytes::new(), QUICK)
             .await
             .map_err(|e| self.failed(format!("downloading {key}: {e}")))?;
         let status = resp.status().as_u16();
         if status == 404 {
-            return Err(StorageError::NotFound {
-                storage: self.name.clone(),
-                id: id.to_string(),
-            });
+            return Err(StorageError::not_found(&self.name, id));
         }
         if !(200..300).contains(&status) {
             let headers = resp.headers().clone();
@@ -396,15 +291,14 @@ impl S3 {
 
     async fn get_small(&self, key: &str) -> Result<Option<Bytes>, String> {
         let url = GetObject::new(&self.bucket, Some(&self.creds), key).sign(SIGNED_FOR);
-        match self
-            .call(
-                hyper::Method::GET,
-                url,
-                Bytes::new(),
-                QUICK,
-                &format!("reading {key}"),
-            )
-            .await
+        match call(
+            hyper::Method::GET,
+            url,
+            Bytes::new(),
+            QUICK,
+            &format!("reading {key}"),
+        )
+        .await
         {
             Ok(a) => Ok(Some(a.body)),
             Err(e) if e.contains("HTTP 404") => Ok(None),
@@ -415,10 +309,7 @@ impl S3 {
     pub async fn read_manifest(&self, id: &str) -> Result<Vec<u8>, StorageError> {
         match self.get_small(&self.key(manifest_name(id))).await {
             Ok(Some(b)) => Ok(b.to_vec()),
-            Ok(None) => Err(StorageError::NotFound {
-                storage: self.name.clone(),
-                id: id.to_string(),
-            }),
+            Ok(None) => Err(StorageError::not_found(&self.name, id)),
             Err(e) => Err(self.failed(e)),
         }
     }
@@ -426,7 +317,7 @@ impl S3 {
     pub async fn write_manifest(&self, id: &str, json: Vec<u8>) -> Result<(), StorageError> {
         let key = self.key(manifest_name(id));
         let url = PutObject::new(&self.bucket, Some(&self.creds), &key).sign(SIGNED_FOR);
-        self.call(
+        call(
             hyper::Method::PUT,
             url,
             Bytes::from(json),
@@ -451,16 +342,15 @@ impl S3 {
                 list.with_continuation_token(t.clone());
             }
             let url = list.sign(SIGNED_FOR);
-            let a = self
-                .call(
-                    hyper::Method::GET,
-                    url,
-                    Bytes::new(),
-                    QUICK,
-                    &format!("listing {}", self.location()),
-                )
-                .await
-                .map_err(|e| self.failed(e))?;
+            let a = call(
+                hyper::Method::GET,
+                url,
+                Bytes::new(),
+                QUICK,
+                &format!("listing {}", self.location()),
+            )
+            .await
+            .map_err(|e| self.failed(e))?;
             let page = ListObjectsV2::parse_response(&String::from_utf8_lossy(&a.body))
                 .map_err(|e| self.failed(format!("listing {}: {e}", self.location())))?;
             keys.extend(page.contents.into_iter().map(|c| c.key));
@@ -486,7 +376,7 @@ impl S3 {
 
     async fn delete_key(&self, key: &str) -> Result<(), String> {
         let url = DeleteObject::new(&self.bucket, Some(&self.creds), key).sign(SIGNED_FOR);
-        self.call(
+        call(
             hyper::Method::DELETE,
             url,
             Bytes::new(),
@@ -507,17 +397,120 @@ impl S3 {
     }
 }
 
-/// The multipart upload being written: whole parts go out as they fill.
+/// Send one request; the response comes back with its body unread.
+pub(super) async fn send(
+    method: hyper::Method,
+    url: url::Url,
+    body: Bytes,
+    wait: Duration,
+) -> Result<hyper::Response<Incoming>, String> {
+    let tls = url.scheme() == "https";
+    let host = url
+        .host_str()
+        .ok_or("the endpoint has no host")?
+        .to_string();
+    let port = url
+        .port_or_known_default()
+        .ok_or("the endpoint has no port")?;
+    let target = crate::http::Target {
+        tls,
+        host: host.trim_matches(['[', ']']).to_string(),
+        port,
+        path: url[url::Position::BeforePath..].to_string(),
+    };
+    let addr = format!("{host}:{port}");
+    let sni = target.host.clone();
+    let exchange = async {
+        let (io, _) = crate::http::connect(&target, &addr, &sni).await?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+            .await
+            .map_err(|e| format!("HTTP handshake with {host}: {e}"))?;
+        // Drives the connection until the response body is read (or dropped).
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let host_header = match url.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.clone(),
+        };
+        let req = hyper::Request::builder()
+            .method(method)
+            .uri(&target.path)
+            .header(hyper::header::HOST, host_header)
+            .header(hyper::header::CONTENT_LENGTH, body.len())
+            .header(
+                hyper::header::USER_AGENT,
+                concat!("opsdeck/", env!("CARGO_PKG_VERSION")),
+            )
+            .body(Full::new(body))
+            .map_err(|e| format!("building the request: {e}"))?;
+        sender
+            .send_request(req)
+            .await
+            .map_err(|e| format!("{host}: {e}"))
+    };
+    tokio::time::timeout(wait, exchange)
+        .await
+        .map_err(|_| format!("no answer from {host} within {}s", wait.as_secs()))?
+}
+
+/// Send a request and read its (small) answer; a non-2xx status is an error naming `what`
+/// and S3's error code and message.
+async fn call(
+    method: hyper::Method,
+    url: url::Url,
+    body: Bytes,
+    wait: Duration,
+    what: &str,
+) -> Result<Answer, String> {
+    let resp = send(method, url, body, wait)
+        .await
+        .map_err(|e| format!("{what}: {e}"))?;
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = tokio::time::timeout(QUICK, resp.into_body().collect())
+        .await
+        .map_err(|_| format!("{what}: the answer did not finish within 60s"))?
+        .map_err(|e| format!("{what}: {e}"))?
+        .to_bytes();
+    let answer = Answer {
+        status,
+        headers,
+        body,
+    };
+    if (200..300).contains(&status) {
+        Ok(answer)
+    } else {
+        Err(format!("{what} refused: {}", describe(&answer)))
+    }
+}
+
+/// The multipart upload being written: whole parts go out as they fill, one part uploading
+/// while the next one fills (so the dump is not paused for every part's round trip).
 struct Parts<'a> {
     s3: &'a S3,
     key: String,
     upload_id: String,
     buf: Vec<u8>,
     etags: Vec<String>,
+    inflight: Option<tokio::task::JoinHandle<Result<String, String>>>,
 }
 
 impl Parts<'_> {
+    /// Wait for the part in flight and keep its ETag.
+    async fn settle(&mut self) -> Result<(), String> {
+        if let Some(h) = self.inflight.take() {
+            let etag = h
+                .await
+                .map_err(|e| format!("uploading a part of {}: {e}", self.key))??;
+            self.etags.push(etag);
+        }
+        Ok(())
+    }
+
+    /// Send the buffer as the next part (after the previous one is acknowledged).
     async fn flush(&mut self) -> Result<(), String> {
+        self.settle().await?;
         let number = u16::try_from(self.etags.len() + 1)
             .ok()
             .filter(|n| *n <= 10_000)
@@ -534,23 +527,32 @@ impl Parts<'_> {
             &mut self.buf,
             Vec::with_capacity(PART + (256 << 10)),
         ));
-        let a = self
-            .s3
-            .call(
-                hyper::Method::PUT,
-                url,
-                body,
-                SLOW,
-                &format!("uploading part {number} of {}", self.key),
-            )
-            .await?;
-        let etag = a
-            .headers
-            .get(hyper::header::ETAG)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| format!("part {number} of {}: no ETag in the answer", self.key))?;
-        self.etags.push(etag.to_string());
+        let what = format!("uploading part {number} of {}", self.key);
+        self.inflight = Some(tokio::spawn(async move {
+            let a = call(hyper::Method::PUT, url, body, SLOW, &what).await?;
+            a.headers
+                .get(hyper::header::ETAG)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+                .ok_or_else(|| format!("{what}: no ETag in the answer"))
+        }));
         Ok(())
+    }
+
+    /// Every byte sent and acknowledged.
+    async fn finish(&mut self) -> Result<(), String> {
+        if !self.buf.is_empty() || (self.etags.is_empty() && self.inflight.is_none()) {
+            self.flush().await?;
+        }
+        self.settle().await
+    }
+}
+
+impl Drop for Parts<'_> {
+    fn drop(&mut self) {
+        if let Some(h) = self.inflight.take() {
+            h.abort();
+        }
     }
 }
 
