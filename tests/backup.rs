@@ -359,18 +359,10 @@ fn an_ssh_connection_cut_mid_transfer_publishes_nothing() {
     // The app lock is taken on the host by the SSH user, in the sandbox's lock directory.
     let locks = sb.path().join("locks");
     std::fs::create_dir_all(&locks).expect("mkdir");
-    for (p, mode) in [(sb.path(), "o+rx"), (locks.as_path(), "1777")] {
-        assert!(Command::new("chmod")
-            .arg(mode)
-            .arg(p)
-            .status()
-            .expect("chmod")
-            .success());
-    }
+    chmod(sb.path(), "o+rx");
+    chmod(&locks, "1777");
     let mut child = sb
-        .opsdeck()
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .env_remove("SSH_AUTH_SOCK")
+        .opsdeck_env(&env)
         .args(["backup", "shopdb"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
@@ -407,20 +399,8 @@ fn an_ssh_connection_cut_mid_transfer_publishes_nothing() {
     );
     assert_eq!(last_outcome(&sb), "failed");
     // A new connection: the same backup goes through and is whole.
-    let (code, v) = {
-        let o = sb
-            .opsdeck()
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .env_remove("SSH_AUTH_SOCK")
-            .args(["backup", "shopdb"])
-            .output()
-            .expect("runs");
-        (
-            o.status.code(),
-            String::from_utf8_lossy(&o.stderr).into_owned(),
-        )
-    };
-    assert_eq!(code, Some(0), "{v}");
+    let (code, _, err) = sb.run_env(&env, &["backup", "shopdb"]);
+    assert_eq!(code, 0, "{err}");
     let published = files(store.path());
     assert_eq!(published.len(), 2, "{published:?}");
     assert!(

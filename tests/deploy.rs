@@ -189,19 +189,13 @@ fn shop_on(ssh: Option<&str>) -> Shop {
 
 impl Shop {
     fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let o = self
-            .sb
-            .opsdeck()
-            .env("OPSDECK_LOCK_DIR", self.sb.path().join("locks"))
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .env_remove("SSH_AUTH_SOCK")
-            .args(args)
-            .output()
-            .expect("runs");
-        (
-            o.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&o.stdout).into_owned(),
-            String::from_utf8_lossy(&o.stderr).into_owned(),
+        outcome(
+            self.sb
+                .opsdeck_env(&self.env)
+                .env("OPSDECK_LOCK_DIR", self.sb.path().join("locks"))
+                .args(args)
+                .output()
+                .expect("runs"),
         )
     }
     fn env(&self) -> String {

@@ -24,17 +24,13 @@ struct Alpha {
 
 impl Alpha {
     fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let out = self
-            .sb
-            .opsdeck()
-            .env("OPSDECK_LOCK_DIR", self.sb.path().join("locks"))
-            .args(args)
-            .output()
-            .expect("opsdeck runs");
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
+        outcome(
+            self.sb
+                .opsdeck()
+                .env("OPSDECK_LOCK_DIR", self.sb.path().join("locks"))
+                .args(args)
+                .output()
+                .expect("opsdeck runs"),
         )
     }
 

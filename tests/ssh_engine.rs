@@ -228,19 +228,7 @@ fn binary_env(sb: &Sandbox, bed: &Bed, known_hosts: &std::path::Path) -> Vec<(St
 }
 
 fn run_with(sb: &Sandbox, env: &[(String, String)], args: &[&str]) -> (i32, String, String) {
-    let out = sb
-        .opsdeck()
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .env_remove("SSH_AUTH_SOCK")
-        .env_remove("OPSDECK_SSH_PASSPHRASE")
-        .args(args)
-        .output()
-        .expect("opsdeck runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    sb.run_env(env, args)
 }
 
 /// The container list of one host from `status --output json`, without what differs from one

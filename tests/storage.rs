@@ -18,25 +18,10 @@ use sha2::{Digest, Sha256};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn run_with(sb: &Sandbox, env: &[(String, String)], args: &[&str]) -> (i32, String, String) {
-    let out = sb
-        .opsdeck()
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .env_remove("SSH_AUTH_SOCK")
-        .args(args)
-        .output()
-        .expect("opsdeck runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 fn json_with(sb: &Sandbox, env: &[(String, String)], args: &[&str]) -> serde_json::Value {
     let mut all = args.to_vec();
     all.extend(["--output", "json"]);
-    let (code, out, err) = run_with(sb, env, &all);
+    let (code, out, err) = sb.run_env(env, &all);
     assert_eq!(code, 0, "{args:?}: {err}");
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
 }
@@ -75,7 +60,7 @@ fn s3_backups_are_multipart_uploads_that_verify_and_restore() {
     sb.write("opsdeck.toml", &s3_config(&pg, &moto));
     let env = s3_env();
     let seeded = pg.checksum();
-    let (code, out, err) = run_with(&sb, &env, &["backup", "shopdb"]);
+    let (code, out, err) = sb.run_env(&env, &["backup", "shopdb"]);
     assert_eq!(code, 0, "{out}{err}");
     let list = json_with(&sb, &env, &["backups", "shopdb"]);
     let b = list[0].clone();
@@ -109,7 +94,7 @@ fn s3_backups_are_multipart_uploads_that_verify_and_restore() {
         .unwrap_or(0);
     assert!(parts >= 2, "a multipart upload: ETag {etag}");
     // Verify (downloads, hashes, restores into a scratch database), then restore.
-    let (code, out, err) = run_with(&sb, &env, &["verify", "shopdb", &id]);
+    let (code, out, err) = sb.run_env(&env, &["verify", "shopdb", &id]);
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(
         json_with(&sb, &env, &["backups", "shopdb"])[0]["verified"],
@@ -120,7 +105,7 @@ fn s3_backups_are_multipart_uploads_that_verify_and_restore() {
         "DELETE FROM orders WHERE id % 3 = 0; UPDATE users SET email = 'changed'",
     );
     assert_ne!(pg.checksum(), seeded);
-    let (code, out, err) = run_with(&sb, &env, &["restore", "shopdb", &id, "--yes"]);
+    let (code, out, err) = sb.run_env(&env, &["restore", "shopdb", &id, "--yes"]);
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(pg.checksum(), seeded, "the data equals the seeded data");
     assert_eq!(pg.sql("shop", "SELECT count(*) FROM big"), "300000");
@@ -132,7 +117,7 @@ fn s3_backups_are_multipart_uploads_that_verify_and_restore() {
     let f = sb.path().join("damaged.dump");
     std::fs::write(&f, &damaged).expect("write");
     moto.put("shop-backups", &dump_key, &f);
-    let (code, _, err) = run_with(&sb, &env, &["verify", "shopdb", &id]);
+    let (code, _, err) = sb.run_env(&env, &["verify", "shopdb", &id]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("checksum mismatch"), "{err}");
     assert_eq!(last_outcome(&sb), "failed");
@@ -151,11 +136,11 @@ fn s3_refusals_and_failed_dumps_publish_nothing() {
     sb.write("opsdeck.toml", &s3_config(&pg, &moto));
     let env = s3_env();
     // No credentials: a usage error naming the variables.
-    let (code, _, err) = run_with(&sb, &[], &["backup", "shopdb"]);
+    let (code, _, err) = sb.run_env(&[], &["backup", "shopdb"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("AWS_ACCESS_KEY_ID"), "{err}");
     // The bucket refuses the upload.
-    let (code, _, err) = run_with(&sb, &env, &["backup", "shopdb", "--to", "gone"]);
+    let (code, _, err) = sb.run_env(&env, &["backup", "shopdb", "--to", "gone"]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("NoSuchBucket"), "{err}");
     assert_eq!(last_outcome(&sb), "failed");
@@ -165,8 +150,7 @@ fn s3_refusals_and_failed_dumps_publish_nothing() {
         "CREATE TABLE big AS SELECT g, md5(g::text) || md5((g*7)::text) || md5((g*13)::text) AS x FROM generate_series(1, 1500000) g",
     );
     let spawn = || {
-        sb.opsdeck()
-            .envs(env.iter().map(|(k, v)| (k, v)))
+        sb.opsdeck_env(&env)
             .args(["backup", "shopdb"])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -221,18 +205,9 @@ fn host_dir_backups_stay_on_the_database_host() {
     for d in [&store, &full, &locks] {
         std::fs::create_dir_all(d).expect("mkdir");
     }
-    for (p, mode) in [
-        (sb.path(), "o+rx"),
-        (locks.as_path(), "1777"),
-        (store.as_path(), "1777"),
-    ] {
-        assert!(Command::new("chmod")
-            .arg(mode)
-            .arg(p)
-            .status()
-            .expect("chmod")
-            .success());
-    }
+    chmod(sb.path(), "o+rx");
+    chmod(&locks, "1777");
+    chmod(&store, "1777");
     sb.write(
         "opsdeck.toml",
         &format!(
@@ -245,7 +220,7 @@ fn host_dir_backups_stay_on_the_database_host() {
     );
     let env = sshd.client_env(&sb, &bed);
     let seeded = pg.checksum();
-    let (code, out, err) = run_with(&sb, &env, &["backup", "shopdb"]);
+    let (code, out, err) = sb.run_env(&env, &["backup", "shopdb"]);
     assert_eq!(code, 0, "{out}{err}");
     let list = json_with(&sb, &env, &["backups", "shopdb"]);
     let id = list[0]["id"].as_str().expect("id").to_string();
@@ -275,7 +250,7 @@ fn host_dir_backups_stay_on_the_database_host() {
         "the dump was written by the SSH user"
     );
     assert_eq!(meta.mode() & 0o777, 0o600);
-    let (code, out, err) = run_with(&sb, &env, &["verify", "shopdb", &id]);
+    let (code, out, err) = sb.run_env(&env, &["verify", "shopdb", &id]);
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(
         json_with(&sb, &env, &["backups", "shopdb"])[0]["verified"],
@@ -285,7 +260,7 @@ fn host_dir_backups_stay_on_the_database_host() {
         "shop",
         "DELETE FROM orders WHERE id > 100; DELETE FROM users",
     );
-    let (code, out, err) = run_with(&sb, &env, &["restore", "shopdb", &id, "--yes"]);
+    let (code, out, err) = sb.run_env(&env, &["restore", "shopdb", &id, "--yes"]);
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(pg.checksum(), seeded, "the data equals the seeded data");
 
@@ -298,7 +273,7 @@ fn host_dir_backups_stay_on_the_database_host() {
         .expect("mount")
         .success();
     assert!(mounted, "mounting a small tmpfs for the disk-full case");
-    let (code, _, err) = run_with(&sb, &env, &["backup", "shopdb", "--to", "full"]);
+    let (code, _, err) = sb.run_env(&env, &["backup", "shopdb", "--to", "full"]);
     let left = files(&full);
     let _ = Command::new("umount").arg(&full).status();
     assert_eq!(code, 1, "{err}");
@@ -312,9 +287,7 @@ fn host_dir_backups_stay_on_the_database_host() {
         "INSERT INTO big SELECT g, repeat(md5(g::text), 20) FROM generate_series(1, 400000) g",
     );
     let child = sb
-        .opsdeck()
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .env_remove("SSH_AUTH_SOCK")
+        .opsdeck_env(&env)
         .args(["backup", "shopdb"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

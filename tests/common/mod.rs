@@ -163,11 +163,26 @@ impl Sandbox {
 
     /// Run the binary with `args`; returns (exit code, stdout, stderr).
     pub fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let out = self.opsdeck().args(args).output().expect("opsdeck runs");
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
+        outcome(self.opsdeck().args(args).output().expect("opsdeck runs"))
+    }
+
+    /// The binary with extra environment (an SSH bed's client settings, credentials), and
+    /// neither the caller's agent nor its passphrase.
+    pub fn opsdeck_env(&self, env: &[(String, String)]) -> Command {
+        let mut c = self.opsdeck();
+        c.env_remove("SSH_AUTH_SOCK")
+            .env_remove("OPSDECK_SSH_PASSPHRASE")
+            .envs(env.iter().map(|(k, v)| (k, v)));
+        c
+    }
+
+    /// [`Sandbox::run`] with [`Sandbox::opsdeck_env`].
+    pub fn run_env(&self, env: &[(String, String)], args: &[&str]) -> (i32, String, String) {
+        outcome(
+            self.opsdeck_env(env)
+                .args(args)
+                .output()
+                .expect("opsdeck runs"),
         )
     }
 
@@ -180,6 +195,26 @@ impl Sandbox {
             .unwrap_or_else(|e| panic!("not JSON ({e}): {out}\nstderr: {err}"));
         (code, v)
     }
+}
+
+/// (exit code, stdout, stderr) of a finished process.
+pub fn outcome(out: Output) -> (i32, String, String) {
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `chmod MODE PATH` (so the SSH bed's user can reach a sandbox directory).
+pub fn chmod(path: &Path, mode: &str) {
+    let ok = Command::new("chmod")
+        .arg(mode)
+        .arg(path)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "chmod {mode} {}", path.display());
 }
 
 /// Poll `f` until it returns `Some`, or panic after `limit` with `what`.
