@@ -352,7 +352,7 @@ impl Inner {
         }
         self.state.send_replace(ConnectionState::Connecting);
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
-        let on_drop = {
+        let on_drop = || {
             let state = self.state.clone();
             let current = self.generation.clone();
             Box::new(move || {
@@ -367,19 +367,25 @@ impl Inner {
         };
         let timeout = self.connect_timeout();
         let ctx = self.ctx();
-        let result = match tokio::time::timeout(
-            timeout,
-            session::connect(&ctx, &self.target, on_drop),
-        )
-        .await
-        {
-            Ok(r) => r,
-            Err(_) => Err(HostError::Connect {
-                host: self.name.clone(),
-                target: self.target.to_string(),
-                reason: format!("no SSH session within {}s", timeout.as_secs()),
-            }),
+        let attempt = || async {
+            match tokio::time::timeout(timeout, session::connect(&ctx, &self.target, on_drop()))
+                .await
+            {
+                Ok(r) => r,
+                Err(_) => Err(HostError::Connect {
+                    host: self.name.clone(),
+                    target: self.target.to_string(),
+                    reason: format!("no SSH session within {}s", timeout.as_secs()),
+                }),
+            }
         };
+        let mut result = attempt().await;
+        // A server shedding load (sshd's MaxStartups) or restarting resets a handshake now and
+        // then: one quick second try before reporting the host down.
+        if matches!(&result, Err(HostError::Connect { reason, .. }) if transient(reason)) {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            result = attempt().await;
+        }
         match result {
             Ok(c) => {
                 let handle = Arc::new(c.handle);
@@ -684,4 +690,32 @@ pub async fn trust(
         out.push(offer);
     }
     Ok(out)
+}
+
+/// Whether a failed connect looks like a dropped handshake rather than a refusal (closed or
+/// reset while exchanging versions or keys).
+fn transient(reason: &str) -> bool {
+    let r = reason.to_ascii_lowercase();
+    [
+        "reset by peer",
+        "connection reset",
+        "unexpected eof",
+        "disconnected",
+        "broken pipe",
+    ]
+    .iter()
+    .any(|k| r.contains(k))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::transient;
+
+    #[test]
+    fn only_dropped_handshakes_are_retried() {
+        assert!(transient("Connection reset by peer (os error 104)"));
+        assert!(transient("ssh handshake: unexpected EOF"));
+        assert!(!transient("Connection refused (os error 111)"));
+        assert!(!transient("no SSH session within 10s"));
+    }
 }
