@@ -3,7 +3,7 @@
 //!
 //! It does what the console's event loop does, without a terminal: watchers over the
 //! inventory's hosts feed the model; the logs of the demo project are opened the way `L`
-//! opens them and read with the same `ops::logs::read`; two actions are typed into the
+//! opens them and read with the same `ops::logs::read`; real actions are typed into the
 //! palette and run by the real engine (so the Actions and History panes have content). Then
 //! every pane in `Pane::ALL`, the help popup and the palette are drawn with `view::draw` into
 //! a 120×32 `TestBackend` and written as SVG (a cell grid with per-cell colours and bold).
@@ -13,17 +13,15 @@
 //!                    [--theme dark] [--width 120] [--height 32]
 
 use anyhow::{anyhow, bail, Context, Result};
-use opsdeck::docker::logs::LogOptions;
 use opsdeck::docker::{Health, State};
-use opsdeck::error::Error;
-use opsdeck::inventory::{self, Inventory};
-use opsdeck::journal::{HistoryFilter, Journal};
+use opsdeck::inventory;
 use opsdeck::model::{spawn_watchers, Model, Update};
-use opsdeck::ops::{self, ActionEvent, Engine, Plan};
-use opsdeck::tui::app::{App, Effect, LogsView, Pane, Popup};
+use opsdeck::ops;
+use opsdeck::tui::app::{App, LogsView, Pane, Popup};
 use opsdeck::tui::keymap::{KeyCommand, Keymap};
 use opsdeck::tui::theme::Theme;
 use opsdeck::tui::view;
+use opsdeck::tui::{self, Msg, Runner};
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
@@ -34,7 +32,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, OnceCell};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 struct Args {
@@ -75,48 +73,21 @@ fn parse_args() -> Result<Args> {
     Ok(a)
 }
 
-/// Answers from the work started for the app (the console's `Msg`, in short).
-enum Msg {
-    Plan(usize, Result<Plan, Error>),
-    Event(usize, ActionEvent),
-    History(Result<Vec<opsdeck::journal::Entry>, String>),
-    Logs(u64, ops::logs::LogEvent),
-    LogsFailed(u64, String),
-    Databases(Result<ops::provision::ServerDatabases, String>),
-    Backups(Result<Vec<ops::backup::Manifest>, String>),
-    Routes(Result<Vec<ops::routes::HostRoutes>, String>),
-    RoutesFile(String, Result<(String, Option<String>), String>),
-    Doctor(String, Result<ops::doctor::DoctorReport, String>),
-}
-
 /// The console's event loop without a terminal: effects are run, answers and model updates
 /// are applied to the app.
 struct Driver {
     app: App,
-    inv: Arc<Inventory>,
-    selection: ops::HostSelection,
     updates: mpsc::Receiver<Update>,
     _watchers: opsdeck::model::WatchHandle,
     /// The containers whose stats stream (what the pane shows), as the console tells them.
     focus: tokio::sync::watch::Sender<opsdeck::model::Focus>,
     checks: mpsc::Receiver<ops::checks::CheckResult>,
     _stop_checks: tokio_util::sync::DropGuard,
-    tx: mpsc::UnboundedSender<Msg>,
+    /// The console's own effect runner; its answers arrive on `rx`.
+    runner: Runner,
     rx: mpsc::UnboundedReceiver<Msg>,
-    engine: Arc<OnceCell<Engine>>,
-    logs_cancel: CancellationToken,
     /// Only containers of this compose project are shown (a shared engine may run others).
     project: String,
-}
-
-async fn engine(cell: &OnceCell<Engine>) -> Result<&Engine, Error> {
-    cell.get_or_try_init(|| async {
-        Journal::open_default()
-            .await
-            .map(Engine::new)
-            .map_err(Error::from)
-    })
-    .await
 }
 
 impl Driver {
@@ -138,163 +109,7 @@ impl Driver {
 
     fn run_effects(&mut self) {
         for effect in std::mem::take(&mut self.app.effects) {
-            let inv = self.inv.clone();
-            let selection = self.selection.clone();
-            let tx = self.tx.clone();
-            let cell = self.engine.clone();
-            match effect {
-                Effect::Prepare { run, action } => {
-                    tokio::spawn(async move {
-                        let plan = async {
-                            let hosts = ops::select_hosts(&inv, &selection)?;
-                            ops::prepare(&inv, &hosts, &action).await
-                        }
-                        .await;
-                        let _ = tx.send(Msg::Plan(run, plan));
-                    });
-                }
-                Effect::Execute { run } => {
-                    let Some(r) = self.app.runs.iter().find(|r| r.id == run) else {
-                        continue;
-                    };
-                    let Some(plan) = r.plan.clone() else { continue };
-                    let cancel = r.cancel.clone();
-                    tokio::spawn(async move {
-                        let (etx, mut erx) = mpsc::unbounded_channel();
-                        let forward = {
-                            let tx = tx.clone();
-                            tokio::spawn(async move {
-                                while let Some(ev) = erx.recv().await {
-                                    let _ = tx.send(Msg::Event(run, ev));
-                                }
-                            })
-                        };
-                        let result = async {
-                            let engine = engine(&cell).await?;
-                            let hosts = ops::select_hosts(&inv, &selection)?;
-                            let host = ops::plan_host(&inv, hosts, &plan)?;
-                            engine.execute(&plan, &host, etx, cancel).await;
-                            Ok::<(), Error>(())
-                        }
-                        .await;
-                        let _ = forward.await;
-                        if let Err(e) = result {
-                            let _ = tx.send(Msg::Plan(run, Err(e)));
-                        }
-                    });
-                }
-                Effect::LoadBackups => {
-                    tokio::spawn(async move {
-                        let b = ops::backup::list(&inv, None)
-                            .await
-                            .map(|v| v.into_iter().map(|(m, _)| m).collect())
-                            .map_err(|e| e.message);
-                        let _ = tx.send(Msg::Backups(b));
-                    });
-                }
-                Effect::LoadRoutes => {
-                    tokio::spawn(async move {
-                        let r = ops::routes::list(&inv, &selection)
-                            .await
-                            .map_err(|e| e.message);
-                        let _ = tx.send(Msg::Routes(r));
-                    });
-                }
-                Effect::LoadRoutesFile { host } => {
-                    tokio::spawn(async move {
-                        let f = ops::routes::read_file(&inv, &host)
-                            .await
-                            .map_err(|e| e.message);
-                        let _ = tx.send(Msg::RoutesFile(host, f));
-                    });
-                }
-                Effect::RunDoctor { app } => {
-                    tokio::spawn(async move {
-                        let r = ops::doctor::run(&inv, &app).await.map_err(|e| e.message);
-                        let _ = tx.send(Msg::Doctor(app, r));
-                    });
-                }
-                Effect::LoadDatabases => {
-                    tokio::spawn(async move {
-                        let d = ops::provision::list(&inv, None)
-                            .await
-                            .map_err(|e| e.message);
-                        let _ = tx.send(Msg::Databases(d));
-                    });
-                }
-                Effect::LoadHistory => {
-                    tokio::spawn(async move {
-                        let h = async {
-                            engine(&cell)
-                                .await?
-                                .journal
-                                .history(&HistoryFilter {
-                                    limit: Some(500),
-                                    ..HistoryFilter::default()
-                                })
-                                .await
-                                .map_err(Error::from)
-                        }
-                        .await
-                        .map_err(|e| e.message);
-                        let _ = tx.send(Msg::History(h));
-                    });
-                }
-                Effect::OpenLogs { generation, target } => {
-                    self.logs_cancel.cancel();
-                    self.logs_cancel = CancellationToken::new();
-                    let cancel = self.logs_cancel.clone();
-                    let line_bytes = inv.console.log_line_bytes;
-                    tokio::spawn(async move {
-                        let targets: Vec<String> =
-                            target.split_whitespace().map(str::to_string).collect();
-                        let opened = async {
-                            let hosts = ops::select_hosts(&inv, &selection)?;
-                            let sources = ops::logs::sources(&inv, &hosts, &targets).await?;
-                            let arc_hosts = ops::logs::hosts_for(&inv, &sources)?;
-                            Ok::<_, Error>((arc_hosts, sources))
-                        }
-                        .await;
-                        let (hosts, sources) = match opened {
-                            Ok(x) => x,
-                            Err(e) => {
-                                let _ = tx.send(Msg::LogsFailed(generation, e.message));
-                                return;
-                            }
-                        };
-                        let opts = LogOptions {
-                            follow: true,
-                            tail: Some(500),
-                            since: None,
-                            max_line_bytes: line_bytes,
-                        };
-                        let mut rx = ops::logs::read(hosts, sources, opts, cancel);
-                        while let Some(ev) = rx.recv().await {
-                            if tx.send(Msg::Logs(generation, ev)).is_err() {
-                                return;
-                            }
-                        }
-                    });
-                }
-                // Saving logs, and effects of panes this program does not know yet, are
-                // not needed for a picture.
-                other => eprintln!("screenshots: not running {other:?}"),
-            }
-        }
-    }
-
-    fn handle(&mut self, m: Msg) {
-        match m {
-            Msg::Plan(run, plan) => self.app.plan_ready(run, plan),
-            Msg::Event(run, ev) => self.app.action_event(run, ev),
-            Msg::History(h) => self.app.history_loaded(h),
-            Msg::Logs(generation, ev) => self.app.log_event(generation, ev),
-            Msg::LogsFailed(generation, e) => self.app.logs_failed(generation, e),
-            Msg::Databases(d) => self.app.databases_loaded(d),
-            Msg::Backups(b) => self.app.backups_loaded(b),
-            Msg::Routes(r) => self.app.routes_loaded(r),
-            Msg::RoutesFile(host, f) => self.app.routes_file_loaded(host, f),
-            Msg::Doctor(a, r) => self.app.doctor_done(a, r),
+            self.runner.spawn(effect, &self.app);
         }
     }
 
@@ -329,7 +144,7 @@ impl Driver {
                     }
                     None => bail!("the watchers stopped"),
                 },
-                Some(m) = self.rx.recv() => self.handle(m),
+                Some(m) = self.rx.recv() => tui::handle(&mut self.app, m),
                 _ = tokio::time::sleep(left.min(Duration::from_millis(100))) => {}
             }
         }
@@ -406,20 +221,23 @@ async fn main() -> Result<()> {
     // What the console sets from the terminal's height after a draw.
     app.page = usize::from(args.height.saturating_sub(6)).max(1);
     app.width = args.width;
-    let (tx, rx) = mpsc::unbounded_channel();
+    let line_bytes = inv.console.log_line_bytes;
+    // A database with backups set up gets one, so the Backups pane has something to show.
+    let backup_db = inv
+        .databases
+        .iter()
+        .find(|(_, s)| s.backup_to.is_some())
+        .map(|(n, _)| n.clone());
+    let (runner, rx) = Runner::new(inv, selection, line_bytes);
     let mut d = Driver {
         app,
-        inv,
-        selection,
         updates,
         _watchers: watchers,
         focus,
         checks,
         _stop_checks: checks_cancel.drop_guard(),
-        tx,
+        runner,
         rx,
-        engine: Arc::new(OnceCell::new()),
-        logs_cancel: CancellationToken::new(),
         project: args.project.clone(),
     };
 
@@ -431,7 +249,8 @@ async fn main() -> Result<()> {
     )
     .await?;
 
-    // Two actions, typed into the palette as a user would: a restart, an exec with output.
+    // Actions typed into the palette as a user would: a restart, an exec with output, and a
+    // backup when the inventory has a database to back up.
     let app_name = d
         .app
         .apps
@@ -439,10 +258,12 @@ async fn main() -> Result<()> {
         .next()
         .cloned()
         .ok_or_else(|| anyhow!("the inventory has no app"))?;
-    for line in [
+    let mut lines = vec![
         format!("restart {app_name}/api"),
         format!("exec {app_name}/web cat /www/health"),
-    ] {
+    ];
+    lines.extend(backup_db.iter().map(|db| format!("backup {db}")));
+    for line in lines {
         d.app.run(KeyCommand::Palette);
         d.type_text(&line);
         d.key(KeyCode::Enter);
@@ -552,7 +373,6 @@ async fn main() -> Result<()> {
     d.key(KeyCode::Tab);
     shot(&mut d, "palette")?;
     d.key(KeyCode::Esc);
-    d.logs_cancel.cancel();
     Ok(())
 }
 

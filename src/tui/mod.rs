@@ -32,8 +32,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, OnceCell};
 use tokio_util::sync::CancellationToken;
 
-/// Answers from the work the loop started for the app.
-enum Msg {
+/// Answers from the work the loop started for the app (see [`Runner`]); apply them with
+/// [`handle`].
+pub enum Msg {
     PlanReady(usize, Result<Plan, Error>),
     Event(usize, ActionEvent),
     History(Result<Vec<Entry>, String>),
@@ -70,7 +71,8 @@ impl Msg {
     }
 }
 
-fn handle(app: &mut app::App, m: Msg) {
+/// Apply an answer to the app.
+pub fn handle(app: &mut app::App, m: Msg) {
     match m {
         Msg::PlanReady(run, plan) => app.plan_ready(run, plan),
         Msg::Event(run, ev) => app.action_event(run, ev),
@@ -87,8 +89,10 @@ fn handle(app: &mut app::App, m: Msg) {
     }
 }
 
-/// What the loop needs to run the app's effects.
-struct Runner {
+/// Runs the app's effects (plans, actions through the engine, log readers, loads) as tasks
+/// whose answers come back as [`Msg`]s. The console's loop uses it, and so does anything
+/// else that drives an [`app::App`] without a terminal (the screenshots example).
+pub struct Runner {
     inv: Arc<Inventory>,
     selection: ops::HostSelection,
     engine: Arc<OnceCell<Engine>>,
@@ -99,6 +103,26 @@ struct Runner {
 }
 
 impl Runner {
+    /// A runner for `inv`'s hosts picked by `selection`, and the receiver of its answers.
+    pub fn new(
+        inv: Arc<Inventory>,
+        selection: ops::HostSelection,
+        line_bytes: usize,
+    ) -> (Self, mpsc::UnboundedReceiver<Msg>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (
+            Runner {
+                inv,
+                selection,
+                engine: Arc::new(OnceCell::new()),
+                tx,
+                logs_cancel: std::sync::Mutex::new(CancellationToken::new()),
+                line_bytes,
+            },
+            rx,
+        )
+    }
+
     async fn engine(engine: &OnceCell<Engine>) -> Result<&Engine, Error> {
         engine
             .get_or_try_init(|| async {
@@ -110,7 +134,8 @@ impl Runner {
             .await
     }
 
-    fn spawn(&self, effect: Effect, app: &app::App) {
+    /// Start the work `effect` asks for.
+    pub fn spawn(&self, effect: Effect, app: &app::App) {
         let inv = self.inv.clone();
         let selection = self.selection.clone();
         let tx = self.tx.clone();
@@ -331,17 +356,9 @@ pub async fn run(inv: Inventory, cli: &Cli) -> Result<(), Error> {
     let mut app = app::App::new(model, keymap, apps, notices);
     app.logs = app::LogsView::new(inv.console.log_lines);
     let line_bytes = inv.console.log_line_bytes;
-    let (tx, mut msgs) = mpsc::unbounded_channel();
     let inv = Arc::new(inv);
     let mut checks = ops::checks::spawn_schedule(inv.clone(), checks_cancel);
-    let runner = Runner {
-        inv,
-        selection,
-        engine: Arc::new(OnceCell::new()),
-        tx,
-        logs_cancel: std::sync::Mutex::new(CancellationToken::new()),
-        line_bytes,
-    };
+    let (runner, mut msgs) = Runner::new(inv, selection, line_bytes);
 
     let mut terminal = ratatui::init();
     let _guard = TerminalGuard;
