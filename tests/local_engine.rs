@@ -312,3 +312,59 @@ async fn host_images_lists_the_tags_present_on_the_engine() {
     }
     assert!(images.iter().all(|(_, i)| !i.starts_with("<none>")));
 }
+
+/// The console's stats watcher on the real engine: only the containers in focus are sampled;
+/// a busy one shows CPU once two samples exist, and memory from the first.
+#[test]
+fn stats_are_sampled_for_the_containers_in_focus_only() {
+    require_docker();
+    let busy = unique("busy");
+    let idle = unique("idle");
+    let _b = ContainerGuard(busy.clone());
+    let _i = ContainerGuard(idle.clone());
+    let busy_id = docker(&[
+        "run",
+        "-d",
+        "--no-healthcheck",
+        "--name",
+        &busy,
+        "opsdeck-test/busybox:v1",
+        "sh",
+        "-c",
+        "while :; do :; done",
+    ]);
+    let idle_id = docker(&[
+        "run",
+        "-d",
+        "--no-healthcheck",
+        "--name",
+        &idle,
+        "opsdeck-test/busybox:v1",
+        "sleep",
+        "600",
+    ]);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let host = opsdeck::host::Host::new("local", &Default::default()).expect("host");
+        let mut focus = opsdeck::model::Focus::new();
+        focus.insert(("local".to_string(), busy_id.clone()));
+        let (_focus_tx, focus_rx) = tokio::sync::watch::channel(focus);
+        let (mut updates, _watchers) = opsdeck::model::spawn_watchers(vec![host], focus_rx);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        let mut busy_cpu = None;
+        while busy_cpu.is_none() {
+            let u = tokio::time::timeout_at(deadline, updates.recv())
+                .await
+                .expect("a stats sample of the focused container within 20 s")
+                .expect("the watchers run");
+            if let opsdeck::model::Update::Stats { id, sample, .. } = u {
+                assert_ne!(id, idle_id, "a container out of focus was sampled");
+                assert_eq!(id, busy_id);
+                assert!(sample.memory_bytes > 0, "{sample:?}");
+                busy_cpu = Some(sample.cpu_percent);
+            }
+        }
+        let cpu = busy_cpu.unwrap_or_default();
+        assert!(cpu > 20.0, "a spinning container shows CPU: {cpu}");
+    });
+}

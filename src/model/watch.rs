@@ -5,6 +5,7 @@
 use super::Update;
 use crate::docker;
 use crate::host::Host;
+use bollard::models::ContainerStatsResponse;
 use bollard::query_parameters::{EventsOptionsBuilder, ListContainersOptionsBuilder};
 use futures_util::StreamExt;
 use std::collections::HashMap;
@@ -13,12 +14,18 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// The containers whose stats are streamed (those on screen); the rest are not sampled, so
-/// an idle console costs the engine almost nothing.
+/// The containers whose stats are sampled (those on screen); the rest are not, so an idle
+/// console costs the engine little.
 pub type Focus = std::collections::BTreeSet<(String, String)>;
 
-/// At most this many stats streams per host at once.
-const MAX_STREAMS: usize = 40;
+/// At most this many containers sampled per host.
+const MAX_SAMPLED: usize = 40;
+/// How often the containers on screen are sampled. Streaming stats (a sample per container
+/// per second, dockerd asking each container's shim) made the engine work about 0.4% of a core
+/// per container on screen; one-shot samples every 2 s cost well under half of that.
+const SAMPLE_EVERY: Duration = Duration::from_secs(2);
+/// Stats requests in flight at once per host.
+const SAMPLE_CONCURRENCY: usize = 8;
 /// How often host metrics are read.
 const METRICS_EVERY: Duration = Duration::from_secs(5);
 
@@ -83,66 +90,76 @@ async fn watch_metrics(host: Arc<Host>, tx: mpsc::Sender<Update>, cancel: Cancel
     }
 }
 
-/// Keep one stats stream per focused container of this host.
+/// Sample the focused containers of this host: every [`SAMPLE_EVERY`], and at once for
+/// containers that just came into focus. Each sample is a one-shot stats request; the CPU
+/// share comes from two consecutive samples of the same container.
 async fn watch_stats(
     host: Arc<Host>,
     tx: mpsc::Sender<Update>,
     mut focus: tokio::sync::watch::Receiver<Focus>,
     cancel: CancellationToken,
 ) {
-    let mut streams: HashMap<String, CancellationToken> = HashMap::new();
+    let mut prev: HashMap<String, ContainerStatsResponse> = HashMap::new();
+    let mut tick = tokio::time::interval(SAMPLE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        // On a tick every focused container is sampled; on a focus change only the new ones.
+        let all = tokio::select! {
+            _ = tick.tick() => true,
+            changed = focus.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                false
+            }
+            _ = cancel.cancelled() => return,
+        };
         let wanted: Vec<String> = focus
             .borrow_and_update()
             .iter()
             .filter(|(h, _)| h == host.name())
             .map(|(_, id)| id.clone())
-            .take(MAX_STREAMS)
+            .take(MAX_SAMPLED)
             .collect();
-        streams.retain(|id, stop| {
-            let keep = wanted.contains(id);
-            if !keep {
-                stop.cancel();
-            }
-            keep
-        });
-        for id in wanted {
-            if streams.contains_key(&id) {
-                continue;
-            }
-            let stop = cancel.child_token();
-            streams.insert(id.clone(), stop.clone());
-            let (host, tx) = (host.clone(), tx.clone());
-            tokio::spawn(async move {
-                let Ok(d) = host.docker().await else { return };
-                let mut s = d.stats(
-                    &id,
-                    Some(
-                        bollard::query_parameters::StatsOptionsBuilder::new()
-                            .stream(true)
-                            .build(),
-                    ),
-                );
-                loop {
-                    let next = tokio::select! {
-                        n = s.next() => n,
-                        _ = stop.cancelled() => return,
-                    };
-                    let Some(Ok(stats)) = next else { return };
-                    let u = Update::Stats {
-                        host: host.name().to_string(),
-                        id: id.clone(),
-                        sample: docker::StatsSample::from_engine(&stats),
-                    };
-                    if tx.send(u).await.is_err() {
-                        return;
-                    }
-                }
-            });
+        prev.retain(|id, _| wanted.contains(id));
+        let due: Vec<String> = wanted
+            .into_iter()
+            .filter(|id| all || !prev.contains_key(id))
+            .collect();
+        if due.is_empty() {
+            continue;
         }
-        tokio::select! {
-            changed = focus.changed() => if changed.is_err() { return },
-            _ = cancel.cancelled() => return,
+        let Ok(d) = host.docker().await else { continue };
+        let mut samples = futures_util::stream::iter(due)
+            .map(|id| {
+                let d = d.clone();
+                async move {
+                    let opts = bollard::query_parameters::StatsOptionsBuilder::new()
+                        .stream(false)
+                        .one_shot(true)
+                        .build();
+                    let now = d.stats(&id, Some(opts)).next().await;
+                    (id, now)
+                }
+            })
+            .buffer_unordered(SAMPLE_CONCURRENCY);
+        while let Some((id, now)) = samples.next().await {
+            let Some(Ok(mut now)) = now else { continue };
+            let Some(before) = prev.get(&id) else {
+                // The first sample only starts the CPU measurement.
+                prev.insert(id, now);
+                continue;
+            };
+            now.precpu_stats = before.cpu_stats.clone();
+            let u = Update::Stats {
+                host: host.name().to_string(),
+                id: id.clone(),
+                sample: docker::StatsSample::from_engine(&now),
+            };
+            prev.insert(id, now);
+            if tx.send(u).await.is_err() {
+                return;
+            }
         }
     }
 }
