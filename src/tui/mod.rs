@@ -49,25 +49,26 @@ pub enum Msg {
     HostImages(Vec<(String, String)>),
 }
 
-/// Periodic samples (stats, host metrics, check results), as opposed to state changes.
-fn is_sample(u: &crate::model::Update) -> bool {
+/// How soon a model update wants a frame: a state change at once (the 100 ms target),
+/// periodic samples (stats, host metrics, check results) with the next sample frame.
+fn frame_for(u: &crate::model::Update) -> Duration {
     use crate::model::Update;
-    matches!(
-        u,
-        Update::Stats { .. } | Update::HostMetrics { .. } | Update::Check(_)
-    )
+    match u {
+        Update::Stats { .. } | Update::HostMetrics { .. } | Update::Check(_) => SAMPLE_FRAME,
+        _ => FRAME,
+    }
 }
 
 impl Msg {
-    /// An answer to something the user just did (a plan to confirm, a file to edit), drawn
-    /// at once; streaming data (log lines, progress, output) waits for the data frame.
-    fn answers_the_user(&self) -> bool {
-        !matches!(
-            self,
+    /// How soon it wants a frame: an answer to something the user just did (a plan to
+    /// confirm, a file to edit) at once; streaming text (log lines, progress, output) soon.
+    fn frame(&self) -> Duration {
+        match self {
             Msg::Logs(..)
-                | Msg::Event(_, ActionEvent::Progress { .. })
-                | Msg::Event(_, ActionEvent::Output { .. })
-        )
+            | Msg::Event(_, ActionEvent::Progress { .. })
+            | Msg::Event(_, ActionEvent::Output { .. }) => STREAM_FRAME,
+            _ => FRAME,
+        }
     }
 }
 
@@ -302,9 +303,13 @@ impl Runner {
 
 /// The shortest time between two frames after input (keys, mouse, resize).
 const FRAME: Duration = Duration::from_millis(33);
-/// The shortest time between two frames when only samples or streaming data changed (stats
-/// arrive once a second per container): a screen full of them redraws twice a second, not 30.
-const DATA_FRAME: Duration = Duration::from_millis(500);
+/// The shortest time between two frames when only streaming text changed (log lines, an
+/// action's output and progress): it reads as live without a frame per line.
+const STREAM_FRAME: Duration = Duration::from_millis(250);
+/// The shortest time between two frames when only samples changed (stats arrive once a
+/// second per container, host metrics and checks less often): a screen full of them is redrawn
+/// once a second, which is as often as they change.
+const SAMPLE_FRAME: Duration = Duration::from_millis(1000);
 
 /// Restores the terminal when dropped (normal exit, error, or unwinding panic).
 struct TerminalGuard;
@@ -373,12 +378,12 @@ pub async fn run(inv: Inventory, cli: &Cli) -> Result<(), Error> {
     let mut input = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_secs(5));
     let mut dirty = true;
-    // Input wants the next frame now; data alone waits for DATA_FRAME.
-    let mut urgent = true;
-    let mut last_draw = Instant::now() - DATA_FRAME;
+    // How soon the changes not drawn yet want a frame: input at once, streaming text soon,
+    // samples within a second.
+    let mut gap = FRAME;
+    let mut last_draw = Instant::now() - SAMPLE_FRAME;
     let mut last_minute = chrono::Utc::now().timestamp() / 60;
     loop {
-        let gap = if urgent { FRAME } else { DATA_FRAME };
         if dirty && last_draw.elapsed() >= gap {
             app.now = chrono::Utc::now();
             let mut height = 0;
@@ -398,10 +403,10 @@ pub async fn run(inv: Inventory, cli: &Cli) -> Result<(), Error> {
             }
             last_draw = Instant::now();
             dirty = false;
-            urgent = false;
+            gap = SAMPLE_FRAME;
         }
         let wait = if dirty {
-            (if urgent { FRAME } else { DATA_FRAME }).saturating_sub(last_draw.elapsed())
+            gap.saturating_sub(last_draw.elapsed())
         } else {
             Duration::from_secs(3600)
         };
@@ -410,7 +415,9 @@ pub async fn run(inv: Inventory, cli: &Cli) -> Result<(), Error> {
                 Some(Ok(ev)) => {
                     let changed = app.on_event(&ev);
                     dirty |= changed;
-                    urgent |= changed;
+                    if changed {
+                        gap = FRAME;
+                    }
                 }
                 Some(Err(e)) => return Err(Error::failed(format!("reading the terminal: {e}"))),
                 None => break,
@@ -419,10 +426,10 @@ pub async fn run(inv: Inventory, cli: &Cli) -> Result<(), Error> {
                 Some(u) => {
                     // A container or host changing state is shown at once (the 100 ms
                     // target); stats and host metrics wait for the data frame.
-                    urgent |= !is_sample(&u);
+                    gap = gap.min(frame_for(&u));
                     app.apply(u);
                     while let Ok(more) = updates.try_recv() {
-                        urgent |= !is_sample(&more);
+                        gap = gap.min(frame_for(&more));
                         app.apply(more);
                     }
                     dirty = true;
@@ -435,11 +442,11 @@ pub async fn run(inv: Inventory, cli: &Cli) -> Result<(), Error> {
             }
             m = msgs.recv() => {
                 if let Some(m) = m {
-                    urgent |= m.answers_the_user();
+                    gap = gap.min(m.frame());
                     handle(&mut app, m);
                     // Drain what else is queued before drawing: one frame for a burst.
                     while let Ok(m) = msgs.try_recv() {
-                        urgent |= m.answers_the_user();
+                        gap = gap.min(m.frame());
                         handle(&mut app, m);
                     }
                 }
