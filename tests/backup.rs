@@ -32,8 +32,19 @@ fn backup_is_streamed_checksummed_and_verified_by_restoring() {
     let pg = pg();
     let store = tempfile::tempdir().expect("tmp");
     let sb = setup(&pg, store.path(), "");
+    // Left over from backups that died: this database's is removed, another's is not.
+    let stale = store.path().join("shopdb-20200101T000000000Z.dump.partial");
+    let others = store.path().join("other-20200101T000000000Z.dump.partial");
+    std::fs::write(&stale, "x").expect("write");
+    std::fs::write(&others, "x").expect("write");
     let (code, out, err) = sb.run(&["backup", "shopdb"]);
     assert_eq!(code, 0, "{out}{err}");
+    assert!(!stale.exists(), "the dead backup's partial was removed");
+    assert!(
+        others.exists(),
+        "another database's partial is not ours to remove"
+    );
+    std::fs::remove_file(&others).expect("rm");
     let (_, list) = sb.json(&["backups", "shopdb"]);
     let b = list[0].clone();
     let id = b["id"].as_str().expect("id").to_string();

@@ -220,11 +220,17 @@ fn host_dir_backups_stay_on_the_database_host() {
     );
     let env = sshd.client_env(&sb, &bed);
     let seeded = pg.checksum();
+    // A partial left on the host by an earlier backup that died: removed by the next one.
+    let dir = store.join("shop");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    chmod(&dir, "0777");
+    let stale = dir.join("shopdb-20200101T000000000Z.dump.partial");
+    std::fs::write(&stale, "x").expect("write");
     let (code, out, err) = sb.run_env(&env, &["backup", "shopdb"]);
     assert_eq!(code, 0, "{out}{err}");
+    assert!(!stale.exists(), "the dead backup's partial was removed");
     let list = json_with(&sb, &env, &["backups", "shopdb"]);
     let id = list[0]["id"].as_str().expect("id").to_string();
-    let dir = store.join("shop");
     assert_eq!(
         files(&dir),
         vec![format!("{id}.dump"), format!("{id}.json")]

@@ -4,8 +4,8 @@
 //! renamed.
 
 use super::{
-    dump_name, manifest_name, partial_name, pull, InContainer, Pending, Progress, Sink, Staged,
-    StorageError,
+    dump_name, manifest_name, partial_name, pull, stale_partial, InContainer, Pending, Progress,
+    Sink, Staged, StorageError,
 };
 use std::path::PathBuf;
 use tokio::io::AsyncWriteExt;
@@ -50,6 +50,7 @@ impl Dir {
         tokio::fs::create_dir_all(&self.path)
             .await
             .map_err(|e| self.failed(format!("{}: {e}", self.path.display())))?;
+        self.remove_stale(id).await;
         let partial = self.path.join(partial_name(id));
         let file = tokio::fs::OpenOptions::new()
             .write(true)
@@ -81,6 +82,18 @@ impl Dir {
             Err(e) => {
                 self.discard(id).await;
                 Err(self.failed(e))
+            }
+        }
+    }
+
+    /// Partial dumps of this database's earlier backups that died.
+    async fn remove_stale(&self, id: &str) {
+        let Ok(mut rd) = tokio::fs::read_dir(&self.path).await else {
+            return;
+        };
+        while let Ok(Some(entry)) = rd.next_entry().await {
+            if stale_partial(&entry.file_name().to_string_lossy(), id) {
+                let _ = tokio::fs::remove_file(entry.path()).await;
             }
         }
     }

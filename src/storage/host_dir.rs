@@ -31,6 +31,13 @@ mkdir -p "$d" || exit 70
 [ -w "$d" ] || { echo "$d is not writable by $(id -un)" >&2; exit 70; }
 # Exit statuses go beside the system's temp files, not on the (maybe full) backup disk.
 t=$(mktemp -d) || exit 70
+# Partial dumps of this database's earlier backups that died (its lock is held now).
+db=${id%-*}
+for f in "$d/$db"-*.dump.partial; do
+  case ${f#"$d/$db"-} in
+    [0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]T[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]Z.dump.partial) rm -f "$f" ;;
+  esac
+done
 (set -C; : >"$p") || { rm -rf "$t"; exit 71; }
 sum=$( { docker exec "$c" "$@" 2>"$t/err"; echo $? >"$t/rc"; } | { tee "$p"; echo $? >"$t/tee"; } | sha256sum )
 rc=$(cat "$t/rc" 2>/dev/null)

@@ -461,3 +461,49 @@ fn manifest_name(id: &str) -> String {
 fn partial_name(id: &str) -> String {
     format!("{id}.dump.partial")
 }
+
+/// Whether `file` is the partial dump of an earlier backup of the same database as `id`
+/// (`DB-YYYYMMDDTHHMMSSmmmZ.dump.partial`, same DB). The database's lock is held while a
+/// backup runs, so such a file is left over from one that died (killed, connection cut).
+fn stale_partial(file: &str, id: &str) -> bool {
+    let Some((db, _)) = id.rsplit_once('-') else {
+        return false;
+    };
+    let Some(stamp) = file
+        .strip_prefix(db)
+        .and_then(|r| r.strip_prefix('-'))
+        .and_then(|r| r.strip_suffix(".dump.partial"))
+    else {
+        return false;
+    };
+    let b = stamp.as_bytes();
+    file != partial_name(id)
+        && b.len() == 19
+        && b[8] == b'T'
+        && b[18] == b'Z'
+        && b[..8].iter().chain(&b[9..18]).all(u8::is_ascii_digit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stale_partial;
+
+    #[test]
+    fn only_the_same_databases_old_partials_are_stale() {
+        let id = "shop-eu-20261123T161632905Z";
+        assert!(stale_partial(
+            "shop-eu-20261122T010203004Z.dump.partial",
+            id
+        ));
+        assert!(!stale_partial(
+            "shop-eu-20261123T161632905Z.dump.partial",
+            id
+        ));
+        assert!(!stale_partial(
+            "shop-eu-x-20261122T010203004Z.dump.partial",
+            id
+        ));
+        assert!(!stale_partial("shop-20261122T010203004Z.dump.partial", id));
+        assert!(!stale_partial("shop-eu-20261122T010203004Z.dump", id));
+    }
+}
