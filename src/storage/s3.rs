@@ -291,18 +291,12 @@ impl S3 {
 
     async fn get_small(&self, key: &str) -> Result<Option<Bytes>, String> {
         let url = GetObject::new(&self.bucket, Some(&self.creds), key).sign(SIGNED_FOR);
-        match call(
-            hyper::Method::GET,
-            url,
-            Bytes::new(),
-            QUICK,
-            &format!("reading {key}"),
-        )
-        .await
-        {
-            Ok(a) => Ok(Some(a.body)),
-            Err(e) if e.contains("HTTP 404") => Ok(None),
-            Err(e) => Err(e),
+        let what = format!("reading {key}");
+        let a = fetch(hyper::Method::GET, url, Bytes::new(), QUICK, &what).await?;
+        match a.status {
+            200..=299 => Ok(Some(a.body)),
+            404 => Ok(None),
+            _ => Err(format!("{what} refused: {}", describe(&a))),
         }
     }
 
@@ -463,6 +457,22 @@ async fn call(
     wait: Duration,
     what: &str,
 ) -> Result<Answer, String> {
+    let answer = fetch(method, url, body, wait, what).await?;
+    if (200..300).contains(&answer.status) {
+        Ok(answer)
+    } else {
+        Err(format!("{what} refused: {}", describe(&answer)))
+    }
+}
+
+/// Send a request and read its (small) answer, whatever its status.
+async fn fetch(
+    method: hyper::Method,
+    url: url::Url,
+    body: Bytes,
+    wait: Duration,
+    what: &str,
+) -> Result<Answer, String> {
     let resp = send(method, url, body, wait)
         .await
         .map_err(|e| format!("{what}: {e}"))?;
@@ -473,16 +483,11 @@ async fn call(
         .map_err(|_| format!("{what}: the answer did not finish within 60s"))?
         .map_err(|e| format!("{what}: {e}"))?
         .to_bytes();
-    let answer = Answer {
+    Ok(Answer {
         status,
         headers,
         body,
-    };
-    if (200..300).contains(&status) {
-        Ok(answer)
-    } else {
-        Err(format!("{what} refused: {}", describe(&answer)))
-    }
+    })
 }
 
 /// The multipart upload being written: whole parts go out as they fill, one part uploading
