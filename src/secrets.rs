@@ -1,5 +1,26 @@
 //! Masking: no password, token or secret value reaches the journal, a log or the screen.
 
+/// A secret value held in memory: never printed (`Debug` shows `***`) and never serialized
+/// (hold it in a `#[serde(skip)]` field).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    /// The value itself, for the one place that must hand it over.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
 /// Replace the password of a URL (`scheme://user:pass@host`) with `***`.
 pub fn mask_url(s: &str) -> String {
     let Some((scheme, rest)) = s.split_once("://") else {

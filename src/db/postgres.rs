@@ -51,20 +51,26 @@ pub fn parse_url(url: &str) -> Result<Endpoint, String> {
         ),
         None => (rest, None),
     };
-    let (h, port) = match hostport.rsplit_once(':') {
+    let (h, port) = match hostport.rsplit_once(':').filter(|(_, p)| !p.contains(']')) {
         Some((h, p)) => (
             h.to_string(),
             p.parse().map_err(|_| format!("bad port {p:?}"))?,
         ),
         None => (hostport.to_string(), 5432),
     };
+    // `[::1]` is an IPv6 address; the brackets are URL syntax, not part of the name.
+    let h = h
+        .strip_prefix('[')
+        .and_then(|x| x.strip_suffix(']'))
+        .map_or(h.clone(), str::to_string);
     let (user, password) = match auth {
         Some(a) => match a.split_once(':') {
-            Some((u, p)) => (Some(u.to_string()), Some(p.to_string())),
-            None => (Some(a.to_string()), None),
+            Some((u, p)) => (Some(percent_decode(u)?), Some(percent_decode(p)?)),
+            None => (Some(percent_decode(a)?), None),
         },
         None => (None, None),
     };
+    let db = db.map(|d| percent_decode(&d)).transpose()?;
     Ok(Endpoint {
         host_side: (h.clone(), port),
         from_host: (h, port),
@@ -72,6 +78,38 @@ pub fn parse_url(url: &str) -> Result<Endpoint, String> {
         password,
         database: db,
     })
+}
+
+/// `%40` → `@`: user names, passwords and database names in a URL are percent-encoded.
+fn percent_decode(s: &str) -> Result<String, String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = b
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| "a URL has a `%` not followed by two hex digits".to_string())?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| "a URL part is not UTF-8 once decoded".to_string())
+}
+
+/// The `sslmode` a Postgres URL asks for (`?sslmode=require`), if any.
+pub fn url_sslmode(url: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == "sslmode")
+        .map(|(_, v)| v.to_string())
 }
 
 impl PgAdmin {
@@ -242,5 +280,23 @@ mod tests {
         assert_eq!(ident("a\"b"), "\"a\"\"b\"");
         assert_eq!(literal("it's"), "'it''s'");
         assert!(parse_url("mysql://x").is_err());
+    }
+
+    #[test]
+    fn url_parts_are_decoded_and_ipv6_unbracketed() {
+        let e = parse_url("postgresql://app%40corp:p%3Ass%2Fw@[::1]:6543/my%20db?sslmode=require")
+            .expect("url");
+        assert_eq!(e.user.as_deref(), Some("app@corp"));
+        assert_eq!(e.password.as_deref(), Some("p:ss/w"));
+        assert_eq!(e.from_host, ("::1".to_string(), 6543));
+        assert_eq!(e.database.as_deref(), Some("my db"));
+        let e = parse_url("postgres://u@[fe80::1]/x").expect("url");
+        assert_eq!(e.from_host, ("fe80::1".to_string(), 5432));
+        assert!(parse_url("postgres://u:%zz@h/x").is_err());
+        assert_eq!(
+            url_sslmode("postgres://h/x?application_name=a&sslmode=verify-full").as_deref(),
+            Some("verify-full")
+        );
+        assert_eq!(url_sslmode("postgres://h/x"), None);
     }
 }

@@ -153,6 +153,10 @@ pub struct DatabaseSpec {
     pub apps: Vec<String>,
     /// Warn when the newest verified backup is older than this.
     pub max_backup_age: Option<ConfigDuration>,
+    /// For a Postgres database given by `url`: the image whose pg_dump/psql/pg_restore run
+    /// (in a throwaway container on the host) for backups. Default: the newest `postgres`
+    /// image on the host, else `postgres:18` pulled.
+    pub tools_image: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]

@@ -242,6 +242,19 @@ fn database(p: &mut Problems, inv: &Inventory, name: &str, d: &DatabaseSpec) {
             }
         }
     }
+    if let Some(img) = &d.tools_image {
+        if d.url.is_none() || d.engine != DbEngine::Postgres {
+            p.push((
+                k("tools_image"),
+                "only a postgres database given by `url` runs its tools in a separate image".into(),
+            ));
+        } else if img.is_empty() || img.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            p.push((
+                k("tools_image"),
+                format!("{:?} is not an image reference", names::printable(img)),
+            ));
+        }
+    }
     for (field, v) in [("database", &d.database), ("user", &d.user)] {
         if let Some(v) = v {
             if let Err(e) = names::check_name(field, v) {

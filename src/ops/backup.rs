@@ -1,4 +1,5 @@
-//! Backups of Postgres running in a container: `pg_dump -Fc` inside the container, streamed
+//! Backups of Postgres: `pg_dump -Fc` inside the database's container (or, for a database given
+//! by URL, in a throwaway tools container on its host: [`super::pg_tools`]), streamed
 //! (never held whole in memory) into the storage (`crate::storage`: a directory here, a
 //! directory on the database's host, or S3) with sha256 computed on the way, published under
 //! its final name only after the dump exited 0 and the data is stored, with a manifest
@@ -7,6 +8,7 @@
 //! scratch database and compares the counts; only that marks a backup verified.
 
 use super::event::ActionEvent;
+use super::pg_tools::{Server, Tools};
 use super::plan::{Plan, Step, StepKind};
 use super::Action;
 use crate::docker::exec;
@@ -28,9 +30,43 @@ pub use crate::storage::Manifest;
 pub struct DbRef {
     /// The inventory's name.
     pub name: String,
+    /// The database's container; for a database given by URL, the server's address.
     pub container: String,
     pub database: String,
     pub user: String,
+    /// A database given by URL: the tools run in a throwaway container on the host.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<Server>,
+}
+
+impl DbRef {
+    /// Where pg_dump and friends run for one action (close it when done); a tools container
+    /// is checked by connecting to database `first` (the one the action works on first).
+    async fn tools(&self, host: &Host, d: &bollard::Docker, first: &str) -> Result<Tools, Error> {
+        Tools::open(
+            host,
+            d,
+            &self.name,
+            &self.container,
+            self.server.as_ref(),
+            (&self.user, first),
+        )
+        .await
+    }
+
+    /// `in CONTAINER` or `from ADDRESS (tools in a temporary container)`, for plans.
+    fn place(&self) -> String {
+        match &self.server {
+            None => format!("in {}", self.container),
+            Some(s) => format!(
+                "from {} (client tools in a temporary container: {})",
+                s.display(),
+                s.tools_image
+                    .as_deref()
+                    .unwrap_or("the host's newest postgres image")
+            ),
+        }
+    }
 }
 
 /// Where backups go: the inventory's storage entry, by name.
@@ -88,11 +124,26 @@ fn resolve(
     if spec.engine != DbEngine::Postgres {
         return Err(Error::usage(format!("{db} is not a postgres database")));
     }
-    let container = spec.container.clone().ok_or_else(|| {
-        Error::usage(format!(
-            "{db}: backups run pg_dump inside the database's container; set `container`"
-        ))
-    })?;
+    let (container, server, url_db, url_user) = match (&spec.container, &spec.url) {
+        (Some(c), _) => (c.clone(), None, None, None),
+        (None, Some(url)) => {
+            let ep = crate::db::postgres::parse_url(url)
+                .map_err(|e| Error::usage(format!("{db}: url: {e}")))?;
+            let server = Server {
+                address: ep.from_host.0.clone(),
+                port: ep.from_host.1,
+                sslmode: crate::db::postgres::url_sslmode(url),
+                tools_image: spec.tools_image.clone(),
+                password: ep.password.map(crate::secrets::Secret::new),
+            };
+            (server.display(), Some(server), ep.database, ep.user)
+        }
+        (None, None) => {
+            return Err(Error::usage(format!(
+                "{db}: give `container` or `url` for the database"
+            )))
+        }
+    };
     let sname = to
         .map(str::to_string)
         .or_else(|| spec.backup_to.clone())
@@ -114,8 +165,17 @@ fn resolve(
         DbRef {
             name: db.to_string(),
             container,
-            database: spec.database.clone().unwrap_or_else(|| db.to_string()),
-            user: spec.user.clone().unwrap_or_else(|| "postgres".into()),
+            database: spec
+                .database
+                .clone()
+                .or(url_db)
+                .unwrap_or_else(|| db.to_string()),
+            user: spec
+                .user
+                .clone()
+                .or(url_user)
+                .unwrap_or_else(|| "postgres".into()),
+            server,
         },
         StorageRef {
             name: sname,
@@ -130,9 +190,9 @@ pub fn plan(inv: &Inventory, action: &Action) -> Result<Plan, Error> {
         Action::Backup { db, to } => {
             let (host, d, s) = resolve(inv, db, to.as_deref())?;
             let name = format!(
-                "pg_dump -Fc {} in {} → {} (sha256, manifest with row counts)",
+                "pg_dump -Fc {} {} → {} (sha256, manifest with row counts)",
                 d.database,
-                d.container,
+                d.place(),
                 s.location(&host)
             );
             (
@@ -321,24 +381,6 @@ fn parse_counts(lines: &[String]) -> BTreeMap<String, i64> {
         .collect()
 }
 
-async fn container_id(host: &Host, d: &bollard::Docker, name: &str) -> Result<String, Error> {
-    let list = crate::docker::list_containers(d, host.name())
-        .await
-        .map_err(|e| Error::failed(crate::docker::describe_error(&e)))?;
-    list.iter()
-        .find(|c| {
-            (c.name == name || c.service.as_deref() == Some(name))
-                && c.state == crate::docker::State::Running
-        })
-        .map(|c| c.id.clone())
-        .ok_or_else(|| {
-            Error::failed(format!(
-                "{}: no running container or compose service named {name:?}",
-                host.name()
-            ))
-        })
-}
-
 fn progress(events: &UnboundedSender<ActionEvent>, seq: usize, done: u64) {
     let _ = events.send(ActionEvent::Progress {
         seq,
@@ -346,6 +388,19 @@ fn progress(events: &UnboundedSender<ActionEvent>, seq: usize, done: u64) {
         total: None,
         unit: "bytes".into(),
     });
+}
+
+/// What a backup, verify or restore works with once its tools are in place.
+#[derive(Clone, Copy)]
+struct Job<'a> {
+    host: &'a Host,
+    d: &'a bollard::Docker,
+    /// The container the tools run in.
+    cid: &'a str,
+    store: &'a Store<'a>,
+    db: &'a DbRef,
+    seq: usize,
+    events: &'a UnboundedSender<ActionEvent>,
 }
 
 /// Run the backup. Nothing is published unless every part succeeded.
@@ -358,10 +413,35 @@ pub(super) async fn backup(
 ) -> Result<String, Error> {
     let store = st.open(host)?;
     let d = host.docker().await?;
-    let cid = container_id(host, &d, &db.container).await?;
+    let tools = db.tools(host, &d, &db.database).await?;
+    let job = Job {
+        host,
+        d: &d,
+        cid: &tools.cid,
+        store: &store,
+        db,
+        seq,
+        events,
+    };
+    let done = dump(job, st).await;
+    tools.close(&d).await;
+    done
+}
+
+/// [`backup`], its tools in place.
+async fn dump(job: Job<'_>, st: &StorageRef) -> Result<String, Error> {
+    let Job {
+        host,
+        d,
+        cid,
+        store,
+        db,
+        seq,
+        events,
+    } = job;
     let now = chrono::Utc::now();
     let id = format!("{}-{}", db.name, now.format("%Y%m%dT%H%M%S%3fZ"));
-    let mut psql = Psql::open(&d, &cid, &db.user, &db.database).await?;
+    let mut psql = Psql::open(d, cid, &db.user, &db.database).await?;
     psql.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;")
         .await?;
     let snapshot = psql
@@ -396,8 +476,8 @@ pub(super) async fn backup(
     let staged = store
         .dump(
             InContainer {
-                docker: &d,
-                container: &cid,
+                docker: d,
+                container: cid,
                 argv,
             },
             &id,
@@ -431,7 +511,7 @@ pub(super) async fn backup(
         let _ = store.delete(&id).await;
         return Err(e.into());
     }
-    let pruned = retention(&store, &db.name, st).await.unwrap_or_default();
+    let pruned = retention(store, &db.name, st).await.unwrap_or_default();
     Ok(format!(
         "{id}: {} bytes, sha256 {}, {} tables, in {}{}",
         manifest.size,
@@ -523,16 +603,15 @@ fn argv(parts: &[&str]) -> Vec<String> {
 
 /// Restore backup `id` into `scratch` (which exists, empty) and check it: the bytes fed are the
 /// manifest's (sha256, size) and the restored row counts are the manifest's.
-#[allow(clippy::too_many_arguments)]
 async fn restore_into_scratch(
-    store: &Store<'_>,
-    d: &bollard::Docker,
-    cid: &str,
-    db: &DbRef,
+    job: Job<'_>,
     m: &Manifest,
     scratch: &str,
     report: crate::storage::Progress<'_>,
 ) -> Result<usize, Check> {
+    let Job {
+        d, cid, store, db, ..
+    } = job;
     let fed = store
         .feed(
             &m.id,
@@ -625,16 +704,42 @@ async fn prove(
     seq: usize,
     events: &UnboundedSender<ActionEvent>,
 ) -> Result<usize, Check> {
-    let id = &m.id;
     let d = host.docker().await?;
-    let cid = container_id(host, &d, &db.container).await?;
+    // Verify works on scratch databases only (the live one may even be gone).
+    let tools = db.tools(host, &d, "postgres").await?;
+    let job = Job {
+        host,
+        d: &d,
+        cid: &tools.cid,
+        store,
+        db,
+        seq,
+        events,
+    };
+    let proved = prove_with(job, m).await;
+    tools.close(&d).await;
+    proved
+}
+
+/// [`prove`], its tools in place.
+async fn prove_with(job: Job<'_>, m: &Manifest) -> Result<usize, Check> {
+    let Job {
+        d,
+        cid,
+        store,
+        db,
+        seq,
+        events,
+        ..
+    } = job;
+    let id = &m.id;
     // 1. The whole dump through `pg_restore --list`, hashed on the way.
     let listed = store
         .feed(
             id,
             InContainer {
-                docker: &d,
-                container: &cid,
+                docker: d,
+                container: cid,
                 argv: argv(&["pg_restore", "--list"]),
             },
             &|_| {},
@@ -655,12 +760,12 @@ async fn prove(
         "opsdeck_verify_{}",
         chrono::Utc::now().format("%Y%m%d%H%M%S%3f")
     );
-    let mut admin = Psql::open(&d, &cid, &db.user, "postgres").await?;
+    let mut admin = Psql::open(d, cid, &db.user, "postgres").await?;
     admin
         .query(&format!("CREATE DATABASE \"{scratch}\";"))
         .await?;
     let report = |n: u64| progress(events, seq, n);
-    let outcome = restore_into_scratch(store, &d, &cid, db, m, &scratch, &report).await;
+    let outcome = restore_into_scratch(job, m, &scratch, &report).await;
     let _ = admin
         .query(&format!("DROP DATABASE IF EXISTS \"{scratch}\";"))
         .await;
@@ -775,18 +880,48 @@ pub(super) async fn restore(
     let store = st.open(host)?;
     let m = store.read_manifest(id).await?;
     let d = host.docker().await?;
-    let cid = container_id(host, &d, &db.container).await?;
+    let tools = db.tools(host, &d, "postgres").await?;
+    let job = Job {
+        host,
+        d: &d,
+        cid: &tools.cid,
+        store: &store,
+        db,
+        seq,
+        events,
+    };
+    let done = swap_in(job, &m, apps).await;
+    tools.close(&d).await;
+    done
+}
+
+/// [`restore`], its tools in place.
+async fn swap_in(
+    job: Job<'_>,
+    m: &Manifest,
+    apps: &[crate::inventory::AppSpec],
+) -> Result<String, Error> {
+    let Job {
+        host,
+        d,
+        cid,
+        db,
+        seq,
+        events,
+        ..
+    } = job;
+    let id = &m.id;
     let stamp = chrono::Utc::now().format("%Y%m%d%H%M%S").to_string();
     let scratch = format!("opsdeck_restore_{stamp}");
     let kept = format!("{}_before_restore_{stamp}", db.database);
     let live = &db.database;
-    let mut admin = Psql::open(&d, &cid, &db.user, "postgres").await?;
+    let mut admin = Psql::open(d, cid, &db.user, "postgres").await?;
     admin
         .query(&format!("CREATE DATABASE \"{scratch}\";"))
         .await?;
     // 1. Into the scratch database, checked. The live database is not touched yet.
     let report = |n: u64| progress(events, seq, n);
-    let staged = restore_into_scratch(&store, &d, &cid, db, &m, &scratch, &report).await;
+    let staged = restore_into_scratch(job, m, &scratch, &report).await;
     if let Err(e) = staged {
         let _ = admin
             .query(&format!("DROP DATABASE IF EXISTS \"{scratch}\";"))
@@ -798,7 +933,7 @@ pub(super) async fn restore(
         )));
     }
     // 2. Stop the apps that use it.
-    let stopped = app_containers(host, &d, apps).await?;
+    let stopped = app_containers(host, d, apps).await?;
     for (cid_app, _) in &stopped {
         let _ = d
             .stop_container(

@@ -17,6 +17,7 @@ pub mod event;
 pub mod lock;
 pub mod logs;
 pub mod metrics;
+mod pg_tools;
 pub mod plan;
 pub mod provision;
 pub mod query;
