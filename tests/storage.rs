@@ -319,3 +319,89 @@ fn host_dir_backups_stay_on_the_database_host() {
     );
     assert_eq!(last_outcome(&sb), "failed");
 }
+
+/// `host-dir` with the SSH connection cut while the dump is written on the host: the backup
+/// fails (exit 1, journaled), nothing is published (the pipeline on the host can never
+/// publish: that is a separate step opsdeck takes after it), and the next backup over a fresh
+/// connection removes what the cut one left and publishes a whole one.
+#[test]
+fn host_dir_backup_with_the_ssh_connection_cut_publishes_nothing() {
+    let bed = ssh_bed::Bed::get();
+    let sshd = ssh_bed::Sshd::start(&bed, true);
+    let pg = pg();
+    pg.sql(
+        "shop",
+        "CREATE TABLE big AS SELECT g, md5(g::text) || md5((g*7)::text) || md5((g*13)::text) AS x FROM generate_series(1, 1500000) g",
+    );
+    let sb = Sandbox::new();
+    let dir = sb.path().join("onhost");
+    let locks = sb.path().join("locks");
+    for d in [&dir, &locks] {
+        std::fs::create_dir_all(d).expect("mkdir");
+    }
+    chmod(sb.path(), "o+rx");
+    chmod(&locks, "1777");
+    chmod(&dir, "1777");
+    sb.write(
+        "opsdeck.toml",
+        &format!(
+            "[hosts.remote]\nssh = \"tb\"\n[databases.shopdb]\nhost = \"remote\"\nengine = \"postgres\"\ncontainer = \"{}\"\ndatabase = \"shop\"\nbackup_to = \"onhost\"\n\
+             [storage.onhost]\nkind = \"host-dir\"\npath = \"{}\"\n",
+            pg.name,
+            dir.display()
+        ),
+    );
+    let env = sshd.client_env(&sb, &bed);
+    let child = sb
+        .opsdeck_env(&env)
+        .args(["backup", "shopdb"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    wait_for(
+        "the dump to be written on the host",
+        Duration::from_secs(60),
+        || {
+            files(&dir)
+                .iter()
+                .any(|f| f.ends_with(".partial"))
+                .then_some(())
+        },
+    );
+    let cut = sshd.cut_sessions();
+    assert!(cut > 0, "there were sessions to cut");
+    let out = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(last_outcome(&sb), "failed");
+    let left = files(&dir);
+    assert!(
+        left.iter().all(|f| f.ends_with(".partial")),
+        "nothing published: {left:?}"
+    );
+    // Whatever the host's pipeline does after the cut, it never publishes.
+    wait_for(
+        "pg_dump of the cut backup to end",
+        Duration::from_secs(120),
+        || (!pg.pg_dump_running()).then_some(()),
+    );
+    let left = files(&dir);
+    assert!(
+        left.iter().all(|f| f.ends_with(".partial")),
+        "nothing published after the pipeline ended: {left:?}"
+    );
+    // A fresh connection: the next backup removes the leftover and publishes a whole one.
+    let (code, _, err) = sb.run_env(&env, &["backup", "shopdb"]);
+    assert_eq!(code, 0, "{err}");
+    let list = json_with(&sb, &env, &["backups", "shopdb"]);
+    let id = list[0]["id"].as_str().expect("id").to_string();
+    assert_eq!(
+        files(&dir),
+        vec![format!("{id}.dump"), format!("{id}.json")]
+    );
+    assert_eq!(
+        sha256sum(&dir.join(format!("{id}.dump"))),
+        list[0]["sha256"].as_str().expect("sha")
+    );
+}
