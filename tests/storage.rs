@@ -13,7 +13,7 @@ mod ssh_bed;
 
 use common::*;
 use pgbed::*;
-use s3bed::{Moto, CREDS};
+use s3bed::{FlakyRelay, Moto, CREDS};
 use sha2::{Digest, Sha256};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -403,5 +403,70 @@ fn host_dir_backup_with_the_ssh_connection_cut_publishes_nothing() {
     assert_eq!(
         sha256sum(&dir.join(format!("{id}.dump"))),
         list[0]["sha256"].as_str().expect("sha")
+    );
+}
+
+/// A part whose connection is reset mid-request is sent again and the backup completes whole;
+/// a part that keeps failing fails the backup after three sends, and the upload is aborted.
+#[test]
+fn s3_parts_are_sent_again_after_a_dropped_connection() {
+    let moto = Moto::start();
+    moto.create_bucket("shop-backups");
+    let pg = pg();
+    // Three parts of 8 MiB.
+    pg.sql(
+        "shop",
+        "CREATE TABLE big AS SELECT g, md5(g::text) || md5((g*3)::text) || md5((g*7)::text) AS x FROM generate_series(1, 300000) g",
+    );
+    let once = FlakyRelay::start(moto.port, "partNumber=2", 1);
+    let always = FlakyRelay::start(moto.port, "partNumber=2", usize::MAX);
+    let sb = Sandbox::new();
+    sb.write(
+        "opsdeck.toml",
+        &format!(
+            "[hosts.local]\n[databases.shopdb]\nhost = \"local\"\nengine = \"postgres\"\ncontainer = \"{}\"\ndatabase = \"shop\"\nbackup_to = \"once\"\n\
+             [storage.once]\nkind = \"s3\"\nbucket = \"shop-backups\"\nendpoint = \"{}\"\n\
+             [storage.always]\nkind = \"s3\"\nbucket = \"shop-backups\"\nendpoint = \"{}\"\n",
+            pg.name,
+            once.endpoint(),
+            always.endpoint()
+        ),
+    );
+    let env = s3_env();
+    let (code, out, err) = sb.run_env(&env, &["backup", "shopdb"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(once.dropped(), 1, "part 2's first connection was dropped");
+    let list = json_with(&sb, &env, &["backups", "shopdb"]);
+    let id = list[0]["id"].as_str().expect("id").to_string();
+    let dump = moto.get("shop-backups", &format!("{id}.dump"));
+    assert_eq!(dump.len() as u64, list[0]["size"].as_u64().expect("size"));
+    assert_eq!(
+        format!("{:x}", Sha256::digest(&dump)),
+        list[0]["sha256"].as_str().expect("sha")
+    );
+    assert!(moto
+        .etag("shop-backups", &format!("{id}.dump"))
+        .ends_with("-3"));
+    let (code, out, err) = sb.run_env(&env, &["verify", "shopdb", &id]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    let (code, _, err) = sb.run_env(&env, &["backup", "shopdb", "--to", "always"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("part 2") && err.contains("sent 3 times"),
+        "{err}"
+    );
+    assert_eq!(always.dropped(), 3);
+    assert_eq!(last_outcome(&sb), "failed");
+    assert_eq!(
+        moto.pending_uploads("shop-backups"),
+        0,
+        "the upload was aborted"
+    );
+    assert_eq!(
+        moto.objects("shop-backups").len(),
+        2,
+        "only the first backup: {:?}",
+        moto.objects("shop-backups")
     );
 }

@@ -533,14 +533,7 @@ impl Parts<'_> {
             Vec::with_capacity(PART + (256 << 10)),
         ));
         let what = format!("uploading part {number} of {}", self.key);
-        self.inflight = Some(tokio::spawn(async move {
-            let a = call(hyper::Method::PUT, url, body, SLOW, &what).await?;
-            a.headers
-                .get(hyper::header::ETAG)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-                .ok_or_else(|| format!("{what}: no ETag in the answer"))
-        }));
+        self.inflight = Some(tokio::spawn(upload_part(url, body, what)));
         Ok(())
     }
 
@@ -571,6 +564,46 @@ impl Sink for Parts<'_> {
     }
 }
 
+/// Sends of one part before the upload is given up: a part that failed for a reason that may
+/// pass (the connection dropped, no answer, S3 busy or failing: 5xx, 429, RequestTimeout) is
+/// sent again, the same bytes, after a pause; a refusal (403, 404, ...) is final at once.
+const PART_ATTEMPTS: u32 = 3;
+
+/// PUT one part; its ETag.
+async fn upload_part(url: url::Url, body: Bytes, what: String) -> Result<String, String> {
+    let mut attempt = 1;
+    loop {
+        let problem = match fetch(hyper::Method::PUT, url.clone(), body.clone(), SLOW, &what).await
+        {
+            Ok(a) if (200..300).contains(&a.status) => {
+                return a
+                    .headers
+                    .get(hyper::header::ETAG)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+                    .ok_or_else(|| format!("{what}: no ETag in the answer"));
+            }
+            Ok(a) if !may_pass(&a) => return Err(format!("{what} refused: {}", describe(&a))),
+            Ok(a) => format!("{what} refused: {}", describe(&a)),
+            Err(e) => e,
+        };
+        if attempt >= PART_ATTEMPTS {
+            return Err(format!("{problem} (sent {attempt} times)"));
+        }
+        tokio::time::sleep(Duration::from_secs(1 << (attempt - 1))).await;
+        attempt += 1;
+    }
+}
+
+/// Whether an S3 error answer may go away if the request is sent again.
+fn may_pass(a: &Answer) -> bool {
+    let d = describe(a);
+    a.status >= 500
+        || a.status == 429
+        || d.ends_with(" RequestTimeout")
+        || d.contains(" RequestTimeout:")
+}
+
 /// `HTTP 403 AccessDenied: Access Denied` from an answer.
 fn describe(a: &Answer) -> String {
     let text = String::from_utf8_lossy(&a.body);
@@ -591,6 +624,37 @@ fn describe(a: &Answer) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_errors_that_may_pass_are_sent_again() {
+        let answer = |status, body: &'static [u8]| Answer {
+            status,
+            headers: hyper::HeaderMap::new(),
+            body: Bytes::from_static(body),
+        };
+        assert!(may_pass(&answer(
+            503,
+            b"<Error><Code>SlowDown</Code></Error>"
+        )));
+        assert!(may_pass(&answer(500, b"")));
+        assert!(may_pass(&answer(429, b"")));
+        assert!(may_pass(&answer(
+            400,
+            b"<Error><Code>RequestTimeout</Code><Message>Your socket connection...</Message></Error>"
+        )));
+        assert!(!may_pass(&answer(
+            403,
+            b"<Error><Code>AccessDenied</Code></Error>"
+        )));
+        assert!(!may_pass(&answer(
+            404,
+            b"<Error><Code>NoSuchUpload</Code></Error>"
+        )));
+        assert!(!may_pass(&answer(
+            400,
+            b"<Error><Code>InvalidPart</Code></Error>"
+        )));
+    }
 
     #[test]
     fn s3_errors_name_the_code_and_message() {

@@ -119,3 +119,78 @@ fn tag(xml: &str, name: &str) -> Option<String> {
     let end = xml[start..].find(&format!("</{name}>"))? + start;
     Some(xml[start..end].to_string())
 }
+
+/// A TCP relay in front of the S3 server that drops the first `drops` connections whose
+/// request line contains `needle` (closing them before a byte reaches the server: the client
+/// sees its connection reset mid-request). A real network fault on a real connection; moto
+/// itself cannot be made to fail one request and serve the next.
+pub struct FlakyRelay {
+    pub port: u16,
+    pub dropped: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl FlakyRelay {
+    pub fn start(target: u16, needle: &'static str, drops: usize) -> Self {
+        use std::io::{Read, Write};
+        use std::net::{Shutdown, TcpListener, TcpStream};
+        use std::sync::atomic::Ordering;
+        let listener = TcpListener::bind(("127.0.0.1", 0)).expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let dropped = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = dropped.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let counter = counter.clone();
+                std::thread::spawn(move || {
+                    let mut client = client;
+                    // The request line (and whatever came with it).
+                    let mut head = Vec::new();
+                    let mut buf = [0u8; 16 * 1024];
+                    while !head.windows(2).any(|w| w == b"\r\n") {
+                        match client.read(&mut buf) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let line_end = head.windows(2).position(|w| w == b"\r\n").unwrap_or(0);
+                    let line = String::from_utf8_lossy(&head[..line_end]).to_string();
+                    if line.contains(needle)
+                        && counter
+                            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                                (n < drops).then_some(n + 1)
+                            })
+                            .is_ok()
+                    {
+                        let _ = client.shutdown(Shutdown::Both);
+                        return;
+                    }
+                    let Ok(mut server) = TcpStream::connect(("127.0.0.1", target)) else {
+                        return;
+                    };
+                    if server.write_all(&head).is_err() {
+                        return;
+                    }
+                    let (Ok(mut c2), Ok(mut s2)) = (client.try_clone(), server.try_clone()) else {
+                        return;
+                    };
+                    let up = std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut c2, &mut s2);
+                        let _ = s2.shutdown(Shutdown::Write);
+                    });
+                    let _ = std::io::copy(&mut server, &mut client);
+                    let _ = client.shutdown(Shutdown::Write);
+                    let _ = up.join();
+                });
+            }
+        });
+        Self { port, dropped }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn dropped(&self) -> usize {
+        self.dropped.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
