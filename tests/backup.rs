@@ -368,10 +368,7 @@ fn an_ssh_connection_cut_mid_transfer_publishes_nothing() {
     );
     let env = sshd.client_env(&sb, &bed);
     // The app lock is taken on the host by the SSH user, in the sandbox's lock directory.
-    let locks = sb.path().join("locks");
-    std::fs::create_dir_all(&locks).expect("mkdir");
-    chmod(sb.path(), "o+rx");
-    chmod(&locks, "1777");
+    sb.host_writable(&[]);
     let mut child = sb
         .opsdeck_env(&env)
         .args(["backup", "shopdb"])

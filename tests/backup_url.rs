@@ -318,14 +318,7 @@ fn a_database_given_by_url_on_an_ssh_host_backs_up_into_a_host_dir() {
     let db = UrlDb::new();
     let inv = unique("u").replace('-', "_");
     let sb = Sandbox::new();
-    let store = sb.path().join("onhost");
-    let locks = sb.path().join("locks");
-    for d in [&store, &locks] {
-        std::fs::create_dir_all(d).expect("mkdir");
-    }
-    chmod(sb.path(), "o+rx");
-    chmod(&locks, "1777");
-    chmod(&store, "1777");
+    let store = sb.host_writable(&["onhost"]).remove(0);
     sb.write(
         "opsdeck.toml",
         &format!(

@@ -480,16 +480,8 @@ fn locks_are_taken_on_the_remote_host_and_serialize_actions_over_ssh() {
     ]);
     let _c = ContainerGuard(name.clone());
     // The lock directory lives on the host; the SSH user (deploy) creates the locks in it.
+    sb.host_writable(&[]);
     let locks = sb.path().join("locks");
-    std::fs::create_dir_all(&locks).expect("mkdir");
-    for (p, mode) in [(sb.path(), "o+rx"), (locks.as_path(), "1777")] {
-        let ok = std::process::Command::new("chmod")
-            .arg(mode)
-            .arg(p)
-            .status()
-            .expect("chmod");
-        assert!(ok.success());
-    }
     sb.write(
         "opsdeck.toml",
         &format!(

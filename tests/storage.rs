@@ -199,15 +199,9 @@ fn host_dir_backups_stay_on_the_database_host() {
     let sshd = ssh_bed::Sshd::start(&bed, true);
     let pg = pg();
     let sb = Sandbox::new();
-    let store = sb.path().join("onhost");
+    let store = sb.host_writable(&["onhost"]).remove(0);
     let full = sb.path().join("full");
-    let locks = sb.path().join("locks");
-    for d in [&store, &full, &locks] {
-        std::fs::create_dir_all(d).expect("mkdir");
-    }
-    chmod(sb.path(), "o+rx");
-    chmod(&locks, "1777");
-    chmod(&store, "1777");
+    std::fs::create_dir_all(&full).expect("mkdir");
     sb.write(
         "opsdeck.toml",
         &format!(
@@ -334,14 +328,7 @@ fn host_dir_backup_with_the_ssh_connection_cut_publishes_nothing() {
         "CREATE TABLE big AS SELECT g, md5(g::text) || md5((g*7)::text) || md5((g*13)::text) AS x FROM generate_series(1, 1500000) g",
     );
     let sb = Sandbox::new();
-    let dir = sb.path().join("onhost");
-    let locks = sb.path().join("locks");
-    for d in [&dir, &locks] {
-        std::fs::create_dir_all(d).expect("mkdir");
-    }
-    chmod(sb.path(), "o+rx");
-    chmod(&locks, "1777");
-    chmod(&dir, "1777");
+    let dir = sb.host_writable(&["onhost"]).remove(0);
     sb.write(
         "opsdeck.toml",
         &format!(

@@ -161,6 +161,18 @@ impl Sandbox {
         c
     }
 
+    /// Directories in the sandbox that the SSH bed's user (the "host" side) writes: `locks`
+    /// (the app locks taken on the host) and each of `dirs`; returns the paths of `dirs`.
+    pub fn host_writable(&self, dirs: &[&str]) -> Vec<PathBuf> {
+        chmod(self.path(), "o+rx");
+        let paths: Vec<PathBuf> = dirs.iter().map(|d| self.path().join(d)).collect();
+        for p in paths.iter().chain([&self.path().join("locks")]) {
+            std::fs::create_dir_all(p).expect("mkdir");
+            chmod(p, "1777");
+        }
+        paths
+    }
+
     /// Run the binary with `args`; returns (exit code, stdout, stderr).
     pub fn run(&self, args: &[&str]) -> (i32, String, String) {
         outcome(self.opsdeck().args(args).output().expect("opsdeck runs"))
