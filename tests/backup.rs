@@ -10,9 +10,7 @@ mod ssh_bed;
 
 use common::*;
 use pgbed::*;
-use std::path::PathBuf;
 use std::process::Command;
-use std::time::Duration;
 
 fn setup(pg: &Pg, path: &std::path::Path, extra: &str) -> Sandbox {
     let sb = Sandbox::new();
@@ -150,38 +148,15 @@ fn a_failing_dump_or_storage_publishes_nothing() {
     );
     let store = tempfile::tempdir().expect("tmp");
     let sb = setup(&pg, store.path(), "");
-    let child = sb
-        .opsdeck()
-        .args(["backup", "shopdb"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let dir = PathBuf::from(store.path());
-    wait_for("the dump to be streaming", Duration::from_secs(60), || {
-        files(&dir)
-            .iter()
-            .any(|f| f.ends_with(".partial"))
-            .then_some(())
+    let mut cmd = sb.opsdeck();
+    cmd.args(["backup", "shopdb"]);
+    let child = start_streaming(cmd, "the dump to be streaming", || {
+        has_partial(store.path())
     });
     // Kill our container's pg_dump (found by `docker top`, which gives host PIDs).
-    let top = docker(&["top", &pg.name, "-o", "pid,comm"]);
-    let pids: Vec<&str> = top
-        .lines()
-        .filter(|l| l.contains("pg_dump"))
-        .filter_map(|l| l.split_whitespace().next())
-        .collect();
-    assert!(!pids.is_empty(), "pg_dump is running: {top}");
-    for pid in pids {
-        let _ = Command::new("kill").args(["-KILL", pid]).status();
-    }
-    let out = child.wait_with_output().expect("wait");
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(pg.kill_pg_dump() > 0, "pg_dump was running");
+    let (code, err) = finish(child);
+    assert_eq!(code, Some(1), "{err}");
     assert!(
         files(store.path()).is_empty(),
         "nothing published: {:?}",
@@ -369,37 +344,15 @@ fn an_ssh_connection_cut_mid_transfer_publishes_nothing() {
     let env = sshd.client_env(&sb, &bed);
     // The app lock is taken on the host by the SSH user, in the sandbox's lock directory.
     sb.host_writable(&[]);
-    let mut child = sb
-        .opsdeck_env(&env)
-        .args(["backup", "shopdb"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let dir = PathBuf::from(store.path());
-    wait_for(
-        "the dump to stream over SSH",
-        Duration::from_secs(60),
-        || {
-            if let Ok(Some(st)) = child.try_wait() {
-                let mut err = String::new();
-                if let Some(mut e) = child.stderr.take() {
-                    use std::io::Read;
-                    let _ = e.read_to_string(&mut err);
-                }
-                panic!("the backup ended before the cut ({st}): {err}");
-            }
-            files(&dir)
-                .iter()
-                .any(|f| f.ends_with(".partial"))
-                .then_some(())
-        },
-    );
+    let mut cmd = sb.opsdeck_env(&env);
+    cmd.args(["backup", "shopdb"]);
+    let child = start_streaming(cmd, "the dump to stream over SSH", || {
+        has_partial(store.path())
+    });
     let cut = sshd.cut_sessions();
     assert!(cut > 0, "there were sessions to cut");
-    let out = child.wait_with_output().expect("wait");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let (code, err) = finish(child);
+    assert_eq!(code, Some(1), "{err}");
     assert!(
         files(store.path()).is_empty(),
         "nothing published, no partial left: {:?}",

@@ -15,7 +15,7 @@ use common::*;
 use pgbed::*;
 use s3bed::{FlakyRelay, Moto, CREDS};
 use sha2::{Digest, Sha256};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 fn json_with(sb: &Sandbox, env: &[(String, String)], args: &[&str]) -> serde_json::Value {
@@ -149,23 +149,18 @@ fn s3_refusals_and_failed_dumps_publish_nothing() {
         "shop",
         "CREATE TABLE big AS SELECT g, md5(g::text) || md5((g*7)::text) || md5((g*13)::text) AS x FROM generate_series(1, 1500000) g",
     );
-    let spawn = || {
-        sb.opsdeck_env(&env)
-            .args(["backup", "shopdb"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn")
+    let backup = || {
+        let mut cmd = sb.opsdeck_env(&env);
+        cmd.args(["backup", "shopdb"]);
+        start_streaming(cmd, "pg_dump uploading", || {
+            pg.pg_dump_running() && moto.pending_uploads("shop-backups") == 1
+        })
     };
-    let child = spawn();
-    wait_for("pg_dump uploading", Duration::from_secs(60), || {
-        (pg.pg_dump_running() && moto.pending_uploads("shop-backups") == 1).then_some(())
-    });
+    let child = backup();
     std::thread::sleep(Duration::from_millis(500));
     assert!(pg.kill_pg_dump() > 0, "pg_dump was running");
-    let out = child.wait_with_output().expect("wait");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let (code, err) = finish(child);
+    assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("pg_dump exited"), "{err}");
     assert!(
         moto.objects("shop-backups").is_empty(),
@@ -179,14 +174,10 @@ fn s3_refusals_and_failed_dumps_publish_nothing() {
     );
     assert_eq!(last_outcome(&sb), "failed");
     // The S3 server goes away mid-upload: a clear failure, not a hang and not a success.
-    let child = spawn();
-    wait_for("the second upload", Duration::from_secs(60), || {
-        (pg.pg_dump_running() && moto.pending_uploads("shop-backups") == 1).then_some(())
-    });
+    let child = backup();
     drop(moto);
-    let out = child.wait_with_output().expect("wait");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let (code, err) = finish(child);
+    assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("connect"), "{err}");
     assert_eq!(last_outcome(&sb), "failed");
 }
@@ -286,25 +277,14 @@ fn host_dir_backups_stay_on_the_database_host() {
         "shop",
         "INSERT INTO big SELECT g, repeat(md5(g::text), 20) FROM generate_series(1, 400000) g",
     );
-    let child = sb
-        .opsdeck_env(&env)
-        .args(["backup", "shopdb"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    wait_for(
-        "the dump to be written on the host",
-        Duration::from_secs(60),
-        || {
-            (files(&dir).iter().any(|f| f.ends_with(".partial")) && pg.pg_dump_running())
-                .then_some(())
-        },
-    );
+    let mut cmd = sb.opsdeck_env(&env);
+    cmd.args(["backup", "shopdb"]);
+    let child = start_streaming(cmd, "the dump to be written on the host", || {
+        has_partial(&dir) && pg.pg_dump_running()
+    });
     assert!(pg.kill_pg_dump() > 0);
-    let out = child.wait_with_output().expect("wait");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let (code, err) = finish(child);
+    assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("pg_dump exited"), "{err}");
     assert_eq!(
         files(&dir),
@@ -339,28 +319,15 @@ fn host_dir_backup_with_the_ssh_connection_cut_publishes_nothing() {
         ),
     );
     let env = sshd.client_env(&sb, &bed);
-    let child = sb
-        .opsdeck_env(&env)
-        .args(["backup", "shopdb"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    wait_for(
-        "the dump to be written on the host",
-        Duration::from_secs(60),
-        || {
-            files(&dir)
-                .iter()
-                .any(|f| f.ends_with(".partial"))
-                .then_some(())
-        },
-    );
+    let mut cmd = sb.opsdeck_env(&env);
+    cmd.args(["backup", "shopdb"]);
+    let child = start_streaming(cmd, "the dump to be written on the host", || {
+        has_partial(&dir)
+    });
     let cut = sshd.cut_sessions();
     assert!(cut > 0, "there were sessions to cut");
-    let out = child.wait_with_output().expect("wait");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let (code, err) = finish(child);
+    assert_eq!(code, Some(1), "{err}");
     assert_eq!(last_outcome(&sb), "failed");
     let left = files(&dir);
     assert!(

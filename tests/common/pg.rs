@@ -126,3 +126,43 @@ pub fn sha256sum(p: &Path) -> String {
         .unwrap_or("")
         .to_string()
 }
+
+/// Start `cmd` (a backup) in the background with its stderr kept, and wait until
+/// `streaming` says the dump is under way; fails the test if the command ends first.
+pub fn start_streaming(
+    mut cmd: Command,
+    what: &str,
+    mut streaming: impl FnMut() -> bool,
+) -> std::process::Child {
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    wait_for(what, Duration::from_secs(60), || {
+        if let Ok(Some(st)) = child.try_wait() {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                use std::io::Read;
+                let _ = e.read_to_string(&mut err);
+            }
+            panic!("ended before {what} ({st}): {err}");
+        }
+        streaming().then_some(())
+    });
+    child
+}
+
+/// Whether `dir` holds a dump being written.
+pub fn has_partial(dir: &Path) -> bool {
+    files(dir).iter().any(|f| f.ends_with(".partial"))
+}
+
+/// Wait for a command started by [`start_streaming`]: its exit code and stderr.
+pub fn finish(child: std::process::Child) -> (Option<i32>, String) {
+    let out = child.wait_with_output().expect("wait");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
