@@ -390,17 +390,44 @@ fn progress(events: &UnboundedSender<ActionEvent>, seq: usize, done: u64) {
     });
 }
 
-/// What a backup, verify or restore works with once its tools are in place.
-#[derive(Clone, Copy)]
+/// What a backup, verify or restore works with: the host's engine, the tools in place.
 struct Job<'a> {
     host: &'a Host,
-    d: &'a bollard::Docker,
-    /// The container the tools run in.
-    cid: &'a str,
+    d: bollard::Docker,
+    tools: Tools,
     store: &'a Store<'a>,
     db: &'a DbRef,
     seq: usize,
     events: &'a UnboundedSender<ActionEvent>,
+}
+
+impl<'a> Job<'a> {
+    /// Put the tools in place (a tools container is checked against database `first`, the
+    /// one the action works on first). [`Job::close`] when done.
+    async fn open(
+        host: &'a Host,
+        store: &'a Store<'a>,
+        db: &'a DbRef,
+        first: &str,
+        seq: usize,
+        events: &'a UnboundedSender<ActionEvent>,
+    ) -> Result<Self, Error> {
+        let d = host.docker().await?;
+        let tools = db.tools(host, &d, first).await?;
+        Ok(Self {
+            host,
+            d,
+            tools,
+            store,
+            db,
+            seq,
+            events,
+        })
+    }
+
+    async fn close(self) {
+        self.tools.close(&self.d).await;
+    }
 }
 
 /// Run the backup. Nothing is published unless every part succeeded.
@@ -412,33 +439,24 @@ pub(super) async fn backup(
     events: &UnboundedSender<ActionEvent>,
 ) -> Result<String, Error> {
     let store = st.open(host)?;
-    let d = host.docker().await?;
-    let tools = db.tools(host, &d, &db.database).await?;
-    let job = Job {
-        host,
-        d: &d,
-        cid: &tools.cid,
-        store: &store,
-        db,
-        seq,
-        events,
-    };
-    let done = dump(job, st).await;
-    tools.close(&d).await;
+    let job = Job::open(host, &store, db, &db.database, seq, events).await?;
+    let done = dump(&job, st).await;
+    job.close().await;
     done
 }
 
 /// [`backup`], its tools in place.
-async fn dump(job: Job<'_>, st: &StorageRef) -> Result<String, Error> {
-    let Job {
+async fn dump(job: &Job<'_>, st: &StorageRef) -> Result<String, Error> {
+    let &Job {
         host,
-        d,
-        cid,
+        ref d,
+        ref tools,
         store,
         db,
         seq,
         events,
     } = job;
+    let cid = tools.cid.as_str();
     let now = chrono::Utc::now();
     let id = format!("{}-{}", db.name, now.format("%Y%m%dT%H%M%S%3fZ"));
     let mut psql = Psql::open(d, cid, &db.user, &db.database).await?;
@@ -604,14 +622,19 @@ fn argv(parts: &[&str]) -> Vec<String> {
 /// Restore backup `id` into `scratch` (which exists, empty) and check it: the bytes fed are the
 /// manifest's (sha256, size) and the restored row counts are the manifest's.
 async fn restore_into_scratch(
-    job: Job<'_>,
+    job: &Job<'_>,
     m: &Manifest,
     scratch: &str,
     report: crate::storage::Progress<'_>,
 ) -> Result<usize, Check> {
-    let Job {
-        d, cid, store, db, ..
+    let &Job {
+        ref d,
+        ref tools,
+        store,
+        db,
+        ..
     } = job;
+    let cid = tools.cid.as_str();
     let fed = store
         .feed(
             &m.id,
@@ -704,34 +727,25 @@ async fn prove(
     seq: usize,
     events: &UnboundedSender<ActionEvent>,
 ) -> Result<usize, Check> {
-    let d = host.docker().await?;
     // Verify works on scratch databases only (the live one may even be gone).
-    let tools = db.tools(host, &d, "postgres").await?;
-    let job = Job {
-        host,
-        d: &d,
-        cid: &tools.cid,
-        store,
-        db,
-        seq,
-        events,
-    };
-    let proved = prove_with(job, m).await;
-    tools.close(&d).await;
+    let job = Job::open(host, store, db, "postgres", seq, events).await?;
+    let proved = prove_with(&job, m).await;
+    job.close().await;
     proved
 }
 
 /// [`prove`], its tools in place.
-async fn prove_with(job: Job<'_>, m: &Manifest) -> Result<usize, Check> {
-    let Job {
-        d,
-        cid,
+async fn prove_with(job: &Job<'_>, m: &Manifest) -> Result<usize, Check> {
+    let &Job {
+        ref d,
+        ref tools,
         store,
         db,
         seq,
         events,
         ..
     } = job;
+    let cid = tools.cid.as_str();
     let id = &m.id;
     // 1. The whole dump through `pg_restore --list`, hashed on the way.
     let listed = store
@@ -879,37 +893,28 @@ pub(super) async fn restore(
 ) -> Result<String, Error> {
     let store = st.open(host)?;
     let m = store.read_manifest(id).await?;
-    let d = host.docker().await?;
-    let tools = db.tools(host, &d, "postgres").await?;
-    let job = Job {
-        host,
-        d: &d,
-        cid: &tools.cid,
-        store: &store,
-        db,
-        seq,
-        events,
-    };
-    let done = swap_in(job, &m, apps).await;
-    tools.close(&d).await;
+    let job = Job::open(host, &store, db, "postgres", seq, events).await?;
+    let done = swap_in(&job, &m, apps).await;
+    job.close().await;
     done
 }
 
 /// [`restore`], its tools in place.
 async fn swap_in(
-    job: Job<'_>,
+    job: &Job<'_>,
     m: &Manifest,
     apps: &[crate::inventory::AppSpec],
 ) -> Result<String, Error> {
-    let Job {
+    let &Job {
         host,
-        d,
-        cid,
+        ref d,
+        ref tools,
         db,
         seq,
         events,
         ..
     } = job;
+    let cid = tools.cid.as_str();
     let id = &m.id;
     let stamp = chrono::Utc::now().format("%Y%m%d%H%M%S").to_string();
     let scratch = format!("opsdeck_restore_{stamp}");
