@@ -394,6 +394,19 @@ impl Host {
         }
     }
 
+    /// A file's contents, or `None` when it does not exist.
+    pub async fn read_optional(&self, path: &Path) -> Result<Option<Vec<u8>>, HostError> {
+        match self.read_file(path).await {
+            Ok(b) => Ok(Some(b)),
+            Err(HostError::File { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Replace `path` atomically (temp file in the same directory, then rename), keeping the
     /// old file's mode, or `mode` for a new file.
     pub async fn write_file_atomic(

@@ -834,6 +834,10 @@ async fn app_containers(
     d: &bollard::Docker,
     apps: &[crate::inventory::AppSpec],
 ) -> Result<Vec<(String, String)>, Error> {
+    let mut projects = Vec::new();
+    for a in apps {
+        projects.push(super::query::app_project(host, a).await?);
+    }
     let list = crate::docker::list_containers(d, host.name())
         .await
         .map_err(|e| Error::failed(crate::docker::describe_error(&e)))?;
@@ -841,7 +845,7 @@ async fn app_containers(
         .into_iter()
         .filter(|c| {
             c.state == crate::docker::State::Running
-                && apps.iter().any(|a| super::query::belongs_to_app(c, a))
+                && projects.iter().any(|p| super::query::belongs_to_app(c, p))
         })
         .map(|c| (c.id, c.name))
         .collect())

@@ -5,9 +5,8 @@
 //! nothing.
 
 use super::plan::{Plan, Step, StepKind};
-use super::query::app_project;
 use super::Action;
-use crate::docker::compose::{self, ComposeFlavor};
+use crate::docker::compose::{self, dotenv, dotenv::DotEnv, ComposeFlavor};
 use crate::error::Error;
 use crate::host::{Cmd, Host};
 use crate::inventory::{AppSpec, DeployKind, Inventory};
@@ -26,16 +25,30 @@ pub struct ComposeTarget {
     pub project: Option<String>,
     /// The project name compose puts on the containers' labels.
     pub project_label: String,
+    /// The project's working directory, as compose records it on the containers.
+    pub working_dir: String,
 }
 
 impl ComposeTarget {
-    pub fn of(app: &AppSpec) -> Self {
+    /// The app's compose project, named as compose names it (see [`super::query::app_project`]).
+    pub fn new(app: &AppSpec, project: &compose::Project) -> Self {
         Self {
             dir: app.dir.clone(),
             compose_file: app.compose_file.clone(),
             project: app.project.clone(),
-            project_label: app_project(app),
+            project_label: project.name.clone(),
+            working_dir: project.working_dir.clone(),
         }
+    }
+
+    /// Whether a container with these compose labels is one of the project's.
+    pub fn owns(&self, project_label: Option<&str>, working_dir_label: Option<&str>) -> bool {
+        compose::Project {
+            name: self.project_label.clone(),
+            source: compose::NameSource::Inventory,
+            working_dir: self.working_dir.clone(),
+        }
+        .owns(project_label, working_dir_label)
     }
 
     /// `compose [-p P] -f FILE ARGS...` run in the app's directory.
@@ -67,6 +80,8 @@ pub struct DeployInput {
     pub git_head: Option<String>,
     /// Git deploys: the image each service's container runs now (what a failure puts back).
     pub running: Vec<RunningImage>,
+    /// The app's compose project as compose names it on the host.
+    pub project: compose::Project,
 }
 
 /// The image a service's container runs: its name (as compose gave it) and its ID.
@@ -81,18 +96,19 @@ pub struct RunningImage {
 pub async fn gather(inv: &Inventory, app: &str) -> Result<(DeployInput, Host), Error> {
     let spec = super::query::find_app(inv, app)?.clone();
     let host = Host::new(&spec.host, &inv.hosts[&spec.host])?;
-    let target = ComposeTarget::of(&spec);
-    let env = match host.read_file(&target.env_path()).await {
-        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-        Err(crate::host::HostError::File { source, .. })
-            if source.kind() == std::io::ErrorKind::NotFound =>
-        {
-            String::new()
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let current = env_get(&env, &spec.version_var);
-    let previous = env_get(&env, &format!("PREVIOUS_{}", spec.version_var));
+    let (project, problem) = super::query::app_project_checked(&host, &spec).await?;
+    if let Some(problem) = problem {
+        return Err(Error::usage(format!(
+            "app {app}: {}/{problem}; compose would refuse it too",
+            spec.dir.trim_end_matches('/')
+        )));
+    }
+    let target = ComposeTarget::new(&spec, &project);
+    let env = read_env(&host, &target.env_path()).await?;
+    let current = env.get(&spec.version_var).filter(|v| !v.is_empty());
+    let previous = env
+        .get(&format!("PREVIOUS_{}", spec.version_var))
+        .filter(|v| !v.is_empty());
     let (mut git_head, mut running) = (None, Vec::new());
     if spec.deploy == DeployKind::Git {
         let cancel = CancellationToken::new();
@@ -121,9 +137,20 @@ pub async fn gather(inv: &Inventory, app: &str) -> Result<(DeployInput, Host), E
             previous,
             git_head,
             running,
+            project,
         },
         host,
     ))
+}
+
+/// The app's `.env` on its host, parsed as compose parses it (none: empty).
+async fn read_env(host: &Host, path: &std::path::Path) -> Result<DotEnv, Error> {
+    let text = host
+        .read_optional(path)
+        .await?
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    DotEnv::parse(&text).map_err(|e| Error::usage(format!("{}: {e}", path.display())))
 }
 
 /// The image (name and ID) each service's running container uses.
@@ -139,7 +166,7 @@ async fn running_images(
     let mut out = Vec::new();
     for svc in services {
         let Some(c) = all.iter().find(|c| {
-            c.project.as_deref() == Some(target.project_label.as_str())
+            target.owns(c.project.as_deref(), c.project_dir.as_deref())
                 && c.service.as_deref() == Some(svc.as_str())
                 && c.state == crate::docker::State::Running
         }) else {
@@ -184,36 +211,6 @@ fn keep_reference(project: &str, service: &str) -> String {
     )
 }
 
-/// The value of `KEY=value` in a dotenv text (quotes removed).
-pub fn env_get(env: &str, key: &str) -> Option<String> {
-    env.lines().rev().find_map(|l| {
-        let l = l.trim_start();
-        let l = l.strip_prefix("export ").unwrap_or(l);
-        let (k, v) = l.split_once('=')?;
-        (k.trim() == key).then(|| v.trim().trim_matches('"').trim_matches('\'').to_string())
-    })
-}
-
-/// Set `KEY=value` lines in a dotenv text, keeping everything else (comments, order).
-pub fn env_set(env: &str, pairs: &[(&str, &str)]) -> String {
-    let mut lines: Vec<String> = env.lines().map(str::to_string).collect();
-    for (key, value) in pairs {
-        let line = format!("{key}={value}");
-        let found = lines.iter().position(|l| {
-            let t = l.trim_start();
-            let t = t.strip_prefix("export ").unwrap_or(t);
-            t.split_once('=').is_some_and(|(k, _)| k.trim() == *key)
-        });
-        match found {
-            Some(i) => lines[i] = line,
-            None => lines.push(line),
-        }
-    }
-    let mut out = lines.join("\n");
-    out.push('\n');
-    out
-}
-
 /// Plan `deploy APP --version TAG` (image) or a git deploy. Pure.
 pub fn plan_deploy(action: &Action, input: &DeployInput, host: &str) -> Result<Plan, Error> {
     let (version, is_rollback) = match action {
@@ -237,7 +234,7 @@ pub fn plan_deploy(action: &Action, input: &DeployInput, host: &str) -> Result<P
             input.app
         )));
     }
-    let target = ComposeTarget::of(spec);
+    let target = ComposeTarget::new(spec, &input.project);
     let health = spec.health.clone();
     let timeout_secs = health.as_ref().map(|h| h.timeout.0.as_secs()).unwrap_or(60);
     let mut steps = Vec::new();
@@ -391,10 +388,14 @@ pub fn plan_deploy(action: &Action, input: &DeployInput, host: &str) -> Result<P
             ),
             kind: StepKind::WriteEnv {
                 path: target.env_path().display().to_string(),
-                pairs: vec![
-                    (spec.version_var.clone(), v.clone()),
-                    (format!("PREVIOUS_{}", spec.version_var), previous),
-                ],
+                // No version in .env before: nothing to call "previous" (an empty
+                // PREVIOUS_VERSION would only make a later rollback fail obscurely).
+                pairs: std::iter::once((spec.version_var.clone(), v.clone()))
+                    .chain(
+                        (!previous.is_empty())
+                            .then(|| (format!("PREVIOUS_{}", spec.version_var), previous)),
+                    )
+                    .collect(),
             },
             undo: vec![],
         });
@@ -685,20 +686,13 @@ pub(super) async fn write_env(
     pairs: &[(String, String)],
 ) -> Result<String, Error> {
     let p = PathBuf::from(path);
-    let current = match host.read_file(&p).await {
-        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-        Err(crate::host::HostError::File { source, .. })
-            if source.kind() == std::io::ErrorKind::NotFound =>
-        {
-            String::new()
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let current = read_env(host, &p).await?;
     let refs: Vec<(&str, &str)> = pairs
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    let updated = env_set(&current, &refs);
+    let updated = dotenv::set_all(current.text(), &refs)
+        .map_err(|e| Error::failed(format!("{path}: {e}")))?;
     host.write_file_atomic(&p, updated.as_bytes(), Some(0o600))
         .await?;
     Ok(format!(
@@ -742,6 +736,11 @@ mod tests {
             spec: spec(),
             current: Some("1.4.1".into()),
             previous: Some("1.4.0".into()),
+            project: compose::Project {
+                name: "shop".into(),
+                source: compose::NameSource::Directory,
+                working_dir: "/opt/alpha/sites/shop".into(),
+            },
         }
     }
 
@@ -903,9 +902,11 @@ mod tests {
     #[test]
     fn dotenv_edits_keep_the_rest() {
         let env = "# shop\nVERSION=1.4.1\nexport SECRET='x'\n";
-        assert_eq!(env_get(env, "VERSION").as_deref(), Some("1.4.1"));
-        assert_eq!(env_get(env, "SECRET").as_deref(), Some("x"));
-        let out = env_set(env, &[("VERSION", "1.4.2"), ("PREVIOUS_VERSION", "1.4.1")]);
+        let parsed = DotEnv::parse(env).unwrap();
+        assert_eq!(parsed.get("VERSION").as_deref(), Some("1.4.1"));
+        assert_eq!(parsed.get("SECRET").as_deref(), Some("x"));
+        let out =
+            dotenv::set_all(env, &[("VERSION", "1.4.2"), ("PREVIOUS_VERSION", "1.4.1")]).unwrap();
         assert_eq!(
             out,
             "# shop\nVERSION=1.4.2\nexport SECRET='x'\nPREVIOUS_VERSION=1.4.1\n"

@@ -224,11 +224,34 @@ pub async fn run(inv: &Inventory, app: &str) -> Result<DoctorReport, Error> {
 
     // 2. containers
     let mut s = step("containers", "the app's containers are running and healthy");
+    let project = match super::query::app_project_checked(&host, &spec).await {
+        Ok((p, problem)) => {
+            s.detail.push(format!(
+                "compose project {} (from {})",
+                p.name,
+                p.source.describe()
+            ));
+            if let Some(problem) = problem {
+                s.fail(
+                    problem,
+                    format!("fix {}/.env: compose reads it on every command", spec.dir),
+                );
+            }
+            Some(p)
+        }
+        Err(e) => {
+            s.fail(
+                format!("cannot read the app's compose settings: {e}"),
+                "check that the host is reachable and the app's dir exists".to_string(),
+            );
+            None
+        }
+    };
     let containers: Vec<ContainerInfo> = match host.docker().await {
         Ok(d) => match crate::docker::list_containers(&d, host.name()).await {
             Ok(cs) => cs
                 .into_iter()
-                .filter(|c| belongs_to_app(c, &spec))
+                .filter(|c| project.as_ref().is_some_and(|p| belongs_to_app(c, p)))
                 // The app's own services: a project may also hold a proxy, workers, a db.
                 .filter(|c| {
                     spec.services.is_empty()

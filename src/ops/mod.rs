@@ -27,6 +27,7 @@ pub mod select;
 pub mod stats;
 mod steps;
 
+pub use crate::docker::compose::{NameSource as ProjectNameSource, Project as ComposeProject};
 pub use action::{Action, ContainerOp, Target};
 pub use engine::{Engine, RunReport};
 pub use event::ActionEvent;

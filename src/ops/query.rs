@@ -156,28 +156,27 @@ pub fn find_app<'a>(inv: &'a Inventory, app: &str) -> Result<&'a AppSpec, Error>
     })
 }
 
-/// The compose project name an app's containers carry.
-pub fn app_project(app: &AppSpec) -> String {
-    if let Some(p) = &app.project {
-        return p.clone();
-    }
-    let base = app
-        .dir
-        .trim_end_matches('/')
-        .rsplit('/')
-        .next()
-        .unwrap_or("");
-    base.to_lowercase()
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-        .collect()
+/// An app's compose project, named as Compose names it on the app's host (inventory
+/// `project`, `COMPOSE_PROJECT_NAME` in the environment or `.env`, `name:` in the compose
+/// file, the directory's name); see [`compose::project`].
+pub async fn app_project(host: &Host, app: &AppSpec) -> Result<compose::Project, Error> {
+    Ok(app_project_checked(host, app).await?.0)
 }
 
-/// Whether a container belongs to the app (by compose project name or working directory).
-pub fn belongs_to_app(c: &ContainerInfo, app: &AppSpec) -> bool {
-    let dir = app.dir.trim_end_matches('/');
-    c.project.as_deref() == Some(app_project(app).as_str())
-        || c.project_dir.as_deref().map(|d| d.trim_end_matches('/')) == Some(dir)
+/// [`app_project`], with the problem compose will have with the app's `.env`, if any.
+pub async fn app_project_checked(
+    host: &Host,
+    app: &AppSpec,
+) -> Result<(compose::Project, Option<String>), Error> {
+    compose::resolve_project(host, &app.dir, &app.compose_file, app.project.as_deref())
+        .await
+        .map_err(Error::from)
+}
+
+/// Whether a container belongs to the app's project (by its compose project label, or the
+/// working directory compose recorded).
+pub fn belongs_to_app(c: &ContainerInfo, project: &compose::Project) -> bool {
+    project.owns(c.project.as_deref(), c.project_dir.as_deref())
 }
 
 /// `(host, repo:tag)` of every tagged image on the hosts (hosts that do not answer are
@@ -263,9 +262,16 @@ async fn one_host_status(h: &Host, app: Option<&AppSpec>, stats: bool) -> HostSt
             ))
         }
     };
+    let project = match app {
+        Some(a) => match app_project(h, a).await {
+            Ok(p) => Some(p),
+            Err(e) => return fail(e.to_string()),
+        },
+        None => None,
+    };
     let list: Vec<ContainerInfo> = list
         .into_iter()
-        .filter(|c| app.is_none_or(|a| belongs_to_app(c, a)))
+        .filter(|c| project.as_ref().is_none_or(|p| belongs_to_app(c, p)))
         .collect();
     let docker = &docker;
     let containers = stream::iter(list)

@@ -2,7 +2,7 @@
 
 use super::action::Target;
 use super::plan::{PlanInput, Resolved};
-use super::query::{belongs_to_app, find_app};
+use super::query::{app_project, belongs_to_app, find_app};
 use crate::docker;
 use crate::error::Error;
 use crate::host::Host;
@@ -48,7 +48,13 @@ pub async fn resolve(inv: &Inventory, hosts: &[Host], target: &Target) -> Result
         ..PlanInput::default()
     };
     let mut services_seen = Vec::new();
+    let target_project = match (app_spec, look_at.first()) {
+        (Some(a), Some(h)) => Some(app_project(h, a).await?),
+        _ => None,
+    };
     for h in look_at {
+        // The projects of the host's apps, resolved on the first container that needs them.
+        let mut projects: Option<Vec<(String, crate::docker::compose::Project)>> = None;
         let d = h.docker().await?;
         let list = docker::list_containers(&d, h.name()).await.map_err(|e| {
             Error::unreachable(format!(
@@ -59,18 +65,16 @@ pub async fn resolve(inv: &Inventory, hosts: &[Host], target: &Target) -> Result
         })?;
         for c in list {
             input.known_names.push(c.name.clone());
-            let app_of = inv
-                .apps
-                .iter()
-                .find(|(_, a)| a.host == h.name() && belongs_to_app(&c, a))
-                .map(|(n, _)| n.clone());
+            let in_target_app = target_project
+                .as_ref()
+                .is_some_and(|p| belongs_to_app(&c, p));
             let hit = match target {
                 Target::Container { name } | Target::HostContainer { name, .. } => {
                     c.name == *name || (name.len() >= 6 && c.id.starts_with(name.as_str()))
                 }
-                Target::App { .. } => app_spec.is_some_and(|a| belongs_to_app(&c, a)),
+                Target::App { .. } => in_target_app,
                 Target::AppService { service, .. } => {
-                    let in_app = app_spec.is_some_and(|a| belongs_to_app(&c, a));
+                    let in_app = in_target_app;
                     if in_app {
                         if let Some(s) = &c.service {
                             services_seen.push(s.clone());
@@ -80,6 +84,23 @@ pub async fn resolve(inv: &Inventory, hosts: &[Host], target: &Target) -> Result
                 }
             };
             if hit {
+                let app_of = match target {
+                    Target::App { app } | Target::AppService { app, .. } => Some(app.clone()),
+                    _ => {
+                        if projects.is_none() {
+                            let mut v = Vec::new();
+                            for (n, a) in inv.apps.iter().filter(|(_, a)| a.host == h.name()) {
+                                v.push((n.clone(), app_project(h, a).await?));
+                            }
+                            projects = Some(v);
+                        }
+                        projects
+                            .iter()
+                            .flatten()
+                            .find(|(_, p)| belongs_to_app(&c, p))
+                            .map(|(n, _)| n.clone())
+                    }
+                };
                 input.matched.push(Resolved {
                     host: h.name().to_string(),
                     id: c.id.clone(),

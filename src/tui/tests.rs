@@ -843,6 +843,11 @@ fn the_palette_deploys_with_a_version_picker() {
         },
         current: Some("1.4.2".into()),
         previous: None,
+        project: crate::ops::ComposeProject {
+            name: "shop".into(),
+            source: crate::ops::ProjectNameSource::Directory,
+            working_dir: "/opt/shop".into(),
+        },
     };
     let plan = crate::ops::deploy::plan_deploy(&deploy, &input, "alpha").expect("plan");
     app.plan_ready(1, Ok(plan));

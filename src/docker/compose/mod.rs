@@ -1,8 +1,57 @@
-//! Compose on a host: `docker compose` (v2) or `docker-compose` (v1), whichever it has.
+//! Compose on a host: `docker compose` (v2) or `docker-compose` (v1), whichever it has; its
+//! `.env` format ([`dotenv`]) and its project naming ([`project`]).
+
+pub mod dotenv;
+pub mod project;
 
 use crate::host::{Cmd, Host, HostError};
 use serde::Serialize;
+use std::collections::HashMap;
+use std::path::Path;
 use std::time::Duration;
+
+pub use project::{NameSource, Project};
+
+/// An app's compose project on its host, named as compose names it (see [`project`]): reads
+/// the project's `.env` and compose file there. Also returns a problem with `.env` that
+/// compose itself will stumble over, if any.
+pub async fn resolve_project(
+    host: &Host,
+    dir: &str,
+    compose_path: &str,
+    explicit: Option<&str>,
+) -> Result<(Project, Option<String>), HostError> {
+    let text = |bytes: Option<Vec<u8>>| {
+        bytes
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    };
+    let (dotenv, compose_file) = if explicit.is_some() {
+        (String::new(), String::new())
+    } else {
+        let env_path = Path::new(dir).join(".env");
+        let compose = Path::new(dir).join(compose_path);
+        (
+            text(host.read_optional(&env_path).await?),
+            text(host.read_optional(&compose).await?),
+        )
+    };
+    // Compose inherits opsdeck's environment on this machine; over SSH it runs in the
+    // session's, which has no COMPOSE_PROJECT_NAME of ours.
+    let env: HashMap<String, String> = if host.spec().ssh.is_none() {
+        std::env::vars().collect()
+    } else {
+        HashMap::new()
+    };
+    Ok(project::resolve(&project::Sources {
+        explicit,
+        env,
+        dotenv: &dotenv,
+        compose_file: &compose_file,
+        dir,
+        compose_path,
+    }))
+}
 use tokio_util::sync::CancellationToken;
 
 /// Which compose a host has.
