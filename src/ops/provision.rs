@@ -212,21 +212,97 @@ async fn endpoint(
         }
         return Ok(ep);
     }
+    let c = server_container(host, s).await?;
+    // A Redis run with `--requirepass` (seed 002's `redis-server --requirepass
+    // ${REDIS_PASSWORD}`): its password is in its own command line or environment, where
+    // an operator's `redis-cli -a` takes it from too. Used here, never shown.
+    let password = (default_port == 6379)
+        .then(|| {
+            c.cmd
+                .windows(2)
+                .find(|w| w[0] == "--requirepass")
+                .map(|w| w[1].clone())
+                .or_else(|| {
+                    c.cmd
+                        .iter()
+                        .find_map(|a| a.strip_prefix("--requirepass=").map(str::to_string))
+                })
+                .or_else(|| {
+                    c.env
+                        .iter()
+                        .find(|(k, _)| k == "REDIS_PASSWORD")
+                        .map(|(_, v)| v.clone())
+                })
+        })
+        .flatten()
+        .filter(|p| !p.is_empty());
+    Ok(Endpoint {
+        host_side: (c.app_name.clone(), default_port),
+        from_host: (c.ip.clone(), default_port),
+        user: Some(s.user.clone().unwrap_or_else(|| default_user.to_string())),
+        password,
+        database: None,
+    })
+}
+
+/// A database server's container on its host, as the apps and opsdeck see it.
+struct ServerContainer {
+    id: String,
+    name: String,
+    /// How the apps name it: the compose service, else the container's name.
+    app_name: String,
+    /// Its address on its first network, as the host reaches it.
+    ip: String,
+    /// The container's environment (`POSTGRES_USER`, ...), never printed.
+    env: Vec<(String, String)>,
+    /// Its command line (entrypoint and arguments), never printed.
+    cmd: Vec<String>,
+}
+
+/// The running container `s.container` names: a container name, else the one compose
+/// service of that name on the host (several projects with such a service: name the
+/// container instead).
+async fn server_container(host: &Host, s: &ServerRef) -> Result<ServerContainer, Error> {
     let name = s.container.as_deref().unwrap_or_default();
     let d = host.docker().await?;
     let list = crate::docker::list_containers(&d, host.name())
         .await
         .map_err(|e| Error::failed(crate::docker::describe_error(&e)))?;
-    let c = list
+    let running = |c: &&crate::docker::ContainerInfo| c.state == crate::docker::State::Running;
+    let by_name: Vec<_> = list.iter().filter(|c| c.name == name).collect();
+    let by_service: Vec<_> = list
         .iter()
-        .find(|c| c.name == name || c.service.as_deref() == Some(name))
-        .ok_or_else(|| {
-            Error::failed(format!(
-                "{}: no container or compose service named {name:?} for {}",
+        .filter(|c| c.service.as_deref() == Some(name))
+        .filter(running)
+        .collect();
+    let c = match (by_name.as_slice(), by_service.as_slice()) {
+        ([c], _) => *c,
+        ([], [c]) => *c,
+        ([], []) => {
+            return Err(Error::failed(format!(
+                "{}: no running container or compose service named {name:?} for {}",
                 host.name(),
                 s.name
-            ))
-        })?;
+            )))
+        }
+        (_, several) => {
+            return Err(Error::usage(format!(
+                "{}: several running containers are compose service {name:?} ({}); set databases.{}.container to one container's name",
+                host.name(),
+                several.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
+                s.name
+            )))
+        }
+    };
+    if c.state != crate::docker::State::Running {
+        return Err(Error::failed(format!(
+            "{}: container {} of {} is {}, not running",
+            host.name(),
+            c.name,
+            s.name,
+            c.state.as_str()
+        )));
+    }
     let inspect = d
         .inspect_container(
             &c.id,
@@ -243,17 +319,77 @@ async fn endpoint(
                 .find_map(|e| e.ip_address.clone().filter(|a| !a.is_empty()))
         })
         .ok_or_else(|| Error::failed(format!("{} has no network address", c.name)))?;
-    Ok(Endpoint {
-        host_side: (
-            c.service.clone().unwrap_or_else(|| c.name.clone()),
-            default_port,
-        ),
-        from_host: (ip, default_port),
-        user: Some(s.user.clone().unwrap_or_else(|| default_user.to_string())),
-        password: std::env::var("OPSDECK_PG_PASSWORD")
-            .ok()
-            .filter(|_| default_user == "postgres"),
-        database: None,
+    let config = inspect.config.unwrap_or_default();
+    let cmd = config
+        .entrypoint
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .chain(config.cmd.clone().unwrap_or_default())
+        .collect();
+    let env = config
+        .env
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
+        .collect();
+    Ok(ServerContainer {
+        id: c.id.clone(),
+        name: c.name.clone(),
+        app_name: c.service.clone().unwrap_or_else(|| c.name.clone()),
+        ip,
+        env,
+        cmd,
+    })
+}
+
+/// A Postgres server opened for administration, and where its apps and opsdeck reach it.
+struct PgServer {
+    admin: PgAdmin,
+    /// As the apps on the host name it (for `DATABASE_URL`).
+    host_side: (String, u16),
+    /// As the host reaches it (for the login proof).
+    from_host: (String, u16),
+}
+
+/// Open a Postgres server as the inventory gives it: by URL over TCP (its password in the
+/// URL), or in its container with `psql` on the local socket as the container's superuser
+/// (`databases.X.user`, else the container's `POSTGRES_USER`, else `postgres`), as
+/// `docker compose exec postgres psql -U postgres` does: no password needed or read.
+async fn open_pg(host: &Host, s: &ServerRef) -> Result<PgServer, Error> {
+    if s.url.is_some() {
+        let ep = endpoint(host, s, 5432, "postgres").await?;
+        let admin = PgAdmin::connect(host, &ep)
+            .await
+            .map_err(|e| Error::unreachable(crate::secrets::mask_text(&e)))?;
+        return Ok(PgServer {
+            admin,
+            host_side: ep.host_side,
+            from_host: ep.from_host,
+        });
+    }
+    let c = server_container(host, s).await?;
+    let user = s
+        .user
+        .clone()
+        .or_else(|| {
+            c.env
+                .iter()
+                .find(|(k, v)| k == "POSTGRES_USER" && !v.is_empty())
+                .map(|(_, v)| v.clone())
+        })
+        .unwrap_or_else(|| "postgres".to_string());
+    let d = host.docker().await?;
+    let admin = PgAdmin::in_container(&d, &c.id, &user)
+        .await
+        .map_err(|e| Error::failed(format!("{}: {}: {e}", host.name(), c.name)))?;
+    Ok(PgServer {
+        admin,
+        host_side: (c.app_name, 5432),
+        from_host: (c.ip, 5432),
     })
 }
 
@@ -279,10 +415,16 @@ pub(super) async fn provision_postgres(
     seq: usize,
     events: &tokio::sync::mpsc::UnboundedSender<ActionEvent>,
 ) -> Result<String, Error> {
-    let ep = endpoint(host, server, 5432, "postgres").await?;
-    let admin = PgAdmin::connect(host, &ep).await.map_err(Error::failed)?;
+    let pg = open_pg(host, server).await?;
+    let admin = &pg.admin;
     let role_existed = admin.role_exists(ident).await.map_err(Error::failed)?;
     let db_existed = admin.database_exists(ident).await.map_err(Error::failed)?;
+    // What to put back if the new role cannot log in (nothing is left half-made).
+    let old_verifier = if role_existed && rotate {
+        admin.verifier(ident).await.map_err(Error::failed)?
+    } else {
+        None
+    };
     let mut password = None;
     if !role_existed {
         let pw = db::generate_password(24).map_err(Error::failed)?;
@@ -296,23 +438,52 @@ pub(super) async fn provision_postgres(
             .map_err(Error::failed)?;
         password = Some(pw);
     }
-    if !db_existed {
-        admin
-            .create_database(ident, ident)
+    let made = async {
+        if !db_existed {
+            admin
+                .create_database(ident, ident)
+                .await
+                .map_err(Error::failed)?;
+        }
+        admin.isolate(ident, ident).await.map_err(Error::failed)?;
+        if admin
+            .public_can_connect(ident)
             .await
-            .map_err(Error::failed)?;
+            .map_err(Error::failed)?
+        {
+            return Err(Error::failed(format!(
+                "{ident}: PUBLIC can still connect after REVOKE; refusing to call it isolated"
+            )));
+        }
+        // The proof: the new credentials log in over TCP, as the apps will.
+        if let Some(pw) = &password {
+            let (a, port) = &pg.from_host;
+            db::postgres::try_login(host, (a, *port), ident, pw, ident)
+                .await
+                .map_err(|e| {
+                    Error::failed(format!(
+                        "the new role cannot log in over TCP ({}); check the server's pg_hba.conf for host connections",
+                        crate::secrets::mask_text(&e)
+                    ))
+                })?;
+        }
+        Ok(())
     }
-    admin.isolate(ident, ident).await.map_err(Error::failed)?;
-    if admin
-        .public_can_connect(ident)
-        .await
-        .map_err(Error::failed)?
-    {
-        return Err(Error::failed(format!(
-            "{ident}: PUBLIC can still connect after REVOKE; refusing to call it isolated"
-        )));
+    .await;
+    if let Err(e) = made {
+        // Put back what this run changed: a database and role it created, a password it
+        // rotated.
+        if !db_existed {
+            let _ = admin.drop_database(ident).await;
+        }
+        if !role_existed {
+            let _ = admin.drop_role(ident).await;
+        } else if let Some(v) = &old_verifier {
+            let _ = admin.set_verifier(ident, v).await;
+        }
+        return Err(e);
     }
-    let (h, p) = &ep.host_side;
+    let (h, p) = &pg.host_side;
     let summary = match (role_existed, db_existed, &password) {
         (true, true, None) => {
             format!("exists: role and database {ident}; nothing changed (password kept)")
@@ -433,11 +604,8 @@ pub async fn list(
     for s in servers {
         let (host_name, r) = choose_server(inv, "", Some(&s), DbEngine::Postgres)?;
         let host = Host::new(&host_name, &inv.hosts[&host_name])?;
-        let ep = endpoint(&host, &r, 5432, "postgres").await?;
-        let admin = PgAdmin::connect(&host, &ep)
-            .await
-            .map_err(Error::unreachable)?;
-        let mut rows = admin.list().await.map_err(Error::failed)?;
+        let pg = open_pg(&host, &r).await?;
+        let mut rows = pg.admin.list().await.map_err(Error::failed)?;
         // The newest backup of each database, from the storages of the inventory's entries
         // for it (same host, same database name).
         for row in &mut rows {

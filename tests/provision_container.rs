@@ -1,0 +1,313 @@
+//! `db create` against a shared Postgres that runs in a container with the official image's
+//! defaults (seeds 000 and 004): the superuser's password exists only in the container's
+//! `POSTGRES_PASSWORD`, the local socket is trusted, and every TCP login needs a password.
+//! opsdeck is given no password at all; it must do what an operator does
+//! (`docker compose exec postgres psql -U ...`), and the URL it prints must work for an app
+//! on the compose network.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+/// `psql` from a throwaway client container on `network`, with `url`; (ok, output).
+fn app_psql(network: &str, url: &str, sql: &str) -> (bool, String) {
+    let out = Command::new("docker")
+        .args(["run", "--rm", "--network", network, "--entrypoint", "psql"])
+        .arg(testbed_var("OPSDECK_TB_IMAGE_PG_OFFICIAL"))
+        .args([url, "-qAtX", "-w", "-c", sql])
+        .output()
+        .expect("docker run");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .trim()
+        .to_string(),
+    )
+}
+
+fn compose_in(dir: &Path, args: &[&str]) {
+    let cmd = compose_cmd();
+    let out = Command::new(&cmd[0])
+        .args(&cmd[1..])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("compose");
+    assert!(
+        out.status.success(),
+        "compose {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+struct Stack(std::path::PathBuf);
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let cmd = compose_cmd();
+        let _ = Command::new(&cmd[0])
+            .args(&cmd[1..])
+            .args(["down", "-v", "-t", "1"])
+            .current_dir(&self.0)
+            .output();
+    }
+}
+
+fn url_from(out: &str) -> String {
+    out.lines()
+        .find_map(|l| l.trim().strip_prefix("DATABASE_URL="))
+        .map(|u| u.split_whitespace().next().unwrap_or_default().to_string())
+        .unwrap_or_else(|| panic!("no DATABASE_URL in {out}"))
+}
+
+#[test]
+fn db_create_on_an_official_image_postgres_needs_no_password_and_the_url_works_for_apps() {
+    require_docker();
+    let sb = Sandbox::new();
+    let project = unique("alpha");
+    let dir = sb.path().join("infra");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let admin_password = format!("adm-{}-Zq9", std::process::id());
+    // Seed 000's shape: superuser `infra`, its password only in .env; every statement logged,
+    // so the server log shows whether a password ever reached it.
+    std::fs::write(
+        dir.join(".env"),
+        format!("COMPOSE_PROJECT_NAME={project}\nPOSTGRES_PASSWORD={admin_password}\n"),
+    )
+    .expect(".env");
+    std::fs::write(
+        dir.join("docker-compose.yml"),
+        format!(
+            "services:\n  postgres:\n    image: {}\n    command: [\"postgres\", \"-c\", \"log_statement=all\"]\n    environment:\n      POSTGRES_USER: infra\n      POSTGRES_PASSWORD: ${{POSTGRES_PASSWORD}}\n",
+            testbed_var("OPSDECK_TB_IMAGE_PG_OFFICIAL")
+        ),
+    )
+    .expect("compose file");
+    let _stack = Stack(dir.clone());
+    compose_in(&dir, &["up", "-d"]);
+    let container = format!("{project}_postgres_1");
+    let network = format!("{project}_default");
+    wait_for(
+        "postgres to accept connections",
+        Duration::from_secs(60),
+        || {
+            Command::new("docker")
+                .args(["exec", &container, "pg_isready", "-q", "-h", "127.0.0.1"])
+                .status()
+                .ok()
+                .filter(|s| s.success())
+        },
+    );
+    // The defaults are real: over TCP, no password means no login.
+    let (ok, out) = app_psql(
+        &network,
+        "postgresql://infra@postgres:5432/postgres",
+        "select 1",
+    );
+    assert!(!ok, "TCP without a password must be refused: {out}");
+
+    sb.write(
+        "opsdeck.toml",
+        "[hosts.local]\n[databases.shared]\nhost = \"local\"\nengine = \"postgres\"\ncontainer = \"postgres\"\n",
+    );
+    let app = format!("shop_{}", std::process::id());
+    let (code, out, err) = sb.run(&["db", "create", &app, "--server", "shared"]);
+    assert_eq!(code, 0, "db create: {out}{err}");
+    let url = url_from(&out);
+    assert!(
+        url.starts_with(&format!("postgres://{app}:"))
+            && url.ends_with(&format!("@postgres:5432/{app}")),
+        "the URL names the service as the apps reach it: {url}"
+    );
+    // An app on the compose network logs in with it and owns its database.
+    let (ok, who) = app_psql(
+        &network,
+        &url,
+        "select current_user || '/' || current_database()",
+    );
+    assert!(ok, "{who}");
+    assert_eq!(who, format!("{app}/{app}"));
+    let (ok, created) = app_psql(
+        &network,
+        &url,
+        "create table t(x int); insert into t values (1); select count(*) from t",
+    );
+    assert!(ok && created == "1", "{created}");
+    // Isolated: the role cannot reach another database, nor PUBLIC this one.
+    let (ok, out) = app_psql(
+        &network,
+        &url.replace(&format!("/{app}"), "/postgres"),
+        "select 1",
+    );
+    assert!(!ok, "the app's role must not connect to postgres: {out}");
+
+    // Neither the generated password nor the admin's reached the server log, argv, or output.
+    let password = url
+        .strip_prefix(&format!("postgres://{app}:"))
+        .and_then(|r| r.split_once('@'))
+        .map(|(p, _)| p.to_string())
+        .expect("password in url");
+    let logs = Command::new("docker")
+        .args(["logs", &container])
+        .output()
+        .expect("logs");
+    let logs = format!(
+        "{}{}",
+        String::from_utf8_lossy(&logs.stdout),
+        String::from_utf8_lossy(&logs.stderr)
+    );
+    assert!(
+        logs.contains("CREATE ROLE"),
+        "log_statement=all is on: {logs}"
+    );
+    assert!(
+        logs.contains("SCRAM-SHA-256$4096:"),
+        "the role got a verifier, not a password"
+    );
+    assert!(
+        !logs.contains(&password),
+        "the password reached the server log"
+    );
+    assert!(!out.contains(&admin_password) && !err.contains(&admin_password));
+    let (_, hist, _) = sb.run(&["history", "--output", "json"]);
+    assert!(
+        !hist.contains(&password) && !hist.contains(&admin_password),
+        "{hist}"
+    );
+
+    // Again: nothing changes, the password is kept and not shown.
+    let (code, out, err) = sb.run(&["db", "create", &app, "--server", "shared"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("exists") && out.contains("***"), "{out}");
+    let (ok, _) = app_psql(&network, &url, "select 1");
+    assert!(ok, "the old password still works");
+
+    // Rotation: the new password works, the old one no longer.
+    let (code, out, err) = sb.run(&[
+        "db",
+        "create",
+        &app,
+        "--server",
+        "shared",
+        "--rotate-password",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let rotated = url_from(&out);
+    assert_ne!(rotated, url);
+    assert!(app_psql(&network, &rotated, "select 1").0);
+    assert!(
+        !app_psql(&network, &url, "select 1").0,
+        "old password still accepted"
+    );
+
+    // db list goes the same way in.
+    let (code, v) = sb.json(&["db", "list"]);
+    assert_eq!(code, 0, "{v}");
+    let rows = v.to_string();
+    assert!(
+        rows.contains(&format!("\"database\":\"{app}\""))
+            && rows.contains(&format!("\"owner\":\"{app}\"")),
+        "{rows}"
+    );
+}
+
+#[test]
+fn a_wrong_superuser_or_an_ambiguous_service_is_a_clear_error_and_changes_nothing() {
+    require_docker();
+    let sb = Sandbox::new();
+    let name = unique("pgo");
+    let _c = ContainerGuard(name.clone());
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "-e",
+        "POSTGRES_PASSWORD=only-here",
+        &testbed_var("OPSDECK_TB_IMAGE_PG_OFFICIAL"),
+    ]);
+    wait_for("postgres", Duration::from_secs(60), || {
+        Command::new("docker")
+            .args(["exec", &name, "pg_isready", "-q", "-h", "127.0.0.1"])
+            .status()
+            .ok()
+            .filter(|s| s.success())
+    });
+    // The container's name works as well as a service name; a user that is not a role fails
+    // naming the container and the user.
+    sb.write(
+        "opsdeck.toml",
+        &format!(
+            "[hosts.local]\n[databases.shared]\nhost = \"local\"\nengine = \"postgres\"\ncontainer = \"{name}\"\nuser = \"nobody\"\n"
+        ),
+    );
+    let (code, out, err) = sb.run(&["db", "create", "app1"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains(&name) && err.contains("nobody"), "{err}");
+    let roles = docker(&[
+        "exec",
+        &name,
+        "psql",
+        "-U",
+        "postgres",
+        "-qAtX",
+        "-c",
+        "select count(*) from pg_roles where rolname = 'app1'",
+    ]);
+    assert_eq!(roles.trim(), "0");
+    // Without `user`, the image's default superuser is used.
+    sb.write(
+        "opsdeck.toml",
+        &format!(
+            "[hosts.local]\n[databases.shared]\nhost = \"local\"\nengine = \"postgres\"\ncontainer = \"{name}\"\n"
+        ),
+    );
+    let (code, out, err) = sb.run(&["db", "create", "app1"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        url_from(&out).ends_with(&format!("@{name}:5432/app1")),
+        "{out}"
+    );
+
+    // Two running containers are one service name (two projects with a `postgres`): which
+    // one is meant cannot be guessed.
+    let service = unique("svc");
+    let twins: Vec<ContainerGuard> = (0..2)
+        .map(|i| {
+            let n = format!("{service}-{i}");
+            docker(&[
+                "run",
+                "-d",
+                "--name",
+                &n,
+                "--label",
+                &format!("com.docker.compose.service={service}"),
+                "--label",
+                &format!("com.docker.compose.project={service}-p{i}"),
+                "opsdeck-test/busybox:v1",
+            ]);
+            ContainerGuard(n)
+        })
+        .collect();
+    sb.write(
+        "opsdeck.toml",
+        &format!(
+            "[hosts.local]\n[databases.shared]\nhost = \"local\"\nengine = \"postgres\"\ncontainer = \"{service}\"\n"
+        ),
+    );
+    let (code, out, err) = sb.run(&["db", "create", "app2"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("several")
+            && err.contains(&format!("{service}-0"))
+            && err.contains("databases.shared.container"),
+        "{err}"
+    );
+    drop(twins);
+}
