@@ -34,6 +34,10 @@ pub struct DbRef {
     pub container: String,
     pub database: String,
     pub user: String,
+    /// No `user` in the inventory and the database has a container: its superuser is the
+    /// container's `POSTGRES_USER` (the official image's convention), read when the action runs.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub user_from_container: bool,
     /// A database given by URL: the tools run in a throwaway container on the host.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server: Option<Server>,
@@ -170,6 +174,7 @@ fn resolve(
                 .clone()
                 .or(url_db)
                 .unwrap_or_else(|| db.to_string()),
+            user_from_container: spec.user.is_none() && server.is_none(),
             user: spec
                 .user
                 .clone()
@@ -396,7 +401,8 @@ struct Job<'a> {
     d: bollard::Docker,
     tools: Tools,
     store: &'a Store<'a>,
-    db: &'a DbRef,
+    /// The database, its `user` settled (see [`DbRef::user_from_container`]).
+    db: DbRef,
     seq: usize,
     events: &'a UnboundedSender<ActionEvent>,
 }
@@ -414,6 +420,12 @@ impl<'a> Job<'a> {
     ) -> Result<Self, Error> {
         let d = host.docker().await?;
         let tools = db.tools(host, &d, first).await?;
+        let mut db = db.clone();
+        if db.user_from_container {
+            if let Some(u) = crate::ops::pg_tools::container_superuser(&d, &tools.cid).await {
+                db.user = u;
+            }
+        }
         Ok(Self {
             host,
             d,
@@ -452,7 +464,7 @@ async fn dump(job: &Job<'_>, st: &StorageRef) -> Result<String, Error> {
         ref d,
         ref tools,
         store,
-        db,
+        ref db,
         seq,
         events,
     } = job;
@@ -631,7 +643,7 @@ async fn restore_into_scratch(
         ref d,
         ref tools,
         store,
-        db,
+        ref db,
         ..
     } = job;
     let cid = tools.cid.as_str();
@@ -740,7 +752,7 @@ async fn prove_with(job: &Job<'_>, m: &Manifest) -> Result<usize, Check> {
         ref d,
         ref tools,
         store,
-        db,
+        ref db,
         seq,
         events,
         ..
@@ -913,7 +925,7 @@ async fn swap_in(
         host,
         ref d,
         ref tools,
-        db,
+        ref db,
         seq,
         events,
         ..

@@ -236,6 +236,23 @@ async fn running_container(host: &Host, d: &bollard::Docker, name: &str) -> Resu
         })
 }
 
+/// The superuser a container of the official Postgres image was made with: its
+/// `POSTGRES_USER`, else `postgres`. `None` when the container cannot be inspected.
+pub async fn container_superuser(d: &bollard::Docker, cid: &str) -> Option<String> {
+    let i = d
+        .inspect_container(cid, None::<q::InspectContainerOptions>)
+        .await
+        .ok()?;
+    let env = i.config.and_then(|c| c.env).unwrap_or_default();
+    Some(
+        env.iter()
+            .find_map(|kv| kv.strip_prefix("POSTGRES_USER="))
+            .filter(|u| !u.is_empty())
+            .unwrap_or("postgres")
+            .to_string(),
+    )
+}
+
 /// Tools containers of this database left by a run that was killed before it cleaned up.
 async fn remove_leftovers(d: &bollard::Docker, db_name: &str) {
     let filters = HashMap::from([("label", vec![format!("{ROLE_LABEL}={db_name}")])]);

@@ -311,3 +311,75 @@ fn a_wrong_superuser_or_an_ambiguous_service_is_a_clear_error_and_changes_nothin
     );
     drop(twins);
 }
+
+#[test]
+fn backup_verify_restore_of_an_official_image_database_use_its_postgres_user() {
+    require_docker();
+    let sb = Sandbox::new();
+    let name = unique("menuvo-pg");
+    let _c = ContainerGuard(name.clone());
+    // Seed 003's shape: the superuser is `menuvo` (POSTGRES_USER), there is no `postgres`
+    // role at all, and the inventory does not repeat the user.
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "-e",
+        "POSTGRES_USER=menuvo",
+        "-e",
+        "POSTGRES_DB=menuvo",
+        "-e",
+        "POSTGRES_PASSWORD=only-in-the-container",
+        &testbed_var("OPSDECK_TB_IMAGE_PG_OFFICIAL"),
+    ]);
+    wait_for("postgres", Duration::from_secs(60), || {
+        Command::new("docker")
+            .args(["exec", &name, "pg_isready", "-q", "-h", "127.0.0.1"])
+            .status()
+            .ok()
+            .filter(|s| s.success())
+    });
+    let sql = |q: &str| {
+        docker(&[
+            "exec",
+            &name,
+            "psql",
+            "-U",
+            "menuvo",
+            "-d",
+            "menuvo",
+            "-qAtX",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            q,
+        ])
+        .trim()
+        .to_string()
+    };
+    sql("CREATE TABLE orders(id int PRIMARY KEY, note text); INSERT INTO orders SELECT g, md5(g::text) FROM generate_series(1, 300) g");
+    let backups = sb.path().join("backups");
+    sb.write(
+        "opsdeck.toml",
+        &format!(
+            "[hosts.local]\n[databases.menuvo]\nhost = \"local\"\nengine = \"postgres\"\ncontainer = \"{name}\"\nbackup_to = \"local\"\n[storage.local]\nkind = \"dir\"\npath = \"{}\"\n",
+            backups.display()
+        ),
+    );
+    let (code, out, err) = sb.run(&["backup", "menuvo"]);
+    assert_eq!(code, 0, "backup: {out}{err}");
+    let (code, v) = sb.json(&["backups", "menuvo"]);
+    assert_eq!(code, 0, "{v}");
+    let id = v[0]["id"].as_str().expect("a backup id").to_string();
+    let (code, out, err) = sb.run(&["verify", "menuvo", &id]);
+    assert_eq!(code, 0, "verify: {out}{err}");
+    sql("DELETE FROM orders WHERE id > 100");
+    let (code, out, err) = sb.run(&["restore", "menuvo", &id, "--yes"]);
+    assert_eq!(code, 0, "restore: {out}{err}");
+    assert_eq!(sql("SELECT count(*) FROM orders"), "300");
+    assert_eq!(
+        sql("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'menuvo'"),
+        "menuvo"
+    );
+}
