@@ -204,3 +204,40 @@ fn lookup_order() {
     assert!(code == 0 || code == 3, "exit {code}");
     assert_eq!(v[0]["host"], "local");
 }
+
+/// The README's recipes (one inventory per platform shape in `examples/recipes/`) load, and
+/// the README shows each of them, so neither can rot.
+#[test]
+fn every_recipe_loads_and_is_in_the_readme() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    let mut names: Vec<String> = std::fs::read_dir(root.join("examples/recipes"))
+        .expect("examples/recipes")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".toml"))
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 5, "one recipe per seed platform: {names:?}");
+    for n in &names {
+        let path = root.join("examples/recipes").join(n);
+        let inv = opsdeck::inventory::load_file(&path)
+            .unwrap_or_else(|e| panic!("{n} does not load: {e}"));
+        assert!(!inv.hosts.is_empty() && !inv.apps.is_empty(), "{n}");
+        // Real projects name themselves (directory, .env): the recipes never pin `project`.
+        assert!(inv.apps.values().all(|a| a.project.is_none()), "{n}");
+        assert!(
+            readme.contains(&format!("examples/recipes/{n}")),
+            "README lacks {n}"
+        );
+    }
+    let mint =
+        opsdeck::inventory::load_file(&root.join("examples/recipes/mint-microservices.toml"))
+            .expect("mint");
+    assert_eq!(mint.apps["mint"].services.len(), 10);
+    let elmeg = opsdeck::inventory::load_file(&root.join("examples/recipes/elmeg-git.toml"))
+        .expect("elmeg");
+    assert!(elmeg
+        .apps
+        .values()
+        .all(|a| a.deploy == opsdeck::inventory::DeployKind::Git));
+}

@@ -36,7 +36,22 @@ impl RedisAdmin {
             .forward_tcp(addr.0, addr.1)
             .await
             .map_err(|e| e.to_string())?;
-        let auth = password.map(|p| format!(":{p}@")).unwrap_or_default();
+        // Percent-encoded: a password with `@`, `/` or `#` must not change the URL's shape.
+        let auth = password
+            .map(|p| {
+                let enc: String = p
+                    .bytes()
+                    .map(|b| {
+                        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+                            (b as char).to_string()
+                        } else {
+                            format!("%{b:02X}")
+                        }
+                    })
+                    .collect();
+                format!(":{enc}@")
+            })
+            .unwrap_or_default();
         let url = format!("redis://{auth}{}/0", forward.addr());
         let client = redis::Client::open(url).map_err(err)?;
         let conn = tokio::time::timeout(
