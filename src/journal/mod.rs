@@ -109,6 +109,21 @@ pub struct Entry {
     pub steps: Vec<StepRecord>,
 }
 
+/// The image one service of an app ran at one version (see the `images` table).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ImageRecord {
+    pub app: String,
+    pub service: String,
+    pub version: String,
+    /// The reference compose ran (`repo:tag`).
+    pub reference: String,
+    /// The image's id (`sha256:...` of its config).
+    pub image_id: String,
+    /// `repo@sha256:...`, when the image came from a registry.
+    pub digest: Option<String>,
+    pub seen_at: String,
+}
+
 /// Filters for `opsdeck history`.
 #[derive(Debug, Clone, Default)]
 pub struct HistoryFilter {
@@ -258,6 +273,56 @@ impl Journal {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    /// Record the image a service ran (as action `id` saw it).
+    pub async fn record_image(&self, id: i64, r: &ImageRecord) -> Result<(), JournalError> {
+        sqlx::query(
+            "INSERT INTO images (action_id, app, service, version, reference, image_id, digest, seen_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(&r.app)
+        .bind(&r.service)
+        .bind(&r.version)
+        .bind(&r.reference)
+        .bind(&r.image_id)
+        .bind(&r.digest)
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The newest image recorded for each service of `app` at `version`.
+    pub async fn images_of(
+        &self,
+        app: &str,
+        version: &str,
+    ) -> Result<Vec<ImageRecord>, JournalError> {
+        let rows = sqlx::query(
+            "SELECT service, reference, image_id, digest, seen_at FROM images i
+             WHERE app = ? AND version = ? AND rowid = (
+                 SELECT rowid FROM images j WHERE j.app = i.app AND j.version = i.version
+                 AND j.service = i.service ORDER BY seen_at DESC, rowid DESC LIMIT 1)
+             ORDER BY service",
+        )
+        .bind(app)
+        .bind(version)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ImageRecord {
+                app: app.to_string(),
+                service: r.get(0),
+                version: version.to_string(),
+                reference: r.get(1),
+                image_id: r.get(2),
+                digest: r.get(3),
+                seen_at: r.get(4),
+            })
+            .collect())
     }
 
     /// Entries, newest first.

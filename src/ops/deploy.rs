@@ -82,6 +82,21 @@ pub struct DeployInput {
     pub running: Vec<RunningImage>,
     /// The app's compose project as compose names it on the host.
     pub project: compose::Project,
+    /// Rollbacks: the images the journal recorded for the target version, per service.
+    pub pins: Vec<Pin>,
+}
+
+/// An image a rollback puts back under its tag: what the journal recorded for the version,
+/// and what the tag points at on the host now (restored if the rollback fails).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pin {
+    pub service: String,
+    pub reference: String,
+    pub image_id: String,
+    pub digest: Option<String>,
+    pub seen_at: String,
+    /// The image id `reference` names on the host now, if any.
+    pub current_id: Option<String>,
 }
 
 /// The image a service's container runs: its name (as compose gave it) and its ID.
@@ -93,7 +108,11 @@ pub struct RunningImage {
 }
 
 /// Read `.env` on the app's host: the current and previous versions.
-pub async fn gather(inv: &Inventory, app: &str) -> Result<(DeployInput, Host), Error> {
+pub async fn gather(
+    inv: &Inventory,
+    app: &str,
+    action: &Action,
+) -> Result<(DeployInput, Host), Error> {
     let spec = super::query::find_app(inv, app)?.clone();
     let host = Host::new(&spec.host, &inv.hosts[&spec.host])?;
     let (project, problem) = super::query::app_project_checked(&host, &spec).await?;
@@ -129,6 +148,16 @@ pub async fn gather(inv: &Inventory, app: &str) -> Result<(DeployInput, Host), E
         );
         running = running_images(&host, &target, &spec.services).await?;
     }
+    // A rollback runs what the journal recorded for its version, not what the tag names now.
+    let pins = match action {
+        Action::Rollback { to, .. } if spec.deploy == DeployKind::Image => {
+            match to.clone().or_else(|| previous.clone()) {
+                Some(version) => recorded_pins(&host, app, &version).await?,
+                None => vec![],
+            }
+        }
+        _ => vec![],
+    };
     Ok((
         DeployInput {
             app: app.to_string(),
@@ -138,9 +167,37 @@ pub async fn gather(inv: &Inventory, app: &str) -> Result<(DeployInput, Host), E
             git_head,
             running,
             project,
+            pins,
         },
         host,
     ))
+}
+
+/// The images recorded for `app` at `version`, each with what its tag names on the host now.
+/// No journal yet (a first run on this machine): nothing recorded, the tags are used.
+async fn recorded_pins(host: &Host, app: &str, version: &str) -> Result<Vec<Pin>, Error> {
+    let Ok(journal) = crate::journal::Journal::open_default().await else {
+        return Ok(vec![]);
+    };
+    let records = journal.images_of(app, version).await?;
+    let docker = host.docker().await?;
+    let mut out = Vec::new();
+    for r in records {
+        let current_id = docker
+            .inspect_image(&r.reference)
+            .await
+            .ok()
+            .and_then(|i| i.id);
+        out.push(Pin {
+            service: r.service,
+            reference: r.reference,
+            image_id: r.image_id,
+            digest: r.digest,
+            seen_at: r.seen_at,
+            current_id,
+        });
+    }
+    Ok(out)
 }
 
 /// The app's `.env` on its host, parsed as compose parses it (none: empty).
@@ -242,8 +299,50 @@ pub fn plan_deploy(action: &Action, input: &DeployInput, host: &str) -> Result<P
     match (&version, git) {
         (Some(v), false) => {
             names::check_tag(v).map_err(Error::usage)?;
-            if input.current.as_deref() == Some(v.as_str()) && !is_rollback {
-                // Re-deploying the same version is allowed (it recreates), but say so.
+            if let Some(cur) = &input.current {
+                steps.push(Step {
+                    name: format!(
+                        "record the images {} run now ({cur}) in the journal",
+                        spec.services.join(", ")
+                    ),
+                    kind: StepKind::RecordImages {
+                        app: input.app.clone(),
+                        compose: target.clone(),
+                        services: spec.services.clone(),
+                        version: cur.clone(),
+                    },
+                    undo: vec![],
+                });
+            }
+            for p in &input.pins {
+                if p.current_id.as_deref() == Some(p.image_id.as_str()) {
+                    continue; // the tag still names the image recorded for it
+                }
+                steps.push(Step {
+                    name: format!(
+                        "pin {} to the image {} ran as {v} ({}, seen {})",
+                        p.reference,
+                        p.service,
+                        p.digest
+                            .as_deref()
+                            .and_then(|d| d.rsplit_once('@').map(|(_, h)| short_id(h)))
+                            .unwrap_or_else(|| short_id(&p.image_id)),
+                        p.seen_at
+                    ),
+                    kind: StepKind::PinImage {
+                        reference: p.reference.clone(),
+                        image_id: p.image_id.clone(),
+                        digest: p.digest.clone(),
+                    },
+                    undo: p
+                        .current_id
+                        .iter()
+                        .map(|id| StepKind::TagImage {
+                            image_id: id.clone(),
+                            reference: p.reference.clone(),
+                        })
+                        .collect(),
+                });
             }
             steps.push(Step {
                 name: format!(
@@ -399,6 +498,19 @@ pub fn plan_deploy(action: &Action, input: &DeployInput, host: &str) -> Result<P
             },
             undo: vec![],
         });
+        steps.push(Step {
+            name: format!(
+                "record the images {} run at {v} in the journal",
+                spec.services.join(", ")
+            ),
+            kind: StepKind::RecordImages {
+                app: input.app.clone(),
+                compose: target.clone(),
+                services: spec.services.clone(),
+                version: v.clone(),
+            },
+            undo: vec![],
+        });
     }
     Ok(Plan {
         action: action.clone(),
@@ -499,6 +611,7 @@ pub(super) async fn check_images(
                 "service {svc} is not in the compose file (or has no image)"
             )));
         };
+        let mut pull_error = None;
         if pull {
             let mut args = vec!["pull", "--quiet"];
             args.push(svc);
@@ -515,13 +628,35 @@ pub(super) async fn check_images(
                 report.push(format!("{svc}: pulled {image}"));
                 continue;
             }
+            let err = out.stderr_str();
+            let tail: Vec<&str> = err
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .rev()
+                .take(2)
+                .collect();
+            pull_error = Some(crate::secrets::mask_text(
+                &tail.into_iter().rev().collect::<Vec<_>>().join(" / "),
+            ));
         }
+        let registry = registry_of(image);
+        // A registry that answers "no such tag" is the authority: a copy of that name left
+        // on the host is not what the tag means now.
+        let unknown_tag = pull_error.as_deref().is_some_and(|e| {
+            let e = e.to_ascii_lowercase();
+            registry.is_some() && (e.contains("manifest unknown") || e.contains("not found"))
+        });
         match docker.inspect_image(image).await {
-            Ok(_) => report.push(format!("{svc}: {image} is on the host")),
-            Err(_) => {
+            Ok(_) if !unknown_tag => report.push(format!("{svc}: {image} is on the host")),
+            _ => {
                 return Err(Error::failed(format!(
-                    "image {image} for {svc} is neither pullable nor on {}: nothing was changed",
-                    host.name()
+                    "image {image} for {svc}: {}; nothing was changed",
+                    match (&pull_error, registry) {
+                        (Some(e), Some(r)) => format!("the registry {r} refused it ({e})"),
+                        (Some(e), None) =>
+                            format!("it cannot be pulled ({e}) and is not on {}", host.name()),
+                        (None, _) => format!("it is not on {}", host.name()),
+                    }
                 )))
             }
         }
@@ -675,6 +810,139 @@ pub(super) async fn tag_image(
     Ok(format!("{} tagged {repo}:{tag}", short_id(image_id)))
 }
 
+/// The registry an image reference names (`registry.example.com`, `127.0.0.1:5443`,
+/// `ghcr.io`), or `None` for Docker Hub's short names.
+pub fn registry_of(image: &str) -> Option<&str> {
+    let (first, rest) = image.split_once('/')?;
+    (!rest.is_empty() && (first.contains('.') || first.contains(':') || first == "localhost"))
+        .then_some(first)
+}
+
+/// The newest running container of `service` in the project.
+async fn service_container(
+    docker: &bollard::Docker,
+    compose: &ComposeTarget,
+    service: &str,
+) -> Result<Option<String>, Error> {
+    let filters = std::collections::HashMap::from([(
+        "label",
+        vec![format!("com.docker.compose.service={service}")],
+    )]);
+    let list = docker
+        .list_containers(Some(
+            bollard::query_parameters::ListContainersOptionsBuilder::new()
+                .filters(&filters)
+                .build(),
+        ))
+        .await
+        .map_err(|e| Error::failed(crate::docker::describe_error(&e)))?;
+    Ok(list
+        .into_iter()
+        .filter(|c| {
+            let label = |k: &str| c.labels.as_ref().and_then(|l| l.get(k)).map(String::as_str);
+            compose.owns(
+                label("com.docker.compose.project"),
+                label("com.docker.compose.project.working_dir"),
+            )
+        })
+        .max_by_key(|c| c.created.unwrap_or(0))
+        .and_then(|c| c.id))
+}
+
+pub(super) async fn record_images(
+    host: &Host,
+    (journal, action_id): (&crate::journal::Journal, i64),
+    app: &str,
+    compose: &ComposeTarget,
+    services: &[String],
+    version: &str,
+) -> Result<String, Error> {
+    let docker = host.docker().await?;
+    let mut seen = Vec::new();
+    for svc in services {
+        let Some(id) = service_container(&docker, compose, svc).await? else {
+            seen.push(format!("{svc}: no running container"));
+            continue;
+        };
+        let c = docker
+            .inspect_container(
+                &id,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
+            .await
+            .map_err(|e| Error::failed(crate::docker::describe_error(&e)))?;
+        let (Some(reference), Some(image_id)) = (c.config.and_then(|c| c.image), c.image) else {
+            continue;
+        };
+        let image = docker
+            .inspect_image(&image_id)
+            .await
+            .map_err(|e| Error::failed(crate::docker::describe_error(&e)))?;
+        let (repo, _) = crate::docker::parse_image_ref(&reference);
+        let digest = image
+            .repo_digests
+            .unwrap_or_default()
+            .into_iter()
+            .find(|d| d.split('@').next() == Some(repo.as_str()));
+        journal
+            .record_image(
+                action_id,
+                &crate::journal::ImageRecord {
+                    app: app.to_string(),
+                    service: svc.clone(),
+                    version: version.to_string(),
+                    reference: reference.clone(),
+                    image_id: image_id.clone(),
+                    digest: digest.clone(),
+                    seen_at: String::new(),
+                },
+            )
+            .await?;
+        seen.push(format!(
+            "{svc}: {reference} = {}",
+            digest.unwrap_or_else(|| format!("image {}", short_id(&image_id)))
+        ));
+    }
+    Ok(seen.join("; "))
+}
+
+pub(super) async fn pin_image(
+    host: &Host,
+    reference: &str,
+    image_id: &str,
+    digest: Option<&str>,
+    cancel: &CancellationToken,
+) -> Result<String, Error> {
+    let docker = host.docker().await?;
+    let source = match digest {
+        Some(d) => {
+            if docker.inspect_image(d).await.is_err() {
+                // The docker CLI, so the host's own `docker login` credentials are used.
+                let mut cmd = Cmd::new("docker")
+                    .args(["pull", "--quiet", d])
+                    .timeout(Duration::from_secs(600));
+                if let Some(sock) = &host.spec().docker_socket {
+                    cmd = cmd.env("DOCKER_HOST", format!("unix://{sock}"));
+                }
+                run_checked(host, &cmd, cancel, &format!("docker pull {d}")).await?;
+            }
+            d.to_string()
+        }
+        None => {
+            docker.inspect_image(image_id).await.map_err(|_| {
+                Error::failed(format!(
+                    "the image recorded for {reference} ({}) is no longer on {} and came from no registry",
+                    short_id(image_id),
+                    host.name()
+                ))
+            })?;
+            image_id.to_string()
+        }
+    };
+    tag_image(host, &source, reference).await?;
+    Ok(format!("{reference} -> {source}"))
+}
+
 /// `sha256:0123456789ab…` or a commit as its first 12 hex digits.
 fn short_id(id: &str) -> String {
     id.trim_start_matches("sha256:").chars().take(12).collect()
@@ -741,6 +1009,7 @@ mod tests {
                 source: compose::NameSource::Directory,
                 working_dir: "/opt/alpha/sites/shop".into(),
             },
+            pins: vec![],
         }
     }
 
@@ -762,6 +1031,7 @@ mod tests {
         assert_eq!(
             names_of(&p),
             [
+                "record the images platform-a, platform-b run now (1.4.1) in the journal",
                 "check that the images of platform-a, platform-b at 1.4.2 are available",
                 "migrate: bunx drizzle-kit migrate in platform-a",
                 "recreate platform-a at 1.4.2",
@@ -769,10 +1039,11 @@ mod tests {
                 "recreate platform-b at 1.4.2",
                 "wait until platform-b is healthy (up to 60s)",
                 "write VERSION=1.4.2 to .env (previous: 1.4.1)",
+                "record the images platform-a, platform-b run at 1.4.2 in the journal",
             ]
         );
         // Each recreate can be undone: back to 1.4.1, then health-checked.
-        let undo = &p.steps[2].undo;
+        let undo = &p.steps[3].undo;
         assert!(
             matches!(&undo[0], StepKind::ComposeRecreate { env, .. } if env == &vec![("VERSION".to_string(), "1.4.1".to_string())])
         );
@@ -809,9 +1080,63 @@ mod tests {
             "alpha",
         )
         .expect("plan");
-        assert!(names_of(&p)
-            .last()
-            .is_some_and(|n| n.contains("VERSION=1.3.9")));
+        let names = names_of(&p);
+        assert!(
+            names[names.len() - 2].contains("VERSION=1.3.9"),
+            "{names:?}"
+        );
+        assert!(names[names.len() - 1].contains("run at 1.3.9 in the journal"));
+        // The images recorded for the target version are pinned before anything is recreated,
+        // unless the tag still names them; a failure points the tag back.
+        let mut pinned = input();
+        pinned.pins = vec![
+            Pin {
+                service: "platform-a".into(),
+                reference: "reg.example:5000/shop:1.4.0".into(),
+                image_id: "sha256:aaaa".into(),
+                digest: Some("reg.example:5000/shop@sha256:0123456789abcdef".into()),
+                seen_at: "2026-12-01T10:00:00Z".into(),
+                current_id: Some("sha256:bbbb".into()),
+            },
+            Pin {
+                service: "platform-b".into(),
+                reference: "reg.example:5000/shop:1.4.0".into(),
+                image_id: "sha256:cccc".into(),
+                digest: None,
+                seen_at: "2026-12-01T10:00:00Z".into(),
+                current_id: Some("sha256:cccc".into()),
+            },
+        ];
+        let p = plan_deploy(
+            &Action::Rollback {
+                app: "shop".into(),
+                to: None,
+            },
+            &pinned,
+            "alpha",
+        )
+        .expect("plan");
+        let pins: Vec<&Step> = p
+            .steps
+            .iter()
+            .filter(|s| matches!(s.kind, StepKind::PinImage { .. }))
+            .collect();
+        assert_eq!(pins.len(), 1, "platform-b's tag already names its image");
+        assert!(pins[0].name.contains("0123456789ab"), "{}", pins[0].name);
+        assert!(
+            matches!(&pins[0].undo[..], [StepKind::TagImage { image_id, .. }] if image_id == "sha256:bbbb")
+        );
+        let first_recreate = p
+            .steps
+            .iter()
+            .position(|s| matches!(s.kind, StepKind::ComposeRecreate { .. }))
+            .expect("recreate");
+        let pin_at = p
+            .steps
+            .iter()
+            .position(|s| matches!(s.kind, StepKind::PinImage { .. }))
+            .expect("pin");
+        assert!(pin_at < first_recreate);
         let mut none = input();
         none.previous = None;
         assert!(plan_deploy(
@@ -911,6 +1236,18 @@ mod tests {
             out,
             "# shop\nVERSION=1.4.2\nexport SECRET='x'\nPREVIOUS_VERSION=1.4.1\n"
         );
+    }
+
+    #[test]
+    fn registries_of_image_references() {
+        assert_eq!(
+            registry_of("127.0.0.1:5443/alpha/site:v1"),
+            Some("127.0.0.1:5443")
+        );
+        assert_eq!(registry_of("ghcr.io/nick/app:latest"), Some("ghcr.io"));
+        assert_eq!(registry_of("localhost/x"), Some("localhost"));
+        assert_eq!(registry_of("mintel/app:1"), None);
+        assert_eq!(registry_of("postgres:18"), None);
     }
 
     #[test]

@@ -168,6 +168,7 @@ impl Engine {
                 seq,
                 events,
                 cancel,
+                journal: (&self.journal, journal_id),
             };
             let result = tokio::select! {
                 r = steps::run(&step.kind, &cx) => r,
@@ -258,6 +259,7 @@ impl Engine {
                     seq,
                     events,
                     cancel: &never,
+                    journal: (&self.journal, journal_id),
                 };
                 match steps::run(kind, &cx).await {
                     Ok(summary) => {

@@ -52,7 +52,7 @@ pub fn parse_target(inv: &Inventory, s: &str) -> Result<Target, Error> {
 pub async fn prepare(inv: &Inventory, hosts: &[Host], action: &Action) -> Result<Plan, Error> {
     match action {
         Action::Deploy { app, .. } | Action::Rollback { app, .. } => {
-            let (input, host) = deploy::gather(inv, app).await?;
+            let (input, host) = deploy::gather(inv, app, action).await?;
             deploy::plan_deploy(action, &input, host.name())
         }
         Action::DbCreate { .. } | Action::RedisAssign { .. } => provision::plan(inv, action),

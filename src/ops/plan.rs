@@ -91,6 +91,22 @@ pub enum StepKind {
         image_id: String,
         reference: String,
     },
+    /// Record in the journal the image (id and registry digest) each service's running
+    /// container uses, as the image of `version`: what a rollback to it redeploys.
+    RecordImages {
+        app: String,
+        compose: super::deploy::ComposeTarget,
+        services: Vec<String>,
+        version: String,
+    },
+    /// Point the local tag `reference` back at the image recorded for it (`digest`, pulled
+    /// with the host's registry credentials if the host lacks it; else the image id), so a
+    /// tag moved in the registry since cannot change what a rollback runs.
+    PinImage {
+        reference: String,
+        image_id: String,
+        digest: Option<String>,
+    },
     /// Wait until the service's newest container runs, passes its Docker health check and
     /// answers its HTTP health path.
     WaitService {

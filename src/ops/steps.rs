@@ -21,6 +21,8 @@ pub(super) struct StepCtx<'a> {
     pub seq: usize,
     pub events: &'a UnboundedSender<ActionEvent>,
     pub cancel: &'a CancellationToken,
+    /// The journal and this action's entry, for steps that record facts (deployed images).
+    pub journal: (&'a crate::journal::Journal, i64),
 }
 
 fn docker_err(what: &str, e: bollard::errors::Error) -> Error {
@@ -113,6 +115,17 @@ pub(super) async fn run(kind: &StepKind, cx: &StepCtx<'_>) -> Result<String, Err
             image_id,
             reference,
         } => deploy::tag_image(cx.host, image_id, reference).await,
+        StepKind::RecordImages {
+            app,
+            compose,
+            services,
+            version,
+        } => deploy::record_images(cx.host, cx.journal, app, compose, services, version).await,
+        StepKind::PinImage {
+            reference,
+            image_id,
+            digest,
+        } => deploy::pin_image(cx.host, reference, image_id, digest.as_deref(), cx.cancel).await,
         StepKind::WaitService {
             compose,
             service,

@@ -848,6 +848,7 @@ fn the_palette_deploys_with_a_version_picker() {
             source: crate::ops::ProjectNameSource::Directory,
             working_dir: "/opt/shop".into(),
         },
+        pins: vec![],
     };
     let plan = crate::ops::deploy::plan_deploy(&deploy, &input, "alpha").expect("plan");
     app.plan_ready(1, Ok(plan));
