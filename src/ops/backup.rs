@@ -41,6 +41,9 @@ pub struct DbRef {
     /// A database given by URL: the tools run in a throwaway container on the host.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server: Option<Server>,
+    /// The database's apps (to tell its container from other projects' of the same name).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub apps: Vec<crate::inventory::AppSpec>,
 }
 
 impl DbRef {
@@ -51,7 +54,7 @@ impl DbRef {
             host,
             d,
             &self.name,
-            &self.container,
+            (&self.container, &self.apps),
             self.server.as_ref(),
             (&self.user, first),
         )
@@ -175,6 +178,11 @@ fn resolve(
                 .or(url_db)
                 .unwrap_or_else(|| db.to_string()),
             user_from_container: spec.user.is_none() && server.is_none(),
+            apps: spec
+                .apps
+                .iter()
+                .filter_map(|a| inv.apps.get(a).cloned())
+                .collect(),
             user: spec
                 .user
                 .clone()
@@ -953,8 +961,13 @@ async fn swap_in(
             e.error().message
         )));
     }
-    // 2. Stop the apps that use it.
-    let stopped = app_containers(host, d, apps).await?;
+    // 2. Stop the apps that use it (never the database's own container: seed 003 runs
+    // Postgres in the same compose project as its apps).
+    let stopped: Vec<(String, String)> = app_containers(host, d, apps)
+        .await?
+        .into_iter()
+        .filter(|(id, _)| id != cid)
+        .collect();
     for (cid_app, _) in &stopped {
         let _ = d
             .stop_container(

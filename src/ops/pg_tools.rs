@@ -64,13 +64,20 @@ impl Tools {
         host: &Host,
         d: &bollard::Docker,
         db_name: &str,
-        container: &str,
+        (container, apps): (&str, &[crate::inventory::AppSpec]),
         server: Option<&Server>,
         login: (&str, &str),
     ) -> Result<Self, Error> {
         match server {
             None => Ok(Self {
-                cid: running_container(host, d, container).await?,
+                cid: crate::ops::query::database_container(
+                    host,
+                    container,
+                    apps,
+                    &format!("databases.{db_name}.container"),
+                )
+                .await?
+                .id,
                 temporary: false,
             }),
             Some(s) => {
@@ -218,24 +225,6 @@ fn pgpass_line(pw: &Secret) -> String {
 }
 
 /// The running container named `name` (or compose service `name`) on the host.
-async fn running_container(host: &Host, d: &bollard::Docker, name: &str) -> Result<String, Error> {
-    let list = crate::docker::list_containers(d, host.name())
-        .await
-        .map_err(|e| Error::failed(crate::docker::describe_error(&e)))?;
-    list.iter()
-        .find(|c| {
-            (c.name == name || c.service.as_deref() == Some(name))
-                && c.state == crate::docker::State::Running
-        })
-        .map(|c| c.id.clone())
-        .ok_or_else(|| {
-            Error::failed(format!(
-                "{}: no running container or compose service named {name:?}",
-                host.name()
-            ))
-        })
-}
-
 /// The superuser a container of the official Postgres image was made with: its
 /// `POSTGRES_USER`, else `postgres`. `None` when the container cannot be inspected.
 pub async fn container_superuser(d: &bollard::Docker, cid: &str) -> Option<String> {

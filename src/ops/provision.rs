@@ -21,6 +21,9 @@ pub struct ServerRef {
     pub url: Option<String>,
     pub container: Option<String>,
     pub user: Option<String>,
+    /// The database's apps (to tell its container from other projects' of the same name).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub apps: Vec<crate::inventory::AppSpec>,
 }
 
 /// Pick the server: `--server`, else the only one of that engine (on the app's host first).
@@ -83,6 +86,11 @@ pub fn choose_server(
             url: spec.url.clone(),
             container: spec.container.clone(),
             user: spec.user.clone(),
+            apps: spec
+                .apps
+                .iter()
+                .filter_map(|a| inv.apps.get(a).cloned())
+                .collect(),
         },
     ))
 }
@@ -264,45 +272,14 @@ struct ServerContainer {
 /// container instead).
 async fn server_container(host: &Host, s: &ServerRef) -> Result<ServerContainer, Error> {
     let name = s.container.as_deref().unwrap_or_default();
+    let c = super::query::database_container(
+        host,
+        name,
+        &s.apps,
+        &format!("databases.{}.container", s.name),
+    )
+    .await?;
     let d = host.docker().await?;
-    let list = crate::docker::list_containers(&d, host.name())
-        .await
-        .map_err(|e| Error::failed(crate::docker::describe_error(&e)))?;
-    let running = |c: &&crate::docker::ContainerInfo| c.state == crate::docker::State::Running;
-    let by_name: Vec<_> = list.iter().filter(|c| c.name == name).collect();
-    let by_service: Vec<_> = list
-        .iter()
-        .filter(|c| c.service.as_deref() == Some(name))
-        .filter(running)
-        .collect();
-    let c = match (by_name.as_slice(), by_service.as_slice()) {
-        ([c], _) => *c,
-        ([], [c]) => *c,
-        ([], []) => {
-            return Err(Error::failed(format!(
-                "{}: no running container or compose service named {name:?} for {}",
-                host.name(),
-                s.name
-            )))
-        }
-        (_, several) => {
-            return Err(Error::usage(format!(
-                "{}: several running containers are compose service {name:?} ({}); set databases.{}.container to one container's name",
-                host.name(),
-                several.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
-                s.name
-            )))
-        }
-    };
-    if c.state != crate::docker::State::Running {
-        return Err(Error::failed(format!(
-            "{}: container {} of {} is {}, not running",
-            host.name(),
-            c.name,
-            s.name,
-            c.state.as_str()
-        )));
-    }
     let inspect = d
         .inspect_container(
             &c.id,

@@ -179,6 +179,58 @@ pub fn belongs_to_app(c: &ContainerInfo, project: &compose::Project) -> bool {
     project.owns(c.project.as_deref(), c.project_dir.as_deref())
 }
 
+/// The running container a database's `container` names on `host`: a container name
+/// (`container_name:` or compose's own), else the one running compose service of that name.
+/// Several projects on a host often have a `postgres` service: then the one in the project of
+/// one of `apps` (the database's apps) is meant; otherwise the inventory must name the
+/// container, and the error says so, naming `key`.
+pub async fn database_container(
+    host: &Host,
+    name: &str,
+    apps: &[AppSpec],
+    key: &str,
+) -> Result<ContainerInfo, Error> {
+    let d = host.docker().await?;
+    let list = docker::list_containers(&d, host.name())
+        .await
+        .map_err(|e| Error::failed(docker::describe_error(&e)))?;
+    let running = |c: &&ContainerInfo| c.state == docker::State::Running;
+    if let Some(c) = list.iter().find(|c| c.name == name) {
+        if !running(&c) {
+            return Err(Error::failed(format!(
+                "{}: container {name} is {}, not running",
+                host.name(),
+                c.state.as_str()
+            )));
+        }
+        return Ok(c.clone());
+    }
+    let mut by_service: Vec<&ContainerInfo> = list
+        .iter()
+        .filter(|c| c.service.as_deref() == Some(name))
+        .filter(running)
+        .collect();
+    if by_service.len() > 1 && !apps.is_empty() {
+        let mut projects = Vec::new();
+        for a in apps.iter().filter(|a| a.host == host.name()) {
+            projects.push(app_project(host, a).await?);
+        }
+        by_service.retain(|c| projects.iter().any(|p| belongs_to_app(c, p)));
+    }
+    match by_service.as_slice() {
+        [c] => Ok((*c).clone()),
+        [] => Err(Error::failed(format!(
+            "{}: no running container or compose service named {name:?} ({key})",
+            host.name()
+        ))),
+        several => Err(Error::usage(format!(
+            "{}: several running containers are compose service {name:?} ({}); set {key} to one container's name",
+            host.name(),
+            several.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}
+
 /// `(host, repo:tag)` of every tagged image on the hosts (hosts that do not answer are
 /// left out: this feeds a picker, not a report).
 pub async fn host_images(hosts: &[Host]) -> Vec<(String, String)> {
