@@ -138,6 +138,22 @@ pub async fn probe(
     p
 }
 
+/// RFC 6761: `localhost` and every `*.localhost` name are loopback, whatever the system
+/// resolver says (glibc without systemd-resolved knows only `localhost` itself).
+pub fn is_loopback_name(name: &str) -> bool {
+    let lower = name.trim_end_matches('.').to_ascii_lowercase();
+    lower == "localhost" || lower.ends_with(".localhost")
+}
+
+/// The address to dial for a URL's host: `*.localhost` is dialled as 127.0.0.1.
+fn dial_host(host: &str) -> &str {
+    if is_loopback_name(host) {
+        "127.0.0.1"
+    } else {
+        host
+    }
+}
+
 async fn probe_inner(
     url: &str,
     via: Option<&Host>,
@@ -149,7 +165,7 @@ async fn probe_inner(
     // Keep the forward alive for the whole request.
     let forward = match via {
         Some(h) => Some(
-            h.forward_tcp(&t.host, t.port)
+            h.forward_tcp(dial_host(&t.host), t.port)
                 .await
                 .map_err(|e| e.to_string())?,
         ),
@@ -158,7 +174,7 @@ async fn probe_inner(
     let addr = match &forward {
         Some(f) => f.addr(),
         None if t.host.contains(':') => format!("[{}]:{}", t.host, t.port),
-        None => format!("{}:{}", t.host, t.port),
+        None => format!("{}:{}", dial_host(&t.host), t.port),
     };
     let sni = host_header
         .map(|h| h.split(':').next().unwrap_or(h))

@@ -38,8 +38,8 @@ pub async fn run(
                         other => other.as_str().to_string(),
                     };
                     let state = match i.exit_code {
-                        Some(code) => format!("{} ({code})", i.state.as_str()),
-                        None => i.state.as_str().to_string(),
+                        Some(code) => format!("{} ({code})", i.state_label()),
+                        None => i.state_label().to_string(),
                     };
                     rows.push(vec![
                         String::new(),

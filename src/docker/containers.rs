@@ -114,6 +114,24 @@ pub struct ContainerInfo {
 }
 
 impl ContainerInfo {
+    /// A one-shot that ran to completion: exited with status 0, and named as one-shots are
+    /// (`*-migrate`, `kafka-init`, `minio-init`, `*-seed`, `*-setup`). Not "down". A stopped
+    /// web service also exits 0, so the name is what tells them apart.
+    pub fn completed(&self) -> bool {
+        self.state == State::Exited
+            && self.exit_code == Some(0)
+            && is_one_shot_name(self.service.as_deref().unwrap_or(&self.name))
+    }
+
+    /// The state as shown: `done` for a completed one-shot, else the engine's state.
+    pub fn state_label(&self) -> &'static str {
+        if self.completed() {
+            "done"
+        } else {
+            self.state.as_str()
+        }
+    }
+
     /// `project/service` for compose containers, else the name.
     pub fn display_target(&self) -> String {
         match (&self.project, &self.service) {
@@ -253,6 +271,16 @@ fn health_from_status(status: &str) -> Health {
     }
 }
 
+/// Whether a service name says it runs once: its last `-`/`_` part is migrate(s),
+/// migration(s), init, setup or seed.
+pub fn is_one_shot_name(name: &str) -> bool {
+    let last = name.rsplit(['-', '_']).next().unwrap_or(name);
+    matches!(
+        last.to_ascii_lowercase().as_str(),
+        "migrate" | "migrations" | "migration" | "init" | "setup" | "seed"
+    )
+}
+
 /// Split an image reference into `(repository, tag)`; a digest-only reference has no tag.
 /// `registry:5000/org/app:1.2` → (`registry:5000/org/app`, `1.2`).
 pub fn parse_image_ref(image: &str) -> (String, Option<String>) {
@@ -326,6 +354,23 @@ pub async fn list_containers(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_shots_by_their_names() {
+        for n in [
+            "auth-migrate",
+            "kafka-init",
+            "minio-init",
+            "db_seed",
+            "migrate",
+            "app-migrations",
+        ] {
+            assert!(is_one_shot_name(n), "{n}");
+        }
+        for n in ["web", "platform-a", "initiator", "migrate-api", "worker"] {
+            assert!(!is_one_shot_name(n), "{n}");
+        }
+    }
 
     #[test]
     fn image_refs() {

@@ -105,8 +105,7 @@ async fn resolve(name: &str) -> Result<Vec<IpAddr>, String> {
     }
     // RFC 6761: `localhost` and `*.localhost` are loopback, whatever the system resolver
     // (glibc without systemd-resolved) says.
-    let lower = name.to_ascii_lowercase();
-    if lower == "localhost" || lower.ends_with(".localhost") {
+    if crate::http::is_loopback_name(name) {
         return Ok(vec![
             IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
             IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
@@ -302,6 +301,9 @@ pub async fn run(inv: &Inventory, app: &str) -> Result<DoctorReport, Error> {
                 format!("see why it fails its health check: opsdeck logs {app} --tail 100"),
             ),
             (State::Running, h) => s.detail.push(format!("{} running, {}", c.name, h.as_str())),
+            _ if c.completed() => s
+                .detail
+                .push(format!("{} ran to completion (exit 0)", c.name)),
             (st, _) => s.fail(
                 format!(
                     "{} is {}{}",

@@ -339,7 +339,7 @@ pub fn draw_resources(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
                 ],
                 (_, false) => vec![
                     Span::raw(c.display_target()),
-                    Span::styled(c.state.as_str(), theme.state(c.state)),
+                    Span::styled(c.state_label(), theme.container_state(c)),
                 ],
             };
             TRow::new(cells)

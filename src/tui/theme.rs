@@ -190,6 +190,15 @@ impl Theme {
         }
     }
 
+    /// A container's state: a completed one-shot (exited 0) is not a failure.
+    pub fn container_state(&self, c: &crate::docker::ContainerInfo) -> Style {
+        if c.completed() {
+            self.muted()
+        } else {
+            self.state(c.state)
+        }
+    }
+
     pub fn state(&self, s: State) -> Style {
         match s {
             State::Running => self.ok(),

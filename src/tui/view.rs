@@ -795,7 +795,7 @@ fn draw_containers(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
                 };
                 let mut cells = vec![
                     Span::raw(format!("  {}", c.service.as_deref().unwrap_or(&c.name))),
-                    Span::styled(c.state.as_str(), theme.state(c.state)),
+                    Span::styled(c.state_label(), theme.container_state(c)),
                     Span::styled(health_label(c.health), theme.health(c.health)),
                     Span::raw(image),
                     Span::styled(uptime(c, app.now), theme.muted()),
