@@ -178,6 +178,12 @@ pub struct Prober {
 
 impl Prober {
     pub fn start(port: u16, hosts: Vec<String>) -> Self {
+        Self::start_on(port, "/health", hosts)
+    }
+
+    /// Like [`Prober::start`], requesting `path` (an app's ordinary page rather than its
+    /// health check).
+    pub fn start_on(port: u16, path: &'static str, hosts: Vec<String>) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let ok = Arc::new(AtomicU64::new(0));
         let failures = Arc::new(Mutex::new(Vec::new()));
@@ -185,7 +191,7 @@ impl Prober {
         let thread = std::thread::spawn(move || {
             while !s.load(Ordering::Relaxed) {
                 for h in &hosts {
-                    match get(port, "/health", h) {
+                    match get(port, path, h) {
                         Some((200, _)) => {
                             o.fetch_add(1, Ordering::Relaxed);
                         }

@@ -1,0 +1,119 @@
+//! A compose stack the way an operator runs it: files in a directory, `compose up -d` there
+//! with no `-p` (the project is named by its `.env`), taken down when dropped.
+
+use crate::common::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+pub struct Stack {
+    pub dir: PathBuf,
+    pub project: String,
+}
+
+impl Stack {
+    /// Write `files` (name, text) into `dir` and bring the stack up.
+    pub fn up(dir: &Path, project: &str, files: &[(&str, String)]) -> Self {
+        std::fs::create_dir_all(dir).expect("mkdir");
+        for (name, text) in files {
+            std::fs::write(dir.join(name), text).expect("write stack file");
+        }
+        let s = Stack {
+            dir: dir.to_path_buf(),
+            project: project.to_string(),
+        };
+        s.compose(&["up", "-d"]);
+        s
+    }
+
+    pub fn compose(&self, args: &[&str]) -> String {
+        let cmd = compose_cmd();
+        let out = Command::new(&cmd[0])
+            .args(&cmd[1..])
+            .args(args)
+            .current_dir(&self.dir)
+            .env_remove("COMPOSE_PROJECT_NAME")
+            .output()
+            .expect("compose");
+        assert!(
+            out.status.success(),
+            "compose {args:?} in {}: {}",
+            self.dir.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The container compose v1 made for `service`.
+    pub fn container(&self, service: &str) -> String {
+        format!("{}_{service}_1", self.project)
+    }
+
+    pub fn image_id(&self, service: &str) -> String {
+        docker(&["inspect", "-f", "{{.Image}}", &self.container(service)])
+            .trim()
+            .to_string()
+    }
+
+    /// `psql` in the stack's Postgres container on its local socket, as `user`.
+    pub fn psql(&self, service: &str, user: &str, db: &str, sql: &str) -> String {
+        docker(&[
+            "exec",
+            &self.container(service),
+            "psql",
+            "-U",
+            user,
+            "-d",
+            db,
+            "-qAtX",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            sql,
+        ])
+        .trim()
+        .to_string()
+    }
+
+    pub fn wait_healthy(&self, services: &[&str]) {
+        for s in services {
+            let c = self.container(s);
+            wait_for(&format!("{c} healthy"), Duration::from_secs(60), || {
+                let st = docker(&[
+                    "inspect",
+                    "-f",
+                    "{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}",
+                    &c,
+                ]);
+                matches!(st.trim(), "healthy" | "running").then_some(())
+            });
+        }
+    }
+
+    pub fn wait_pg(&self, service: &str) {
+        let c = self.container(service);
+        wait_for(
+            "postgres to accept connections",
+            Duration::from_secs(60),
+            || {
+                Command::new("docker")
+                    .args(["exec", &c, "pg_isready", "-q", "-h", "127.0.0.1"])
+                    .status()
+                    .ok()
+                    .filter(|s| s.success())
+            },
+        );
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let cmd = compose_cmd();
+        let _ = Command::new(&cmd[0])
+            .args(&cmd[1..])
+            .args(["down", "-v", "--remove-orphans", "-t", "1"])
+            .current_dir(&self.dir)
+            .env_remove("COMPOSE_PROJECT_NAME")
+            .output();
+    }
+}
