@@ -106,7 +106,9 @@ impl Traefik {
     pub fn wait_answers(&self, host: &str, status: u16) {
         wait_for(
             &format!("{host} to answer {status} through Traefik"),
-            Duration::from_secs(30),
+            // Traefik's Docker provider sees a container once it is healthy; on a loaded
+            // 2-core CI machine that can take a while.
+            Duration::from_secs(60),
             || (get(self.web, "/health", host).map(|r| r.0) == Some(status)).then_some(()),
         );
     }

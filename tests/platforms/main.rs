@@ -13,6 +13,7 @@ mod ssh_bed;
 mod traefik_bed;
 
 mod alpha;
+mod elmeg;
 mod menuvo;
 mod mint;
 mod nickapp;
