@@ -21,19 +21,31 @@ impl std::fmt::Debug for Secret {
     }
 }
 
-/// Replace the password of a URL (`scheme://user:pass@host`) with `***`.
+/// Replace the password of a URL (`scheme://user:pass@host`) with `***`. The password may
+/// hold any character people type unencoded (`/`, `#`, `?`, `@`): userinfo ends at the last `@`.
 pub fn mask_url(s: &str) -> String {
     let Some((scheme, rest)) = s.split_once("://") else {
         return s.to_string();
     };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
-            None => s.to_string(),
+    match rest.rfind('@') {
+        Some(at) => match rest[..at].split_once(':') {
+            Some((user, _)) if !user.contains('/') => {
+                format!("{scheme}://{user}:***@{}", &rest[at + 1..])
+            }
+            _ => s.to_string(),
         },
         None => s.to_string(),
+    }
+}
+
+/// For `#[serde(serialize_with = ...)]` on an optional URL: serialized without its password.
+pub fn serialize_masked_url<S: serde::Serializer>(
+    url: &Option<String>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match url {
+        Some(u) => s.serialize_some(&mask_url(u)),
+        None => s.serialize_none(),
     }
 }
 
@@ -129,6 +141,24 @@ mod tests {
             "postgres://app:***@db:5432/app"
         );
         assert_eq!(mask_url("redis://db:6379/1"), "redis://db:6379/1");
+        for (url, want) in [
+            ("postgres://app:pa/ss@db/app", "postgres://app:***@db/app"),
+            (
+                "redis://:r3d!s/1#pw@redis:6379/2",
+                "redis://:***@redis:6379/2",
+            ),
+            (
+                "postgres://u:p@ss?x@h:5432/d?sslmode=require",
+                "postgres://u:***@h:5432/d?sslmode=require",
+            ),
+            (
+                "https://example.com/users/@me",
+                "https://example.com/users/@me",
+            ),
+            ("https://user@example.com/", "https://user@example.com/"),
+        ] {
+            assert_eq!(mask_url(url), want, "{url}");
+        }
         assert_eq!(
             mask_text("connect to postgres://a:b@c/d failed"),
             "connect to postgres://a:***@c/d failed"

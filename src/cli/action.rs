@@ -27,11 +27,15 @@ pub async fn run(inv: &Inventory, cli: &Cli, action: Action) -> Result<u8, Error
     let plan = ops::prepare(inv, &hosts, &action).await?;
     if cli.dry_run {
         match cli.output {
-            OutputFormat::Json => print_json(&serde_json::json!({"dry_run": true, "plan": plan}))?,
+            OutputFormat::Json => {
+                let mut v = serde_json::json!({"dry_run": true, "plan": plan});
+                crate::secrets::mask_json(&mut v);
+                print_json(&v)?
+            }
             OutputFormat::Human => {
                 outln!("dry run: nothing will be changed");
                 for l in plan.describe() {
-                    outln!("{l}");
+                    outln!("{}", crate::secrets::mask_text(&l));
                 }
             }
         }

@@ -170,6 +170,21 @@ impl Journal {
                 source,
             })?;
         }
+        // Created 0600: the journal records what was done to which database and host. SQLite
+        // gives its -wal and -shm files the database file's permissions.
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(path)
+                .map_err(|source| JournalError::Dir {
+                    path: shown.clone(),
+                    source,
+                })?;
+        }
         let opts = SqliteConnectOptions::from_str("sqlite:")
             .map_err(|source| JournalError::Open {
                 path: shown.clone(),
@@ -403,6 +418,32 @@ impl Journal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_journal_and_its_wal_are_readable_by_their_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("journal.db");
+        let j = Journal::open(&path).await.expect("open");
+        j.begin(&NewEntry {
+            action: "restart".into(),
+            target: "web".into(),
+            host: None,
+            app: None,
+            actor: "me".into(),
+            params: serde_json::json!({}),
+        })
+        .await
+        .expect("begin");
+        for f in ["journal.db", "journal.db-wal", "journal.db-shm"] {
+            let p = dir.path().join(f);
+            if p.exists() {
+                let mode = std::fs::metadata(&p).expect("stat").permissions().mode() & 0o777;
+                assert_eq!(mode, 0o600, "{f}");
+            }
+        }
+        assert!(dir.path().join("journal.db-wal").exists(), "WAL mode");
+    }
 
     #[tokio::test]
     async fn entries_are_recorded_masked_and_final() {

@@ -18,6 +18,8 @@ use serde::Serialize;
 pub struct ServerRef {
     /// The inventory's name for it.
     pub name: String,
+    /// Shown in plans and JSON without its password.
+    #[serde(serialize_with = "crate::secrets::serialize_masked_url")]
     pub url: Option<String>,
     pub container: Option<String>,
     pub user: Option<String>,
