@@ -7,42 +7,8 @@
 
 mod common;
 
+use common::stack::Stack;
 use common::*;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-/// `compose up -d` in `dir` with no `-p` and no `-f`: compose picks the name itself.
-fn operator_up(dir: &Path) {
-    let cmd = compose_cmd();
-    let out = Command::new(&cmd[0])
-        .args(&cmd[1..])
-        .args(["up", "-d"])
-        .current_dir(dir)
-        .env_remove("COMPOSE_PROJECT_NAME")
-        .output()
-        .expect("compose runs");
-    assert!(
-        out.status.success(),
-        "compose up in {}: {}",
-        dir.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Takes a stack down the operator's way (in its directory, no `-p`).
-struct OperatorStack(PathBuf);
-
-impl Drop for OperatorStack {
-    fn drop(&mut self) {
-        let cmd = compose_cmd();
-        let _ = Command::new(&cmd[0])
-            .args(&cmd[1..])
-            .args(["down", "-v", "--remove-orphans", "-t", "1"])
-            .current_dir(&self.0)
-            .env_remove("COMPOSE_PROJECT_NAME")
-            .output();
-    }
-}
 
 fn label(container: &str, key: &str) -> String {
     docker(&[
@@ -94,8 +60,10 @@ fn a_project_named_in_dotenv_deploys_rolls_back_and_is_found_everywhere() {
         "# menuvo production\r\n\r\nexport COMPOSE_PROJECT_NAME=\"{project}\"   # pinned\r\nVERSION=v2\r\nDATABASE_URL='postgres://app:s3cr#t@postgres:5432/app'\r\nPUBLIC_URL=https://${{DOMAIN}}/\r\nVERSION=\"v1\" # what runs\r\n"
     );
     std::fs::write(dir.join(".env"), &env_before).expect(".env");
-    let _stack = OperatorStack(dir.clone());
-    operator_up(&dir);
+    // The site's files belong to its own user, not to whoever runs opsdeck (root here).
+    chown(&dir.join(".env"), "nobody:nogroup");
+    chmod(&dir.join(".env"), "640");
+    let _stack = Stack::up(&dir, &project, &[]);
     let web = format!("{project}_web_1");
     assert_eq!(
         image_of(&web),
@@ -144,6 +112,12 @@ fn a_project_named_in_dotenv_deploys_rolls_back_and_is_found_everywhere() {
             + "PREVIOUS_VERSION=v1\r\n",
         "only the last VERSION changed; every other byte kept"
     );
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let m = std::fs::metadata(dir.join(".env")).expect("stat");
+        assert_eq!((m.uid(), m.gid()), (65534, 65534), "owner and group kept");
+        assert_eq!(m.permissions().mode() & 0o777, 0o640, "mode kept");
+    }
 
     // logs APP and app/service (a container_name service) reach the right containers.
     let (code, out, err) = sb.run(&["logs", "menuvo", "--tail", "5"]);
@@ -185,8 +159,7 @@ fn a_project_named_by_its_directory_is_normalised_as_compose_does() {
         "services:\n  web:\n    image: \"opsdeck-test/busybox:${VERSION:-v1}\"\n",
     )
     .expect("compose file");
-    let _stack = OperatorStack(dir.clone());
-    operator_up(&dir);
+    let _stack = Stack::up(&dir, &project, &[]);
     let found = project_containers(&project);
     assert_eq!(found.len(), 1, "compose's own name is {project}: {found:?}");
     sb.write(

@@ -171,10 +171,8 @@ fn shop_on(ssh: Option<&str>) -> Shop {
         for p in [sb.path(), dir.as_path()] {
             let _ = Command::new("chmod").arg("o+rwx").arg(p).status();
         }
-        let _ = Command::new("chmod")
-            .arg("o+rw")
-            .arg(dir.join(".env"))
-            .status();
+        // Its .env is its own: opsdeck keeps a file's owner, and refuses to change it.
+        chown(&dir.join(".env"), "deploy:deploy");
     }
     Shop {
         _nginx: nginx,

@@ -7,103 +7,37 @@
 
 mod common;
 
+use common::stack::{database_url as url_from, pg_client as app_psql, wait_pg, Stack};
 use common::*;
-use std::path::Path;
-use std::process::Command;
-use std::time::Duration;
-
-/// `psql` from a throwaway client container on `network`, with `url`; (ok, output).
-fn app_psql(network: &str, url: &str, sql: &str) -> (bool, String) {
-    let out = Command::new("docker")
-        .args(["run", "--rm", "--network", network, "--entrypoint", "psql"])
-        .arg(testbed_var("OPSDECK_TB_IMAGE_PG_OFFICIAL"))
-        .args([url, "-qAtX", "-w", "-c", sql])
-        .output()
-        .expect("docker run");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-        .trim()
-        .to_string(),
-    )
-}
-
-fn compose_in(dir: &Path, args: &[&str]) {
-    let cmd = compose_cmd();
-    let out = Command::new(&cmd[0])
-        .args(&cmd[1..])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("compose");
-    assert!(
-        out.status.success(),
-        "compose {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-struct Stack(std::path::PathBuf);
-impl Drop for Stack {
-    fn drop(&mut self) {
-        let cmd = compose_cmd();
-        let _ = Command::new(&cmd[0])
-            .args(&cmd[1..])
-            .args(["down", "-v", "-t", "1"])
-            .current_dir(&self.0)
-            .output();
-    }
-}
-
-fn url_from(out: &str) -> String {
-    out.lines()
-        .find_map(|l| l.trim().strip_prefix("DATABASE_URL="))
-        .map(|u| u.split_whitespace().next().unwrap_or_default().to_string())
-        .unwrap_or_else(|| panic!("no DATABASE_URL in {out}"))
-}
 
 #[test]
 fn db_create_on_an_official_image_postgres_needs_no_password_and_the_url_works_for_apps() {
     require_docker();
     let sb = Sandbox::new();
     let project = unique("alpha");
-    let dir = sb.path().join("infra");
-    std::fs::create_dir_all(&dir).expect("mkdir");
     let admin_password = format!("adm-{}-Zq9", std::process::id());
     // Seed 000's shape: superuser `infra`, its password only in .env; every statement logged,
     // so the server log shows whether a password ever reached it.
-    std::fs::write(
-        dir.join(".env"),
-        format!("COMPOSE_PROJECT_NAME={project}\nPOSTGRES_PASSWORD={admin_password}\n"),
-    )
-    .expect(".env");
-    std::fs::write(
-        dir.join("docker-compose.yml"),
-        format!(
-            "services:\n  postgres:\n    image: {}\n    command: [\"postgres\", \"-c\", \"log_statement=all\"]\n    environment:\n      POSTGRES_USER: infra\n      POSTGRES_PASSWORD: ${{POSTGRES_PASSWORD}}\n",
-            testbed_var("OPSDECK_TB_IMAGE_PG_OFFICIAL")
-        ),
-    )
-    .expect("compose file");
-    let _stack = Stack(dir.clone());
-    compose_in(&dir, &["up", "-d"]);
-    let container = format!("{project}_postgres_1");
-    let network = format!("{project}_default");
-    wait_for(
-        "postgres to accept connections",
-        Duration::from_secs(60),
-        || {
-            Command::new("docker")
-                .args(["exec", &container, "pg_isready", "-q", "-h", "127.0.0.1"])
-                .status()
-                .ok()
-                .filter(|s| s.success())
-        },
+    let stack = Stack::up(
+        &sb.path().join("infra"),
+        &project,
+        &[
+            (
+                ".env",
+                format!("COMPOSE_PROJECT_NAME={project}\nPOSTGRES_PASSWORD={admin_password}\n"),
+            ),
+            (
+                "docker-compose.yml",
+                format!(
+                    "services:\n  postgres:\n    image: {}\n    command: [\"postgres\", \"-c\", \"log_statement=all\"]\n    environment:\n      POSTGRES_USER: infra\n      POSTGRES_PASSWORD: ${{POSTGRES_PASSWORD}}\n",
+                    testbed_var("OPSDECK_TB_IMAGE_PG_OFFICIAL")
+                ),
+            ),
+        ],
     );
+    let container = stack.container("postgres");
+    let network = format!("{project}_default");
+    stack.wait_pg("postgres");
     // The defaults are real: over TCP, no password means no login.
     let (ok, out) = app_psql(
         &network,
@@ -153,7 +87,7 @@ fn db_create_on_an_official_image_postgres_needs_no_password_and_the_url_works_f
         .and_then(|r| r.split_once('@'))
         .map(|(p, _)| p.to_string())
         .expect("password in url");
-    let logs = Command::new("docker")
+    let logs = std::process::Command::new("docker")
         .args(["logs", &container])
         .output()
         .expect("logs");
@@ -232,13 +166,7 @@ fn a_wrong_superuser_or_an_ambiguous_service_is_a_clear_error_and_changes_nothin
         "POSTGRES_PASSWORD=only-here",
         &testbed_var("OPSDECK_TB_IMAGE_PG_OFFICIAL"),
     ]);
-    wait_for("postgres", Duration::from_secs(60), || {
-        Command::new("docker")
-            .args(["exec", &name, "pg_isready", "-q", "-h", "127.0.0.1"])
-            .status()
-            .ok()
-            .filter(|s| s.success())
-    });
+    wait_pg(&name);
     // The container's name works as well as a service name; a user that is not a role fails
     // naming the container and the user.
     sb.write(
@@ -274,6 +202,29 @@ fn a_wrong_superuser_or_an_ambiguous_service_is_a_clear_error_and_changes_nothin
         url_from(&out).ends_with(&format!("@{name}:5432/app1")),
         "{out}"
     );
+
+    // A superuser is never an app's role (no rotation of the admin's password), and a
+    // database owned by another role is not taken over.
+    for sql in ["CREATE ROLE boss SUPERUSER LOGIN", "CREATE DATABASE taken"] {
+        docker(&["exec", &name, "psql", "-U", "postgres", "-qAtX", "-c", sql]);
+    }
+    let (code, out, err) = sb.run(&["db", "create", "boss", "--rotate-password"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("superuser"), "{err}");
+    let (code, out, err) = sb.run(&["db", "create", "taken"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("owned by postgres"), "{err}");
+    let taken_role = docker(&[
+        "exec",
+        &name,
+        "psql",
+        "-U",
+        "postgres",
+        "-qAtX",
+        "-c",
+        "select count(*) from pg_roles where rolname = 'taken'",
+    ]);
+    assert_eq!(taken_role.trim(), "0", "nothing was created");
 
     // Two running containers are one service name (two projects with a `postgres`): which
     // one is meant cannot be guessed.
@@ -333,13 +284,7 @@ fn backup_verify_restore_of_an_official_image_database_use_its_postgres_user() {
         "POSTGRES_PASSWORD=only-in-the-container",
         &testbed_var("OPSDECK_TB_IMAGE_PG_OFFICIAL"),
     ]);
-    wait_for("postgres", Duration::from_secs(60), || {
-        Command::new("docker")
-            .args(["exec", &name, "pg_isready", "-q", "-h", "127.0.0.1"])
-            .status()
-            .ok()
-            .filter(|s| s.success())
-    });
+    wait_pg(&name);
     let sql = |q: &str| {
         docker(&[
             "exec",

@@ -7,40 +7,12 @@
 
 mod common;
 
+use common::stack::Stack;
 use common::*;
-use std::path::Path;
-use std::process::Command;
 
 fn retag_push(src: &str, dst: &str) {
     docker(&["tag", src, dst]);
     docker(&["push", "-q", dst]);
-}
-
-fn compose_in(dir: &Path, args: &[&str]) {
-    let cmd = compose_cmd();
-    let out = Command::new(&cmd[0])
-        .args(&cmd[1..])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("compose");
-    assert!(
-        out.status.success(),
-        "compose {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-struct Stack(std::path::PathBuf);
-impl Drop for Stack {
-    fn drop(&mut self) {
-        let cmd = compose_cmd();
-        let _ = Command::new(&cmd[0])
-            .args(&cmd[1..])
-            .args(["down", "-t", "1"])
-            .current_dir(&self.0)
-            .output();
-    }
 }
 
 fn inspect(what: &str, format: &str) -> String {
@@ -62,17 +34,21 @@ fn deploys_pull_with_the_hosts_login_refuse_unknown_tags_and_roll_back_to_the_re
     docker(&["rmi", &format!("{repo}:v1"), &format!("{repo}:v2")]);
 
     let dir = sb.path().join("sites").join("site");
-    std::fs::create_dir_all(&dir).expect("mkdir");
-    std::fs::write(
-        dir.join("docker-compose.yml"),
-        format!("services:\n  web:\n    image: \"{repo}:${{VERSION}}\"\n"),
-    )
-    .expect("compose file");
-    let env_v1 = format!("COMPOSE_PROJECT_NAME={project}\nVERSION=v1\n");
-    std::fs::write(dir.join(".env"), &env_v1).expect(".env");
-    let _stack = Stack(dir.clone());
-    compose_in(&dir, &["up", "-d"]);
-    let web = format!("{project}_web_1");
+    let stack = Stack::up(
+        &dir,
+        &project,
+        &[
+            (
+                "docker-compose.yml",
+                format!("services:\n  web:\n    image: \"{repo}:${{VERSION}}\"\n"),
+            ),
+            (
+                ".env",
+                format!("COMPOSE_PROJECT_NAME={project}\nVERSION=v1\n"),
+            ),
+        ],
+    );
+    let web = stack.container("web");
     assert_eq!(inspect(&web, "{{.Image}}"), good_v1);
     sb.write(
         "opsdeck.toml",

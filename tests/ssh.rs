@@ -554,6 +554,33 @@ async fn files_are_read_and_replaced_atomically_keeping_the_mode() {
     assert_eq!(std::fs::read(&f).expect("read back"), big);
     let mode = std::fs::metadata(&f).expect("stat").permissions().mode() & 0o7777;
     assert_eq!(mode, 0o640, "the old mode is kept");
+    {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(&f).expect("stat");
+        let deploy_uid: u32 = String::from_utf8_lossy(
+            &std::process::Command::new("id")
+                .args(["-u", "deploy"])
+                .output()
+                .expect("id")
+                .stdout,
+        )
+        .trim()
+        .parse()
+        .expect("uid");
+        assert_eq!(m.uid(), deploy_uid, "the owner is kept");
+    }
+    // A file the SSH user does not own, in a directory it may write: replacing it would
+    // change its owner, so the write is refused and the file stays as it was.
+    let theirs = d.join("root-owned.env");
+    std::fs::write(&theirs, "KEEP=1\n").expect("write");
+    std::fs::set_permissions(&theirs, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+    let e = h
+        .write_file_atomic(&theirs, b"KEEP=2\n", Some(0o600))
+        .await
+        .expect_err("would change the owner");
+    assert!(e.to_string().contains("owner"), "{e}");
+    assert_eq!(std::fs::read(&theirs).expect("read"), b"KEEP=1\n");
+    std::fs::remove_file(&theirs).expect("rm");
     assert_eq!(h.read_file(&f).await.expect("read over ssh"), big);
 
     let new = d.join("new.env");

@@ -17,9 +17,11 @@ pub async fn run(
             let d = humantime::parse_duration(s).map_err(|e| {
                 Error::usage(format!("--since {s:?}: {e} (write it like 2h or 7d)"))
             })?;
-            let d = chrono::Duration::from_std(d)
-                .map_err(|_| Error::usage(format!("--since {s:?} is too long")))?;
-            Some((chrono::Utc::now() - d).to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+            let from = chrono::Duration::from_std(d)
+                .ok()
+                .and_then(|d| chrono::Utc::now().checked_sub_signed(d))
+                .ok_or_else(|| Error::usage(format!("--since {s:?} is too long")))?;
+            Some(from.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
         }
     };
     let filter = HistoryFilter {

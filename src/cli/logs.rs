@@ -33,7 +33,11 @@ pub async fn run(inv: &Inventory, cli: &Cli, a: LogArgs) -> Result<u8, Error> {
             let d = humantime::parse_duration(s).map_err(|e| {
                 Error::usage(format!("--since {s:?}: {e} (write it like 10m or 2h)"))
             })?;
-            Some(chrono::Utc::now().timestamp() - d.as_secs() as i64)
+            let secs = i64::try_from(d.as_secs())
+                .ok()
+                .and_then(|n| chrono::Utc::now().timestamp().checked_sub(n))
+                .ok_or_else(|| Error::usage(format!("--since {s:?} is too long")))?;
+            Some(secs)
         }
         None => None,
     };

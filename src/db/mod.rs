@@ -16,6 +16,10 @@ pub fn generate_password(bytes: usize) -> Result<String, String> {
 
 /// A Postgres identifier for an app name: lowercase letters, digits and `_` (a `-` becomes
 /// `_`), starting with a letter or `_`, at most 63 bytes. Everything else is refused.
+/// Names that are the server's own (Postgres' maintenance database and templates, Redis'
+/// default user): an app never gets them, so provisioning cannot touch what they are.
+const RESERVED: [&str; 5] = ["postgres", "template0", "template1", "default", "public"];
+
 pub fn pg_ident(name: &str) -> Result<String, String> {
     let id = name.replace('-', "_");
     let ok = !id.is_empty()
@@ -27,12 +31,13 @@ pub fn pg_ident(name: &str) -> Result<String, String> {
         && id
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && !id.starts_with("pg_");
+        && !id.starts_with("pg_")
+        && !RESERVED.contains(&id.as_str());
     if ok {
         Ok(id)
     } else {
         Err(format!(
-            "{:?} cannot be a database or role name: use lowercase letters, digits, '_' or '-', starting with a letter (not pg_)",
+            "{:?} cannot be a database or role name: use lowercase letters, digits, '_' or '-', starting with a letter (not pg_, and not postgres, template0/1, default or public)",
             crate::names::printable(name)
         ))
     }

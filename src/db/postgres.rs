@@ -272,6 +272,28 @@ impl PgAdmin {
         .await
     }
 
+    /// Whether `role` is a superuser (never an app's role to hand out or rotate).
+    pub async fn is_superuser(&self, role: &str) -> Result<bool, String> {
+        self.exists(format!(
+            "SELECT 'yes'::text FROM pg_roles WHERE rolname = {} AND rolsuper",
+            literal(role)
+        ))
+        .await
+    }
+
+    /// The owner of database `db`, if it exists.
+    pub async fn database_owner(&self, db: &str) -> Result<Option<String>, String> {
+        Ok(self
+            .rows(&format!(
+                "SELECT pg_get_userbyid(datdba)::text FROM pg_database WHERE datname = {}",
+                literal(db)
+            ))
+            .await?
+            .into_iter()
+            .next()
+            .and_then(|r| r.into_iter().next()))
+    }
+
     pub async fn database_exists(&self, db: &str) -> Result<bool, String> {
         self.exists(format!(
             "SELECT 'yes'::text FROM pg_database WHERE datname = {}",

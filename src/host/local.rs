@@ -154,19 +154,39 @@ impl Local {
             .ok_or_else(|| err(std::io::Error::other("not a file path")))?
             .to_string_lossy()
             .into_owned();
-        let keep_mode = match tokio::fs::metadata(path).await {
-            Ok(m) => Some(m.permissions().mode() & 0o7777),
+        // An existing file keeps its mode, owner and group (opsdeck often runs as root on a
+        // file the deploy user owns); the temp file is 0600 from its first byte.
+        let keep = match tokio::fs::metadata(path).await {
+            Ok(m) => {
+                use std::os::unix::fs::MetadataExt;
+                Some((m.permissions().mode() & 0o7777, m.uid(), m.gid()))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(err(e)),
         };
         let tmp = dir.join(format!(".{file_name}.opsdeck-{}.tmp", std::process::id()));
         let result = async {
-            tokio::fs::write(&tmp, contents).await?;
-            if let Some(m) = keep_mode.or(mode) {
+            let mut f = tokio::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)
+                .await?;
+            tokio::io::AsyncWriteExt::write_all(&mut f, contents).await?;
+            f.sync_all().await?;
+            drop(f);
+            if let Some((_, uid, gid)) = keep {
+                std::os::unix::fs::chown(&tmp, Some(uid), Some(gid)).map_err(|e| {
+                    std::io::Error::new(
+                        e.kind(),
+                        format!("cannot keep the file's owner {uid}:{gid}: {e}"),
+                    )
+                })?;
+            }
+            if let Some(m) = keep.map(|k| k.0).or(mode) {
                 tokio::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(m)).await?;
             }
-            let f = tokio::fs::File::open(&tmp).await?;
-            f.sync_all().await?;
             tokio::fs::rename(&tmp, path).await
         }
         .await;

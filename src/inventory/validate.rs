@@ -307,6 +307,15 @@ fn storage(p: &mut Problems, name: &str, s: &StorageSpec) {
             "must be at least 1 (or left out to keep everything)".into(),
         ));
     }
+    if s.keep_days.is_some_and(|d| d > 36_500) {
+        p.push((
+            k("keep_days"),
+            format!(
+                "{} days is more than 100 years; leave it out to keep everything",
+                s.keep_days.unwrap_or_default()
+            ),
+        ));
+    }
     if s.keep_count == Some(0) {
         p.push((
             k("keep_count"),

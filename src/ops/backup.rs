@@ -577,7 +577,7 @@ async fn retention(store: &Store<'_>, db: &str, st: &StorageRef) -> Result<Vec<S
     let cutoff = st
         .spec
         .keep_days
-        .map(|d| chrono::Utc::now() - chrono::Duration::days(i64::from(d)));
+        .and_then(|d| chrono::Utc::now().checked_sub_signed(chrono::Duration::days(i64::from(d))));
     let mut removed = Vec::new();
     for (i, m) in all.iter().enumerate() {
         if i <= newest_verified {

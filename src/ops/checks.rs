@@ -32,7 +32,10 @@ async fn run_one(inv: &Inventory, name: &str, spec: &CheckSpec) -> CheckResult {
         },
         None => None,
     };
-    let probe = http::probe(&spec.url, spec.timeout.0, via.as_ref(), None).await;
+    let mut probe = http::probe(&spec.url, spec.timeout.0, via.as_ref(), None).await;
+    // A check URL may carry credentials (basic auth): never shown.
+    probe.url = crate::secrets::mask_url(&probe.url);
+    probe.error = probe.error.map(|e| crate::secrets::mask_text(&e));
     CheckResult {
         name: name.to_string(),
         via: spec.via.clone(),

@@ -160,7 +160,7 @@ impl Engine {
                 .await;
             let _ = events.send(ActionEvent::StepStarted {
                 seq,
-                name: step.name.clone(),
+                name: crate::secrets::mask_text(&step.name),
             });
             let t = Instant::now();
             let cx = StepCtx {
@@ -182,7 +182,7 @@ impl Engine {
                         .await;
                     let _ = events.send(ActionEvent::StepDone {
                         seq,
-                        name: step.name.clone(),
+                        name: crate::secrets::mask_text(&step.name),
                         elapsed_ms: t.elapsed().as_millis() as u64,
                         summary: crate::secrets::mask_text(&summary),
                     });
@@ -199,10 +199,13 @@ impl Engine {
                         .await;
                     let _ = events.send(ActionEvent::StepFailed {
                         seq,
-                        name: step.name.clone(),
-                        error: e.message.clone(),
+                        name: crate::secrets::mask_text(&step.name),
+                        error: crate::secrets::mask_text(&e.message),
                     });
-                    let mut message = format!("step {seq} ({}) failed: {}", step.name, e.message);
+                    let mut message = crate::secrets::mask_text(&format!(
+                        "step {seq} ({}) failed: {}",
+                        step.name, e.message
+                    ));
                     // Put back what the steps so far changed, newest first.
                     let undo_failures = self
                         .undo(
@@ -292,7 +295,7 @@ impl Engine {
                         let _ = events.send(ActionEvent::StepFailed {
                             seq,
                             name: name.clone(),
-                            error: e.message.clone(),
+                            error: crate::secrets::mask_text(&e.message),
                         });
                         failures.push(format!("{name}: {}", e.message));
                     }

@@ -398,6 +398,21 @@ pub(super) async fn provision_postgres(
     let admin = &pg.admin;
     let role_existed = admin.role_exists(ident).await.map_err(Error::failed)?;
     let db_existed = admin.database_exists(ident).await.map_err(Error::failed)?;
+    // Never hand out (or rotate) a superuser, nor grant on a database someone else owns.
+    if role_existed && admin.is_superuser(ident).await.map_err(Error::failed)? {
+        return Err(Error::usage(format!(
+            "{ident} is a superuser on {}; an app's role must be its own, not an admin's",
+            server.name
+        )));
+    }
+    if let Some(owner) = admin.database_owner(ident).await.map_err(Error::failed)? {
+        if owner != ident {
+            return Err(Error::usage(format!(
+                "database {ident} on {} is owned by {owner}, not by role {ident}; nothing was changed",
+                server.name
+            )));
+        }
+    }
     // What to put back if the new role cannot log in (nothing is left half-made).
     let old_verifier = if role_existed && rotate {
         admin.verifier(ident).await.map_err(Error::failed)?

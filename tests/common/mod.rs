@@ -2,6 +2,8 @@
 //! binary, and cleanup of what a test creates (everything is named `opsdeck-test-...`).
 #![allow(dead_code)]
 
+pub mod stack;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -219,6 +221,16 @@ pub fn outcome(out: Output) -> (i32, String, String) {
 }
 
 /// `chmod MODE PATH` (so the SSH bed's user can reach a sandbox directory).
+/// `chown OWNER PATH` (the SSH bed's user owns what it works on, as on a server).
+pub fn chown(path: &Path, owner: &str) {
+    let st = Command::new("chown")
+        .arg(owner)
+        .arg(path)
+        .status()
+        .expect("chown runs");
+    assert!(st.success(), "chown {owner} {}", path.display());
+}
+
 pub fn chmod(path: &Path, mode: &str) {
     let ok = Command::new("chmod")
         .arg(mode)

@@ -5,8 +5,8 @@
 //! `docker login`). An operator's day: status, logs, a new site's database and Redis index,
 //! a deploy, and the `/health` check of every site.
 
+use crate::common::stack::{database_url, pg_client, Stack};
 use crate::common::*;
-use crate::stack::Stack;
 use crate::traefik_bed::{file_routes, get, Traefik};
 use std::process::Command;
 
@@ -107,7 +107,7 @@ fn day(over_ssh: bool) {
         for (_, _, s) in &stacks {
             chmod(&s.dir, "o+rwx");
             if s.dir.join(".env").exists() {
-                chmod(&s.dir.join(".env"), "o+rw");
+                chown(&s.dir.join(".env"), "deploy:deploy");
             }
         }
         let env = sshd.client_env(&sb, &bed);
@@ -152,24 +152,11 @@ fn day(over_ssh: bool) {
     // A new site gets its own database on the shared server and a Redis index.
     let (code, out, err) = run(&["db", "create", "newsite", "--server", "shared"]);
     assert_eq!(code, 0, "db create: {out}{err}");
-    let url = out
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("DATABASE_URL="))
-        .map(|u| u.split_whitespace().next().unwrap_or_default().to_string())
-        .unwrap_or_else(|| panic!("no DATABASE_URL in {out}"));
+    let url = database_url(&out);
     assert!(url.ends_with("@postgres:5432/newsite"), "{url}");
-    let login = Command::new("docker")
-        .args(["run", "--rm", "--network", &net.0, "--entrypoint", "psql"])
-        .arg(testbed_var("OPSDECK_TB_IMAGE_PG_OFFICIAL"))
-        .args([url.as_str(), "-qAtX", "-w", "-c", "select current_user"])
-        .output()
-        .expect("psql");
-    assert_eq!(
-        String::from_utf8_lossy(&login.stdout).trim(),
-        "newsite",
-        "{}",
-        String::from_utf8_lossy(&login.stderr)
-    );
+    let (ok, who) = pg_client(&net.0, &url, "select current_user");
+    assert!(ok, "{who}");
+    assert_eq!(who, "newsite");
     let (code, out, err) = run(&["redis", "assign", "newsite", "--server", "redis"]);
     assert_eq!(code, 0, "redis assign: {out}{err}");
     assert!(

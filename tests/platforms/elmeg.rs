@@ -6,8 +6,8 @@
 //! subdomain, a git deploy, and the 404 checklist on a site with no route and on one that is
 //! off the network.
 
+use crate::common::stack::Stack;
 use crate::common::*;
-use crate::stack::Stack;
 use crate::traefik_bed::get;
 use std::path::Path;
 use std::process::Command;

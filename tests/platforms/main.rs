@@ -17,4 +17,3 @@ mod elmeg;
 mod menuvo;
 mod mint;
 mod nickapp;
-mod stack;

@@ -4,9 +4,9 @@
 //! `.env`, migrations through `compose run --rm`, memory/CPU limits; backups to S3 with
 //! retention, verify, restore with the apps stopped.
 
+use crate::common::stack::Stack;
 use crate::common::*;
 use crate::s3bed::{Moto, CREDS};
-use crate::stack::Stack;
 use crate::traefik_bed::Prober;
 
 fn files(project: &str, caddy_port: u16, db_password: &str) -> Vec<(&'static str, String)> {
@@ -76,7 +76,7 @@ fn day(over_ssh: bool) {
         for p in [sb.path().join("opt"), dir.clone()] {
             chmod(&p, "o+rwx");
         }
-        chmod(&dir.join(".env"), "o+rw");
+        chown(&dir.join(".env"), "deploy:deploy");
         let env = sshd.client_env(&sb, &bed);
         (sshd, env)
     });

@@ -3,9 +3,8 @@
 //! `*-migrate` containers that run and exit 0, Redis for queues. An operator's day: databases
 //! for every service, status of all (a finished migration is not "down"), merged logs.
 
+use crate::common::stack::{database_url, pg_client, Stack};
 use crate::common::*;
-use crate::stack::Stack;
-use std::process::Command;
 
 const SERVICES: [&str; 10] = [
     "auth",
@@ -19,19 +18,6 @@ const SERVICES: [&str; 10] = [
     "admin",
     "audit",
 ];
-
-fn app_psql(network: &str, url: &str, sql: &str) -> (bool, String) {
-    let out = Command::new("docker")
-        .args(["run", "--rm", "--network", network, "--entrypoint", "psql"])
-        .arg(testbed_var("OPSDECK_TB_IMAGE_PG_OFFICIAL"))
-        .args([url, "-qAtX", "-w", "-c", sql])
-        .output()
-        .expect("docker run");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).trim().to_string(),
-    )
-}
 
 #[test]
 fn mint_ten_services_each_get_a_database_and_one_shots_are_not_down() {
@@ -96,23 +82,19 @@ fn mint_ten_services_each_get_a_database_and_one_shots_are_not_down() {
         let db = format!("mint_{s}");
         let (code, out, err) = sb.run(&["db", "create", &db, "--server", "postgres"]);
         assert_eq!(code, 0, "db create {db}: {out}{err}");
-        let url = out
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("DATABASE_URL="))
-            .map(|u| u.split_whitespace().next().unwrap_or_default().to_string())
-            .unwrap_or_else(|| panic!("no DATABASE_URL: {out}"));
+        let url = database_url(&out);
         assert!(url.ends_with(&format!("@postgres:5432/{db}")), "{url}");
         urls.push((db, url));
     }
     for (db, url) in [&urls[0], &urls[9]] {
         assert_eq!(
-            app_psql(&network, url, "select current_database()"),
+            pg_client(&network, url, "select current_database()"),
             (true, db.clone())
         );
     }
     let (auth_db, auth_url) = &urls[0];
     let (wallet_db, _) = &urls[1];
-    let (ok, _) = app_psql(
+    let (ok, _) = pg_client(
         &network,
         &auth_url.replace(auth_db.as_str(), wallet_db),
         "select 1",

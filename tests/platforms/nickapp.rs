@@ -4,8 +4,8 @@
 //! mount. An operator's day: status and health, logs by service and by container name, a
 //! restart, a Redis index for the app, a deploy of the two app services.
 
+use crate::common::stack::Stack;
 use crate::common::*;
-use crate::stack::Stack;
 use std::time::Duration;
 
 #[test]

@@ -216,11 +216,17 @@ impl Ssh {
         );
         let mode = mode.map(|m| format!("{m:o}")).unwrap_or_default();
         // $1 the file, $2 the temp file, $3 the mode for a new file (may be empty).
-        // The old file's mode wins; the temp file goes away whatever happens.
+        // The old file's mode, owner and group win (a failed chown stops the write: the file
+        // is left as it was); the temp file is 0600 from its first byte and goes away
+        // whatever happens.
         const SCRIPT: &str = r#"set -e
 trap 'rm -f -- "$2"' EXIT
-if [ -e "$1" ]; then m=$(stat -L -c %a -- "$1"); else m=$3; fi
-cat > "$2"
+o=
+if [ -e "$1" ]; then m=$(stat -L -c %a -- "$1"); o=$(stat -L -c %u:%g -- "$1"); else m=$3; fi
+(umask 077 && cat > "$2")
+if [ -n "$o" ] && [ "$(stat -c %u:%g -- "$2")" != "$o" ]; then
+  chown -- "$o" "$2" || { echo "cannot keep the owner $o of $1" >&2; exit 1; }
+fi
 if [ -n "$m" ]; then chmod -- "$m" "$2"; fi
 sync -- "$2" 2>/dev/null || :
 mv -f -- "$2" "$1"

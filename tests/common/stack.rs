@@ -1,7 +1,8 @@
 //! A compose stack the way an operator runs it: files in a directory, `compose up -d` there
-//! with no `-p` (the project is named by its `.env`), taken down when dropped.
+//! with no `-p` (compose names the project from `.env` or the directory), taken down when
+//! dropped; and what tests do with the Postgres in such stacks.
 
-use crate::common::*;
+use super::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -91,19 +92,53 @@ impl Stack {
     }
 
     pub fn wait_pg(&self, service: &str) {
-        let c = self.container(service);
-        wait_for(
-            "postgres to accept connections",
-            Duration::from_secs(60),
-            || {
-                Command::new("docker")
-                    .args(["exec", &c, "pg_isready", "-q", "-h", "127.0.0.1"])
-                    .status()
-                    .ok()
-                    .filter(|s| s.success())
-            },
-        );
+        wait_pg(&self.container(service));
     }
+}
+
+/// Wait until the Postgres in `container` accepts connections (over TCP inside it, so the
+/// official image's first-start restart is over).
+pub fn wait_pg(container: &str) {
+    wait_for(
+        "postgres to accept connections",
+        Duration::from_secs(60),
+        || {
+            Command::new("docker")
+                .args(["exec", container, "pg_isready", "-q", "-h", "127.0.0.1"])
+                .status()
+                .ok()
+                .filter(|s| s.success())
+        },
+    );
+}
+
+/// `psql URL -c SQL` from a throwaway client container on `network`, as an app there
+/// connects: (succeeded, output).
+pub fn pg_client(network: &str, url: &str, sql: &str) -> (bool, String) {
+    let out = Command::new("docker")
+        .args(["run", "--rm", "--network", network, "--entrypoint", "psql"])
+        .arg(testbed_var("OPSDECK_TB_IMAGE_PG_OFFICIAL"))
+        .args([url, "-qAtX", "-w", "-c", sql])
+        .output()
+        .expect("docker run");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .trim()
+        .to_string(),
+    )
+}
+
+/// The `DATABASE_URL=...` that `db create` printed.
+pub fn database_url(out: &str) -> String {
+    out.lines()
+        .find_map(|l| l.trim().strip_prefix("DATABASE_URL="))
+        .map(|u| u.split_whitespace().next().unwrap_or_default().to_string())
+        .unwrap_or_else(|| panic!("no DATABASE_URL in {out}"))
 }
 
 impl Drop for Stack {
