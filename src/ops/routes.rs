@@ -91,15 +91,11 @@ pub fn pick_host(inv: &Inventory, sel: &HostSelection) -> Result<String, Error> 
 
 /// Read the routes file; a missing file is empty.
 async fn read_routes(host: &Host, path: &str) -> Result<Option<String>, String> {
-    match host.read_file(Path::new(path)).await {
-        Ok(b) => String::from_utf8(b)
+    match host.read_optional(Path::new(path)).await {
+        Ok(Some(b)) => String::from_utf8(b)
             .map(Some)
             .map_err(|_| format!("{path} is not UTF-8 text")),
-        Err(crate::host::HostError::File { source, .. })
-            if source.kind() == std::io::ErrorKind::NotFound =>
-        {
-            Ok(None)
-        }
+        Ok(None) => Ok(None),
         Err(e) => Err(format!("reading {path}: {e}")),
     }
 }

@@ -9,7 +9,7 @@ use super::{
     dump_name, manifest_name, partial_name, Fed, InContainer, Pending, Progress, Staged,
     StorageError,
 };
-use crate::host::{Cmd, ExecOutput, Host, HostError};
+use crate::host::{Cmd, ExecOutput, Host};
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -242,12 +242,11 @@ impl<'h> HostDir<'h> {
 
     pub async fn read_manifest(&self, id: &str) -> Result<Vec<u8>, StorageError> {
         let p = self.path.join(manifest_name(id));
-        self.host.read_file(&p).await.map_err(|e| match e {
-            HostError::File { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
-                StorageError::not_found(&self.name, id)
-            }
-            other => self.failed(other),
-        })
+        self.host
+            .read_optional(&p)
+            .await
+            .map_err(|e| self.failed(e))?
+            .ok_or_else(|| StorageError::not_found(&self.name, id))
     }
 
     pub async fn write_manifest(&self, id: &str, json: &[u8]) -> Result<(), StorageError> {
