@@ -214,24 +214,7 @@ impl PgAdmin {
                 container,
                 user,
             } => {
-                let argv = [
-                    "psql",
-                    "-X",
-                    "-q",
-                    "-A",
-                    "-t",
-                    "-v",
-                    "ON_ERROR_STOP=1",
-                    "-F",
-                    &FIELD_SEP.to_string(),
-                    "-U",
-                    user,
-                    "-d",
-                    "postgres",
-                ]
-                .iter()
-                .map(|a| a.to_string())
-                .collect();
+                let argv = psql_argv(user, "postgres", Some(FIELD_SEP));
                 let mut input = sql.to_string();
                 input.push_str(";\n");
                 let ran = crate::docker::exec::run(docker, container, argv, Some(input.as_bytes()))
@@ -432,6 +415,25 @@ impl PgAdmin {
     }
 }
 
+/// `psql` as the tools run it inside a container: no psqlrc, quiet, unaligned tuples only,
+/// stopping at the first error; fields separated by `sep` when given.
+pub fn psql_argv(user: &str, db: &str, sep: Option<char>) -> Vec<String> {
+    let mut v: Vec<String> = ["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    if let Some(c) = sep {
+        v.extend(["-F".to_string(), c.to_string()]);
+    }
+    v.extend([
+        "-U".to_string(),
+        user.to_string(),
+        "-d".to_string(),
+        db.to_string(),
+    ]);
+    v
+}
+
 /// Log in over TCP as `user` with `password` to `database` at `addr` (as the host reaches
 /// it): the proof that a new role's URL works for the apps.
 pub async fn try_login(
@@ -441,36 +443,26 @@ pub async fn try_login(
     password: &str,
     database: &str,
 ) -> Result<(), String> {
-    let forward = host
-        .forward_tcp(addr.0, addr.1)
+    let ep = Endpoint {
+        host_side: (addr.0.to_string(), addr.1),
+        from_host: (addr.0.to_string(), addr.1),
+        user: Some(user.to_string()),
+        password: Some(password.to_string()),
+        database: Some(database.to_string()),
+    };
+    let login = PgAdmin::connect(host, &ep)
         .await
-        .map_err(|e| e.to_string())?;
-    let opts = PgConnectOptions::new()
-        .host(forward.host())
-        .port(forward.port())
-        .username(user)
-        .password(password)
-        .database(database);
-    let pool = PgPoolOptions::new()
-        .max_connections(1)
-        .acquire_timeout(Duration::from_secs(15))
-        .connect_with(opts)
-        .await
-        .map_err(|e| {
-            format!(
-                "logging in as {user} to {database} at {}:{}: {e}",
-                addr.0, addr.1
-            )
-        })?;
-    let one: i32 = sqlx::query_scalar("SELECT 1")
-        .fetch_one(&pool)
-        .await
-        .map_err(|e| e.to_string())?;
-    pool.close().await;
-    if one == 1 {
+        .map_err(|e| format!("logging in as {user} to {database}: {e}"))?;
+    let rows = login.rows("SELECT 'yes'::text").await?;
+    if let Conn::Tcp { pool, .. } = &login.conn {
+        pool.close().await;
+    }
+    if rows.first().and_then(|r| r.first()).map(String::as_str) == Some("yes") {
         Ok(())
     } else {
-        Err("SELECT 1 did not answer 1".into())
+        Err(format!(
+            "logged in as {user}, but the server did not answer a query"
+        ))
     }
 }
 

@@ -299,23 +299,10 @@ impl Psql {
         user: &str,
         db: &str,
     ) -> Result<Self, Error> {
-        let cmd = [
-            "psql",
-            "-X",
-            "-q",
-            "-A",
-            "-t",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-U",
-            user,
-            "-d",
-            db,
-        ];
         let session = exec::start(
             d,
             container,
-            cmd.iter().map(|s| s.to_string()).collect(),
+            crate::db::postgres::psql_argv(user, db, None),
             true,
         )
         .await
