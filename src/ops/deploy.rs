@@ -43,12 +43,12 @@ impl ComposeTarget {
 
     /// Whether a container with these compose labels is one of the project's.
     pub fn owns(&self, project_label: Option<&str>, working_dir_label: Option<&str>) -> bool {
-        compose::Project {
-            name: self.project_label.clone(),
-            source: compose::NameSource::Inventory,
-            working_dir: self.working_dir.clone(),
-        }
-        .owns(project_label, working_dir_label)
+        compose::project::owns(
+            &self.project_label,
+            &self.working_dir,
+            project_label,
+            working_dir_label,
+        )
     }
 
     /// `compose [-p P] -f FILE ARGS...` run in the app's directory.
@@ -115,15 +115,18 @@ pub async fn gather(
 ) -> Result<(DeployInput, Host), Error> {
     let spec = super::query::find_app(inv, app)?.clone();
     let host = Host::new(&spec.host, &inv.hosts[&spec.host])?;
-    let (project, problem) = super::query::app_project_checked(&host, &spec).await?;
-    if let Some(problem) = problem {
+    let on_host = super::query::app_project_checked(&host, &spec).await?;
+    if let Some(problem) = on_host.problem {
         return Err(Error::usage(format!(
             "app {app}: {}/{problem}; compose would refuse it too",
             spec.dir.trim_end_matches('/')
         )));
     }
+    let project = on_host.project;
     let target = ComposeTarget::new(&spec, &project);
-    let env = read_env(&host, &target.env_path()).await?;
+    // The project's .env was read to name it; its values come from the same read.
+    let env = DotEnv::parse(&on_host.dotenv)
+        .map_err(|e| Error::usage(format!("{}: {e}", target.env_path().display())))?;
     let current = env.get(&spec.version_var).filter(|v| !v.is_empty());
     let previous = env
         .get(&format!("PREVIOUS_{}", spec.version_var))
@@ -819,10 +822,14 @@ pub fn registry_of(image: &str) -> Option<&str> {
 }
 
 /// The newest running container of `service` in the project.
-async fn service_container(
+/// The newest container of `service` in the project (`all`: stopped ones too), matched by
+/// compose's project or working-directory label, so a project compose names from `.env`,
+/// `name:` or the environment is found either way.
+pub(super) async fn service_container(
     docker: &bollard::Docker,
     compose: &ComposeTarget,
     service: &str,
+    all: bool,
 ) -> Result<Option<String>, Error> {
     let filters = std::collections::HashMap::from([(
         "label",
@@ -831,11 +838,17 @@ async fn service_container(
     let list = docker
         .list_containers(Some(
             bollard::query_parameters::ListContainersOptionsBuilder::new()
+                .all(all)
                 .filters(&filters)
                 .build(),
         ))
         .await
-        .map_err(|e| Error::failed(crate::docker::describe_error(&e)))?;
+        .map_err(|e| {
+            Error::failed(format!(
+                "listing {service}: {}",
+                crate::docker::describe_error(&e)
+            ))
+        })?;
     Ok(list
         .into_iter()
         .filter(|c| {
@@ -860,7 +873,7 @@ pub(super) async fn record_images(
     let docker = host.docker().await?;
     let mut seen = Vec::new();
     for svc in services {
-        let Some(id) = service_container(&docker, compose, svc).await? else {
+        let Some(id) = service_container(&docker, compose, svc, false).await? else {
             seen.push(format!("{svc}: no running container"));
             continue;
         };

@@ -224,7 +224,11 @@ pub async fn run(inv: &Inventory, app: &str) -> Result<DoctorReport, Error> {
     // 2. containers
     let mut s = step("containers", "the app's containers are running and healthy");
     let project = match super::query::app_project_checked(&host, &spec).await {
-        Ok((p, problem)) => {
+        Ok(crate::docker::compose::ProjectOnHost {
+            project: p,
+            problem,
+            ..
+        }) => {
             s.detail.push(format!(
                 "compose project {} (from {})",
                 p.name,

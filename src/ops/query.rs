@@ -160,14 +160,15 @@ pub fn find_app<'a>(inv: &'a Inventory, app: &str) -> Result<&'a AppSpec, Error>
 /// `project`, `COMPOSE_PROJECT_NAME` in the environment or `.env`, `name:` in the compose
 /// file, the directory's name); see [`compose::project`].
 pub async fn app_project(host: &Host, app: &AppSpec) -> Result<compose::Project, Error> {
-    Ok(app_project_checked(host, app).await?.0)
+    Ok(app_project_checked(host, app).await?.project)
 }
 
-/// [`app_project`], with the problem compose will have with the app's `.env`, if any.
+/// [`app_project`], with the problem compose will have with the app's `.env`, if any, and
+/// the `.env` text it read.
 pub async fn app_project_checked(
     host: &Host,
     app: &AppSpec,
-) -> Result<(compose::Project, Option<String>), Error> {
+) -> Result<compose::ProjectOnHost, Error> {
     compose::resolve_project(host, &app.dir, &app.compose_file, app.project.as_deref())
         .await
         .map_err(Error::from)

@@ -350,33 +350,9 @@ async fn wait_service(
     let d = cx.host.docker().await?;
     let started = Instant::now();
     let mut last = String::from("no container yet");
-    // Compose's project label, or its working-directory label: a project compose names from
-    // `.env`, `name:` or the environment is found either way.
-    let filters = std::collections::HashMap::from([(
-        "label",
-        vec![format!("com.docker.compose.service={service}")],
-    )]);
     loop {
-        let list = d
-            .list_containers(Some(
-                bollard::query_parameters::ListContainersOptionsBuilder::new()
-                    .all(true)
-                    .filters(&filters)
-                    .build(),
-            ))
-            .await
-            .map_err(|e| docker_err(&format!("listing {service}"), e))?;
-        let newest = list
-            .iter()
-            .filter(|c| {
-                let label = |k: &str| c.labels.as_ref().and_then(|l| l.get(k)).map(String::as_str);
-                compose.owns(
-                    label("com.docker.compose.project"),
-                    label("com.docker.compose.project.working_dir"),
-                )
-            })
-            .max_by_key(|c| c.created.unwrap_or(0));
-        if let Some(c) = newest.and_then(|c| c.id.clone()) {
+        let newest = deploy::service_container(&d, compose, service, true).await?;
+        if let Some(c) = newest {
             let i = d
                 .inspect_container(
                     &c,

@@ -9,31 +9,40 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 pub use project::{NameSource, Project};
 
-/// An app's compose project on its host, named as compose names it (see [`project`]): reads
-/// the project's `.env` and compose file there. Also returns a problem with `.env` that
-/// compose itself will stumble over, if any.
+/// An app's compose project on its host, as read there: its name (see [`project`]), a
+/// problem with `.env` that compose itself will stumble over, and the `.env` text (empty
+/// when there is none), so a caller that needs its values reads it once.
+#[derive(Debug, Clone)]
+pub struct ProjectOnHost {
+    pub project: Project,
+    pub problem: Option<String>,
+    pub dotenv: String,
+}
+
+/// Read the project's `.env` (and, unless the inventory names the project, its compose
+/// file) on the host and resolve the name.
 pub async fn resolve_project(
     host: &Host,
     dir: &str,
     compose_path: &str,
     explicit: Option<&str>,
-) -> Result<(Project, Option<String>), HostError> {
+) -> Result<ProjectOnHost, HostError> {
     let text = |bytes: Option<Vec<u8>>| {
         bytes
             .map(|b| String::from_utf8_lossy(&b).into_owned())
             .unwrap_or_default()
     };
-    let (dotenv, compose_file) = if explicit.is_some() {
-        (String::new(), String::new())
+    let dotenv = text(host.read_optional(&Path::new(dir).join(".env")).await?);
+    let compose_file = if explicit.is_some() {
+        String::new()
     } else {
-        let env_path = Path::new(dir).join(".env");
-        let compose = Path::new(dir).join(compose_path);
-        (
-            text(host.read_optional(&env_path).await?),
-            text(host.read_optional(&compose).await?),
+        text(
+            host.read_optional(&Path::new(dir).join(compose_path))
+                .await?,
         )
     };
     // Compose inherits opsdeck's environment on this machine; over SSH it runs in the
@@ -43,16 +52,20 @@ pub async fn resolve_project(
     } else {
         HashMap::new()
     };
-    Ok(project::resolve(&project::Sources {
+    let (project, problem) = project::resolve(&project::Sources {
         explicit,
         env,
         dotenv: &dotenv,
         compose_file: &compose_file,
         dir,
         compose_path,
-    }))
+    });
+    Ok(ProjectOnHost {
+        project,
+        problem,
+        dotenv,
+    })
 }
-use tokio_util::sync::CancellationToken;
 
 /// Which compose a host has.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

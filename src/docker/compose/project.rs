@@ -55,10 +55,25 @@ pub struct Project {
 impl Project {
     /// Whether a container with these compose labels belongs to the project.
     pub fn owns(&self, project_label: Option<&str>, working_dir_label: Option<&str>) -> bool {
-        project_label == Some(self.name.as_str())
-            || working_dir_label.map(|d| d.trim_end_matches('/'))
-                == Some(self.working_dir.trim_end_matches('/'))
+        owns(
+            &self.name,
+            &self.working_dir,
+            project_label,
+            working_dir_label,
+        )
     }
+}
+
+/// Whether compose labels (project, working_dir) are those of project `name` in `working_dir`.
+pub fn owns(
+    name: &str,
+    working_dir: &str,
+    project_label: Option<&str>,
+    working_dir_label: Option<&str>,
+) -> bool {
+    project_label == Some(name)
+        || working_dir_label.map(|d| d.trim_end_matches('/'))
+            == Some(working_dir.trim_end_matches('/'))
 }
 
 /// Compose's normalisation of a project name.
