@@ -24,7 +24,7 @@ pub fn confirmation_needed(plan: &ops::Plan, yes: bool) -> Option<Error> {
 
 pub async fn run(inv: &Inventory, cli: &Cli, action: Action) -> Result<u8, Error> {
     let hosts = ops::select_hosts(inv, &ops::HostSelection(cli.hosts.clone()))?;
-    let plan = ops::prepare(inv, &hosts, &action).await?;
+    let plan = ops::plan(inv, &hosts, &action).await?;
     if cli.dry_run {
         match cli.output {
             OutputFormat::Json => {

@@ -17,7 +17,7 @@ pub async fn run(inv: &Inventory, cli: &Cli, cmd: &RoutesCommand) -> Result<u8, 
             cert_resolver,
         } => {
             // Validate everything the user typed before touching any host.
-            ops::routes::add_action(
+            ops::action::add_action(
                 String::new(),
                 name,
                 rule,
@@ -26,7 +26,7 @@ pub async fn run(inv: &Inventory, cli: &Cli, cmd: &RoutesCommand) -> Result<u8, 
                 cert_resolver.as_deref(),
             )?;
             let host = ops::routes::pick_host(inv, &sel)?;
-            let a = ops::routes::add_action(
+            let a = ops::action::add_action(
                 host,
                 name,
                 rule,
@@ -37,7 +37,7 @@ pub async fn run(inv: &Inventory, cli: &Cli, cmd: &RoutesCommand) -> Result<u8, 
             action::run(inv, cli, a).await
         }
         RoutesCommand::Remove { name } => {
-            ops::routes::check_router_name("router", name)?;
+            ops::action::check_router_name("router", name)?;
             let host = ops::routes::pick_host(inv, &sel)?;
             let a = ops::Action::RouteRemove {
                 host,

@@ -1,5 +1,5 @@
 //! Actions are values. A CLI subcommand and a TUI key both produce an [`Action`]; both then
-//! call [`super::plan`] and the [`super::Engine`]. Every name in an action is validated when
+//! call [`super::plan()`] and the [`super::Engine`]. Every name in an action is validated when
 //! the action is built, before anything touches a host.
 
 use crate::error::Error;
@@ -93,6 +93,15 @@ impl std::fmt::Display for Target {
             Target::AppService { app, service } => write!(f, "{app}/{service}"),
         }
     }
+}
+
+/// Parse a target string against the inventory.
+pub fn parse_target(inv: &crate::inventory::Inventory, s: &str) -> Result<Target, Error> {
+    Target::parse(
+        s,
+        |a| inv.apps.contains_key(a),
+        |h| inv.hosts.contains_key(h),
+    )
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -205,9 +214,9 @@ impl Action {
                 Target::App { app: db.clone() }
             }
             Action::RouteAdd { host, name, .. } | Action::RouteRemove { host, name } => {
-                super::routes::route_target(host, name)
+                route_target(host, name)
             }
-            Action::RoutesApply { host, .. } => super::routes::route_target(host, "file"),
+            Action::RoutesApply { host, .. } => route_target(host, "file"),
         }
     }
 
@@ -234,6 +243,85 @@ impl Action {
             return Err(Error::usage("a command argument contains a NUL byte"));
         }
         Ok(Action::Exec { target, command })
+    }
+}
+
+/// Check a router (or entrypoint, resolver) name: an inventory-style name without dots.
+pub fn check_router_name(what: &str, name: &str) -> Result<(), Error> {
+    names::check_name(what, name).map_err(Error::usage)?;
+    if name.contains('.') {
+        return Err(Error::usage(format!(
+            "{what} name {name:?} contains '.'; Traefik labels split names on dots"
+        )));
+    }
+    Ok(())
+}
+
+/// Turn `--to` into a backend URL: `http(s)://...` as given, or `container:port`.
+pub fn target_url(to: &str) -> Result<String, Error> {
+    if to.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(Error::usage(format!(
+            "--to {:?} contains spaces or control characters",
+            names::printable(to)
+        )));
+    }
+    if to.contains("://") {
+        crate::http::parse_url(to).map_err(|e| Error::usage(format!("--to: {e}")))?;
+        return Ok(to.to_string());
+    }
+    let (c, port) = to.rsplit_once(':').ok_or_else(|| {
+        Error::usage(format!(
+            "--to {to:?}: write a URL (http://10.0.0.5:3000) or container:port"
+        ))
+    })?;
+    names::check_container(c).map_err(|e| Error::usage(format!("--to: {e}")))?;
+    let port: u16 = port
+        .parse()
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| Error::usage(format!("--to {to:?}: {port:?} is not a port")))?;
+    Ok(format!("http://{c}:{port}"))
+}
+
+/// Build a validated `routes add` action (exit 2 on anything hostile or malformed).
+pub fn add_action(
+    host: String,
+    name: &str,
+    rule: &str,
+    to: &str,
+    entrypoint: Option<&str>,
+    cert_resolver: Option<&str>,
+) -> Result<Action, Error> {
+    check_router_name("router", name)?;
+    let hosts = crate::routes::rule::check(rule)
+        .map_err(|e| Error::usage(format!("--rule {rule:?}: {e}")))?;
+    if hosts.is_empty() {
+        return Err(Error::usage(format!(
+            "--rule {rule:?} has no Host(`...`) matcher; opsdeck routes by host name"
+        )));
+    }
+    target_url(to)?;
+    if let Some(e) = entrypoint {
+        check_router_name("entrypoint", e)?;
+    }
+    if let Some(r) = cert_resolver {
+        check_router_name("cert resolver", r)?;
+    }
+    Ok(Action::RouteAdd {
+        host,
+        name: name.to_string(),
+        rule: rule.to_string(),
+        to: to.to_string(),
+        entrypoint: entrypoint.map(str::to_string),
+        cert_resolver: cert_resolver.map(str::to_string),
+    })
+}
+
+/// The target string a route action is journaled under.
+pub fn route_target(host: &str, name: &str) -> Target {
+    Target::HostContainer {
+        host: host.to_string(),
+        name: format!("route:{name}"),
     }
 }
 
@@ -357,7 +445,7 @@ pub fn parse_command(
         return match (verb, rest) {
             ("route-add", [_, name, domain, to]) => {
                 crate::routes::rule::check_hostname(domain).map_err(Error::usage)?;
-                super::routes::add_action(
+                add_action(
                     host.to_string(),
                     name,
                     &format!("Host(`{}`)", domain.to_ascii_lowercase()),
@@ -367,7 +455,7 @@ pub fn parse_command(
                 )
             }
             ("route-remove", [_, name]) => {
-                super::routes::check_router_name("router", name)?;
+                check_router_name("router", name)?;
                 Ok(Action::RouteRemove {
                     host: host.to_string(),
                     name: name.to_string(),

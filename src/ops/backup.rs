@@ -8,43 +8,22 @@
 //! scratch database and compares the counts; only that marks a backup verified.
 
 use super::event::ActionEvent;
-use super::pg_tools::{Server, Tools};
-use super::plan::{Plan, Step, StepKind};
+use super::pg_tools::Tools;
+use super::step::{DbRef, StorageRef, ToolsServer};
+use super::step::{Plan, Step, StepKind};
 use super::Action;
 use crate::docker::exec;
 use crate::error::Error;
 use crate::host::Host;
-use crate::inventory::{DbEngine, Inventory, StorageKind, StorageSpec};
+use crate::inventory::{DbEngine, Inventory, StorageKind};
 use crate::names;
 use crate::storage::{InContainer, StorageError, Store};
 use futures_util::StreamExt;
-use serde::Serialize;
 use std::collections::BTreeMap;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc::UnboundedSender;
 
 pub use crate::storage::Manifest;
-
-/// What a backup needs to know about the database.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DbRef {
-    /// The inventory's name.
-    pub name: String,
-    /// The database's container; for a database given by URL, the server's address.
-    pub container: String,
-    pub database: String,
-    pub user: String,
-    /// No `user` in the inventory and the database has a container: its superuser is the
-    /// container's `POSTGRES_USER` (the official image's convention), read when the action runs.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub user_from_container: bool,
-    /// A database given by URL: the tools run in a throwaway container on the host.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub server: Option<Server>,
-    /// The database's apps (to tell its container from other projects' of the same name).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub apps: Vec<crate::inventory::AppSpec>,
-}
 
 impl DbRef {
     /// Where pg_dump and friends run for one action (close it when done); a tools container
@@ -74,13 +53,6 @@ impl DbRef {
             ),
         }
     }
-}
-
-/// Where backups go: the inventory's storage entry, by name.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct StorageRef {
-    pub name: String,
-    pub spec: StorageSpec,
 }
 
 impl StorageRef {
@@ -136,7 +108,7 @@ fn resolve(
         (None, Some(url)) => {
             let ep = crate::db::postgres::parse_url(url)
                 .map_err(|e| Error::usage(format!("{db}: url: {e}")))?;
-            let server = Server {
+            let server = ToolsServer {
                 address: ep.from_host.0.clone(),
                 port: ep.from_host.1,
                 sslmode: crate::db::postgres::url_sslmode(url),
@@ -197,8 +169,13 @@ fn resolve(
     ))
 }
 
+/// The planner of backup / verify / restore (the signature every planner has).
+pub async fn plan(inv: &Inventory, _hosts: &[Host], action: &Action) -> Result<Plan, Error> {
+    plan_backup(inv, action)
+}
+
 /// Plan backup / verify (pure apart from reading the inventory).
-pub fn plan(inv: &Inventory, action: &Action) -> Result<Plan, Error> {
+pub fn plan_backup(inv: &Inventory, action: &Action) -> Result<Plan, Error> {
     let (host, step) = match action {
         Action::Backup { db, to } => {
             let (host, d, s) = resolve(inv, db, to.as_deref())?;

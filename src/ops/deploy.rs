@@ -4,68 +4,16 @@
 //! the old version (the engine runs the steps' undo lists), so a failed deploy changes
 //! nothing.
 
-use super::plan::{Plan, Step, StepKind};
+use super::step::{ComposeTarget, Plan, Step, StepKind};
 use super::Action;
 use crate::docker::compose::{self, dotenv, dotenv::DotEnv, ComposeFlavor};
 use crate::error::Error;
 use crate::host::{Cmd, Host};
 use crate::inventory::{AppSpec, DeployKind, Inventory};
 use crate::names;
-use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-
-/// Where an app's compose project lives, as every compose step needs it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ComposeTarget {
-    pub dir: String,
-    pub compose_file: String,
-    /// `-p`, when the inventory names the project.
-    pub project: Option<String>,
-    /// The project name compose puts on the containers' labels.
-    pub project_label: String,
-    /// The project's working directory, as compose records it on the containers.
-    pub working_dir: String,
-}
-
-impl ComposeTarget {
-    /// The app's compose project, named as compose names it (see [`super::query::app_project`]).
-    pub fn new(app: &AppSpec, project: &compose::Project) -> Self {
-        Self {
-            dir: app.dir.clone(),
-            compose_file: app.compose_file.clone(),
-            project: app.project.clone(),
-            project_label: project.name.clone(),
-            working_dir: project.working_dir.clone(),
-        }
-    }
-
-    /// Whether a container with these compose labels is one of the project's.
-    pub fn owns(&self, project_label: Option<&str>, working_dir_label: Option<&str>) -> bool {
-        compose::project::owns(
-            &self.project_label,
-            &self.working_dir,
-            project_label,
-            working_dir_label,
-        )
-    }
-
-    /// `compose [-p P] -f FILE ARGS...` run in the app's directory.
-    pub fn cmd(&self, flavor: &ComposeFlavor, args: &[&str]) -> Cmd {
-        let mut all: Vec<String> = Vec::new();
-        if let Some(p) = &self.project {
-            all.extend(["-p".to_string(), p.clone()]);
-        }
-        all.extend(["-f".to_string(), self.compose_file.clone()]);
-        all.extend(args.iter().map(|s| s.to_string()));
-        flavor.cmd(all).cwd(self.dir.clone())
-    }
-
-    pub fn env_path(&self) -> PathBuf {
-        PathBuf::from(&self.dir).join(".env")
-    }
-}
 
 /// What a deploy or rollback plan is made from.
 #[derive(Debug, Clone, PartialEq)]
@@ -269,6 +217,18 @@ fn keep_reference(project: &str, service: &str) -> String {
         clean(project),
         clean(service)
     )
+}
+
+/// The planner of deploy / rollback (the signature every planner has).
+pub async fn plan(inv: &Inventory, _hosts: &[Host], action: &Action) -> Result<Plan, Error> {
+    let app = match action {
+        Action::Deploy { app, .. } | Action::Rollback { app, .. } => app,
+        other => {
+            return Err(Error::usage(format!("{} is not a deploy", other.name())));
+        }
+    };
+    let (input, host) = gather(inv, app, action).await?;
+    plan_deploy(action, &input, host.name())
 }
 
 /// Plan `deploy APP --version TAG` (image) or a git deploy. Pure.

@@ -4,7 +4,7 @@
 
 use super::event::ActionEvent;
 use super::lock;
-use super::plan::Plan;
+use super::step::Plan;
 use super::steps::{self, StepCtx};
 use crate::error::{Error, ExitKind};
 use crate::host::Host;
@@ -235,7 +235,7 @@ impl Engine {
     /// failed. Runs even after a cancellation: putting things back is not optional.
     async fn undo(
         &self,
-        done: &[super::plan::Step],
+        done: &[super::step::Step],
         host: &Host,
         journal_id: i64,
         planned: usize,
@@ -352,8 +352,8 @@ async fn heartbeat(lock: &lock::Lock, host: &Host) {
     }
 }
 
-fn describe_undo(kind: &super::plan::StepKind) -> String {
-    use super::plan::StepKind;
+fn describe_undo(kind: &super::step::StepKind) -> String {
+    use super::step::StepKind;
     match kind {
         StepKind::ComposeRecreate { service, env, .. } => match env.first() {
             Some((k, v)) => format!("put {service} back on {k}={v}"),

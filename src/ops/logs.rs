@@ -2,7 +2,8 @@
 //! pane read. Each container is followed by its own task; a broken stream is retried with
 //! backoff (resuming from the last line seen) and reported, never left hanging.
 
-use super::{parse_target, resolve};
+use super::action::parse_target;
+use super::lifecycle::resolve;
 use crate::docker::logs::{logs, LogLine, LogOptions};
 use crate::error::Error;
 use crate::host::Host;
@@ -55,7 +56,7 @@ pub async fn sources(
     let mut out: Vec<LogSource> = Vec::new();
     for t in targets {
         let target = parse_target(inv, t)?;
-        let input = resolve::resolve(inv, hosts, &target).await?;
+        let input = resolve(inv, hosts, &target).await?;
         if input.matched.is_empty() {
             return Err(Error::usage(crate::names::unknown_name_message(
                 "container matching",

@@ -2,10 +2,13 @@
 //!
 //! - Read-only views (`hosts`, `status`) live in [`query`]; host selection (`--host NAME`,
 //!   `--host tag:prod`) in [`select`].
-//! - Actions are values ([`action::Action`]); [`resolve`] gathers the state a plan needs;
-//!   [`plan::plan`] is a pure function from both to named steps (`--dry-run` prints it);
-//!   the [`engine::Engine`] executes a plan under a host [`lock`], journals it, and emits
-//!   [`event::ActionEvent`]s. Frontends never reach past this module into adapters.
+//! - Actions are values ([`action::Action`]); [`plan`] is the one dispatch to each action's
+//!   planner ([`lifecycle`], [`deploy`], [`provision`], [`backup`], [`routes`]), all with the
+//!   same signature: each gathers the state it needs, then a pure function of it makes the
+//!   named steps ([`step`], a leaf every planner builds and the step runner executes);
+//!   `--dry-run` prints them; the [`engine::Engine`] executes a plan under a host [`lock`],
+//!   journals it, and emits [`event::ActionEvent`]s. Frontends never reach past this module
+//!   into adapters.
 
 pub mod action;
 pub mod backup;
@@ -14,60 +17,45 @@ pub mod deploy;
 pub mod doctor;
 pub mod engine;
 pub mod event;
+pub mod lifecycle;
 pub mod lock;
 pub mod logs;
 pub mod metrics;
 mod pg_tools;
-pub mod plan;
 pub mod provision;
 pub mod query;
-pub mod resolve;
 pub mod routes;
 pub mod select;
 pub mod stats;
+pub mod step;
 mod steps;
 
 pub use crate::docker::compose::{NameSource as ProjectNameSource, Project as ComposeProject};
-pub use action::{Action, ContainerOp, Target};
+pub use action::{parse_target, Action, ContainerOp, Target};
 pub use engine::{Engine, RunReport};
 pub use event::ActionEvent;
-pub use plan::{plan, Plan};
 pub use query::{hosts_report, status_report, HostReport, HostStatus, StatusOptions};
 pub use select::{select_hosts, HostSelection};
+pub use step::Plan;
 
 use crate::error::Error;
 use crate::host::Host;
 use crate::inventory::Inventory;
 
-/// Parse a target string against the inventory.
-pub fn parse_target(inv: &Inventory, s: &str) -> Result<Target, Error> {
-    Target::parse(
-        s,
-        |a| inv.apps.contains_key(a),
-        |h| inv.hosts.contains_key(h),
-    )
-}
-
-/// Resolve and plan an action: what `--dry-run` prints and the engine runs.
-pub async fn prepare(inv: &Inventory, hosts: &[Host], action: &Action) -> Result<Plan, Error> {
+/// Plan an action: what `--dry-run` prints and the engine runs. The one dispatch to the
+/// planners; every planner has this signature (`hosts`: the `--host` selection).
+pub async fn plan(inv: &Inventory, hosts: &[Host], action: &Action) -> Result<Plan, Error> {
     match action {
-        Action::Deploy { app, .. } | Action::Rollback { app, .. } => {
-            let (input, host) = deploy::gather(inv, app, action).await?;
-            deploy::plan_deploy(action, &input, host.name())
-        }
-        Action::DbCreate { .. } | Action::RedisAssign { .. } => provision::plan(inv, action),
-        Action::RouteAdd { host, .. }
-        | Action::RouteRemove { host, .. }
-        | Action::RoutesApply { host, .. } => {
-            let (input, _) = routes::gather(inv, host).await?;
-            routes::plan_routes(action, &input)
+        Action::Lifecycle { .. } | Action::Exec { .. } => lifecycle::plan(inv, hosts, action).await,
+        Action::Deploy { .. } | Action::Rollback { .. } => deploy::plan(inv, hosts, action).await,
+        Action::DbCreate { .. } | Action::RedisAssign { .. } => {
+            provision::plan(inv, hosts, action).await
         }
         Action::Backup { .. } | Action::Verify { .. } | Action::Restore { .. } => {
-            backup::plan(inv, action)
+            backup::plan(inv, hosts, action).await
         }
-        _ => {
-            let input = resolve::resolve(inv, hosts, &action.target()).await?;
-            plan::plan(action, &input)
+        Action::RouteAdd { .. } | Action::RouteRemove { .. } | Action::RoutesApply { .. } => {
+            routes::plan(inv, hosts, action).await
         }
     }
 }

@@ -11,6 +11,7 @@
 //! container's `PG*` environment, so the commands are the same as in the database's own
 //! container.
 
+use super::step::ToolsServer;
 use crate::docker::exec;
 use crate::error::Error;
 use crate::host::Host;
@@ -18,37 +19,12 @@ use crate::secrets::Secret;
 use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters as q;
 use futures_util::StreamExt;
-use serde::Serialize;
 use std::collections::HashMap;
 
 /// The image pulled when the host has no `postgres` image and none is configured.
 pub const DEFAULT_TOOLS_IMAGE: &str = "postgres:18";
 const ROLE_LABEL: &str = "opsdeck.pg-tools";
 const PGPASSFILE: &str = "/tmp/opsdeck.pgpass";
-
-/// A Postgres server given by URL (no container of its own to exec into).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Server {
-    /// As the database's host reaches it.
-    pub address: String,
-    pub port: u16,
-    pub sslmode: Option<String>,
-    /// The image with the client tools; `None`: the newest `postgres` image on the host.
-    pub tools_image: Option<String>,
-    #[serde(skip)]
-    pub password: Option<Secret>,
-}
-
-impl Server {
-    /// `address:port` for plans and messages (never the password).
-    pub fn display(&self) -> String {
-        if self.address.contains(':') {
-            format!("[{}]:{}", self.address, self.port)
-        } else {
-            format!("{}:{}", self.address, self.port)
-        }
-    }
-}
 
 /// The container the tools run in, for one action.
 pub struct Tools {
@@ -65,7 +41,7 @@ impl Tools {
         d: &bollard::Docker,
         db_name: &str,
         (container, apps): (&str, &[crate::inventory::AppSpec]),
-        server: Option<&Server>,
+        server: Option<&ToolsServer>,
         login: (&str, &str),
     ) -> Result<Self, Error> {
         match server {
@@ -120,7 +96,7 @@ impl Tools {
         host: &Host,
         d: &bollard::Docker,
         image: &str,
-        s: &Server,
+        s: &ToolsServer,
         (user, database): (&str, &str),
     ) -> Result<(), Error> {
         let fail = |what: String| Error::failed(format!("{}: {what}", host.name()));
@@ -265,7 +241,7 @@ async fn remove_leftovers(d: &bollard::Docker, db_name: &str) {
 
 /// The configured image (pulled if missing), else the newest `postgres` image on the host,
 /// else [`DEFAULT_TOOLS_IMAGE`] pulled.
-async fn pick_image(host: &Host, d: &bollard::Docker, s: &Server) -> Result<String, Error> {
+async fn pick_image(host: &Host, d: &bollard::Docker, s: &ToolsServer) -> Result<String, Error> {
     let image = match &s.tools_image {
         Some(i) => i.clone(),
         None => match newest_local_postgres(d).await {
@@ -323,7 +299,7 @@ async fn create(
     d: &bollard::Docker,
     db_name: &str,
     image: &str,
-    s: &Server,
+    s: &ToolsServer,
 ) -> Result<String, String> {
     let safe: String = db_name
         .chars()
@@ -401,7 +377,7 @@ mod tests {
         assert_eq!(client_major("pg_dump (PostgreSQL) 9.6.24"), Some(9));
         assert_eq!(client_major("sh: pg_dump: not found"), None);
         assert_eq!(pgpass_line(&Secret::new(r"a:b\c")), "*:*:*:*:a\\:b\\\\c\n");
-        let s = Server {
+        let s = ToolsServer {
             address: "::1".into(),
             port: 5432,
             sslmode: None,

@@ -4,29 +4,13 @@
 //! `.env` atomically.
 
 use super::event::ActionEvent;
-use super::plan::{Plan, Step, StepKind};
+use super::step::{Plan, ServerRef, Step, StepKind};
 use super::Action;
 use crate::db::{self, postgres::PgAdmin, redis::RedisAdmin, Endpoint};
 use crate::error::Error;
 use crate::host::Host;
 use crate::inventory::{DbEngine, Inventory};
 use crate::names;
-use serde::Serialize;
-
-/// How to reach a database server, as the inventory describes it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ServerRef {
-    /// The inventory's name for it.
-    pub name: String,
-    /// Shown in plans and JSON without its password.
-    #[serde(serialize_with = "crate::secrets::serialize_masked_url")]
-    pub url: Option<String>,
-    pub container: Option<String>,
-    pub user: Option<String>,
-    /// The database's apps (to tell its container from other projects' of the same name).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub apps: Vec<crate::inventory::AppSpec>,
-}
 
 /// Pick the server: `--server`, else the only one of that engine (on the app's host first).
 pub fn choose_server(
@@ -97,8 +81,13 @@ pub fn choose_server(
     ))
 }
 
+/// The planner of `db create` / `redis assign` (the signature every planner has).
+pub async fn plan(inv: &Inventory, _hosts: &[Host], action: &Action) -> Result<Plan, Error> {
+    plan_provision(inv, action)
+}
+
 /// Plan `db create` / `redis assign`. Names are validated here, before anything connects.
-pub fn plan(inv: &Inventory, action: &Action) -> Result<Plan, Error> {
+pub fn plan_provision(inv: &Inventory, action: &Action) -> Result<Plan, Error> {
     let (app, host, kind, name) = match action {
         Action::DbCreate {
             app,

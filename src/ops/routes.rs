@@ -3,13 +3,12 @@
 //! with the previous version kept, then proven through Traefik's API and a request through
 //! the entrypoint; a failure puts the previous file back (the step's undo).
 
-use super::action::{Action, Target};
-use super::plan::{Plan, Step, StepKind};
+use super::action::{check_router_name, target_url, Action};
 use super::select::{select_hosts, HostSelection};
+use super::step::{Plan, RouterExpect, Step, StepKind};
 use crate::error::Error;
 use crate::host::Host;
 use crate::inventory::{Inventory, ProxyKind, ProxySpec};
-use crate::names;
 use crate::routes::{self, api::ApiRouter, rule, NewRoute, Route};
 use serde::Serialize;
 use std::path::Path;
@@ -312,84 +311,6 @@ pub fn check_text(text: &str, source: &str) -> Result<Vec<Route>, routes::FilePr
     routes::check_file(text, source)
 }
 
-/// Check a router (or entrypoint, resolver) name: an inventory-style name without dots.
-pub fn check_router_name(what: &str, name: &str) -> Result<(), Error> {
-    names::check_name(what, name).map_err(Error::usage)?;
-    if name.contains('.') {
-        return Err(Error::usage(format!(
-            "{what} name {name:?} contains '.'; Traefik labels split names on dots"
-        )));
-    }
-    Ok(())
-}
-
-/// Turn `--to` into a backend URL: `http(s)://...` as given, or `container:port`.
-pub fn target_url(to: &str) -> Result<String, Error> {
-    if to.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(Error::usage(format!(
-            "--to {:?} contains spaces or control characters",
-            names::printable(to)
-        )));
-    }
-    if to.contains("://") {
-        crate::http::parse_url(to).map_err(|e| Error::usage(format!("--to: {e}")))?;
-        return Ok(to.to_string());
-    }
-    let (c, port) = to.rsplit_once(':').ok_or_else(|| {
-        Error::usage(format!(
-            "--to {to:?}: write a URL (http://10.0.0.5:3000) or container:port"
-        ))
-    })?;
-    names::check_container(c).map_err(|e| Error::usage(format!("--to: {e}")))?;
-    let port: u16 = port
-        .parse()
-        .ok()
-        .filter(|p| *p > 0)
-        .ok_or_else(|| Error::usage(format!("--to {to:?}: {port:?} is not a port")))?;
-    Ok(format!("http://{c}:{port}"))
-}
-
-/// Build a validated `routes add` action (exit 2 on anything hostile or malformed).
-pub fn add_action(
-    host: String,
-    name: &str,
-    rule: &str,
-    to: &str,
-    entrypoint: Option<&str>,
-    cert_resolver: Option<&str>,
-) -> Result<Action, Error> {
-    check_router_name("router", name)?;
-    let hosts = rule::check(rule).map_err(|e| Error::usage(format!("--rule {rule:?}: {e}")))?;
-    if hosts.is_empty() {
-        return Err(Error::usage(format!(
-            "--rule {rule:?} has no Host(`...`) matcher; opsdeck routes by host name"
-        )));
-    }
-    target_url(to)?;
-    if let Some(e) = entrypoint {
-        check_router_name("entrypoint", e)?;
-    }
-    if let Some(r) = cert_resolver {
-        check_router_name("cert resolver", r)?;
-    }
-    Ok(Action::RouteAdd {
-        host,
-        name: name.to_string(),
-        rule: rule.to_string(),
-        to: to.to_string(),
-        entrypoint: entrypoint.map(str::to_string),
-        cert_resolver: cert_resolver.map(str::to_string),
-    })
-}
-
-/// The target string a route action is journaled under.
-pub fn route_target(host: &str, name: &str) -> Target {
-    Target::HostContainer {
-        host: host.to_string(),
-        name: format!("route:{name}"),
-    }
-}
-
 /// What a route edit is planned from.
 #[derive(Debug, Clone)]
 pub struct RoutesInput {
@@ -448,6 +369,24 @@ pub async fn gather(inv: &Inventory, host_name: &str) -> Result<(RoutesInput, Ho
 
 fn previous_path(file: &str) -> String {
     format!("{file}.previous")
+}
+
+/// The planner of `routes add` / `routes remove` / `routes apply` (the signature every
+/// planner has).
+pub async fn plan(inv: &Inventory, _hosts: &[Host], action: &Action) -> Result<Plan, Error> {
+    let host = match action {
+        Action::RouteAdd { host, .. }
+        | Action::RouteRemove { host, .. }
+        | Action::RoutesApply { host, .. } => host,
+        other => {
+            return Err(Error::usage(format!(
+                "{} is not a route edit",
+                other.name()
+            )));
+        }
+    };
+    let (input, _) = gather(inv, host).await?;
+    plan_routes(action, &input)
 }
 
 /// Plan `routes add` / `routes remove`. Pure: refusals here are exit 2, nothing written.
@@ -796,16 +735,6 @@ pub(super) async fn write_routes(
     host.write_file_atomic(Path::new(path), contents.as_bytes(), Some(0o644))
         .await?;
     Ok(format!("wrote {path} ({} bytes)", contents.len()))
-}
-
-/// What Traefik must report for a router of the new file: its rule, entrypoints (when the
-/// file names them), service, and that service's servers (when the file defines it).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RouterExpect {
-    pub rule: String,
-    pub entrypoints: Vec<String>,
-    pub service: Option<String>,
-    pub servers: Vec<String>,
 }
 
 impl RouterExpect {

@@ -1,6 +1,7 @@
 //! One resource snapshot of many containers: `opsdeck stats`.
 
-use super::{parse_target, resolve};
+use super::action::parse_target;
+use super::lifecycle::resolve;
 use crate::docker::{self, StatsSample};
 use crate::error::Error;
 use crate::host::Host;
@@ -47,7 +48,7 @@ pub async fn snapshot(
     } else {
         for t in targets {
             let target = parse_target(inv, t)?;
-            let input = resolve::resolve(inv, hosts, &target).await?;
+            let input = resolve(inv, hosts, &target).await?;
             if input.matched.is_empty() {
                 return Err(Error::usage(crate::names::unknown_name_message(
                     "container matching",

@@ -3,7 +3,7 @@
 use super::action::ContainerOp;
 use super::deploy;
 use super::event::ActionEvent;
-use super::plan::StepKind;
+use super::step::StepKind;
 use crate::docker::{self, Health};
 use crate::error::Error;
 use crate::host::Host;
@@ -342,7 +342,7 @@ async fn exec(cx: &StepCtx<'_>, id: &str, name: &str, command: &[String]) -> Res
 /// (when it has one) and answers `GET path` on `port` (when given) with a 2xx.
 async fn wait_service(
     cx: &StepCtx<'_>,
-    compose: &deploy::ComposeTarget,
+    compose: &super::step::ComposeTarget,
     service: &str,
     http: Option<(&str, u16)>,
     limit: Duration,

@@ -146,7 +146,7 @@ impl Runner {
                 tokio::spawn(async move {
                     let plan = async {
                         let hosts = ops::select_hosts(&inv, &selection)?;
-                        ops::prepare(&inv, &hosts, &action).await
+                        ops::plan(&inv, &hosts, &action).await
                     }
                     .await;
                     let _ = tx.send(Msg::PlanReady(run, plan));

@@ -350,10 +350,10 @@ fn keys_and_palette_build_the_same_actions_as_the_cli() {
 
     // A destructive plan asks first; `n` refuses, nothing is executed.
     app.effects.clear();
-    let plan = crate::ops::plan(
+    let plan = crate::ops::lifecycle::plan_containers(
         &stop,
-        &crate::ops::plan::PlanInput {
-            matched: vec![crate::ops::plan::Resolved {
+        &crate::ops::lifecycle::PlanInput {
+            matched: vec![crate::ops::lifecycle::Resolved {
                 host: "alpha".into(),
                 id: "abc".into(),
                 name: "shop_platform-a_1".into(),
@@ -392,7 +392,7 @@ fn actions_and_history_panes() {
         op: ContainerOp::Restart,
         target: Target::App { app: "shop".into() },
     });
-    let plan = crate::ops::plan(
+    let plan = crate::ops::lifecycle::plan_containers(
         &app.effects
             .iter()
             .find_map(|e| match e {
@@ -400,10 +400,10 @@ fn actions_and_history_panes() {
                 _ => None,
             })
             .expect("prepare"),
-        &crate::ops::plan::PlanInput {
+        &crate::ops::lifecycle::PlanInput {
             matched: ["platform-a", "platform-b"]
                 .iter()
-                .map(|s| crate::ops::plan::Resolved {
+                .map(|s| crate::ops::lifecycle::Resolved {
                     host: "alpha".into(),
                     id: format!("id-{s}"),
                     name: format!("shop_{s}_1"),
@@ -1160,7 +1160,7 @@ fn routes_pane_and_the_routes_file_editor() {
     .expect("route-add");
     assert_eq!(
         add,
-        crate::ops::routes::add_action(
+        crate::ops::action::add_action(
             "alpha".into(),
             "docs",
             "Host(`docs.example.com`)",

@@ -1,9 +1,16 @@
-//! Planning: a pure function from an action and the state it acts on to named steps.
-//! `--dry-run` prints exactly this; the engine executes exactly this.
+//! Container lifecycle and exec (`start`, `stop`, `restart`, `exec`): which containers a
+//! target names on which host ([`resolve`]), and the pure planner from those to steps
+//! ([`plan_containers`], table-tested). `--dry-run` prints exactly this; the engine executes
+//! exactly this.
 
 use super::action::{Action, ContainerOp, Target};
+use super::query::{app_project, belongs_to_app, find_app};
+use super::step::{Plan, Step, StepKind};
+use crate::docker;
 use crate::docker::{Health, State};
 use crate::error::Error;
+use crate::host::Host;
+use crate::inventory::Inventory;
 use crate::names;
 use serde::Serialize;
 
@@ -29,204 +36,11 @@ pub struct PlanInput {
     pub known_names: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum StepKind {
-    Container {
-        op: ContainerOp,
-        host: String,
-        id: String,
-        name: String,
-    },
-    /// Wait until the container runs (and is healthy, when it has a health check).
-    WaitReady {
-        host: String,
-        id: String,
-        name: String,
-        timeout_secs: u64,
-    },
-    Exec {
-        host: String,
-        id: String,
-        name: String,
-        command: Vec<String>,
-    },
-    /// The images of these services at this version are pullable or on the host.
-    CheckImages {
-        compose: super::deploy::ComposeTarget,
-        services: Vec<String>,
-        version_var: String,
-        version: String,
-        pull: bool,
-    },
-    /// `compose run --rm SERVICE sh -c COMMAND` (migrations).
-    ComposeRun {
-        compose: super::deploy::ComposeTarget,
-        service: String,
-        command: String,
-        env: Vec<(String, String)>,
-    },
-    /// `compose up -d --no-deps --force-recreate SERVICE` with `env` set.
-    ComposeRecreate {
-        compose: super::deploy::ComposeTarget,
-        service: String,
-        env: Vec<(String, String)>,
-        build: bool,
-    },
-    ComposeBuild {
-        compose: super::deploy::ComposeTarget,
-        services: Vec<String>,
-    },
-    GitPull {
-        dir: String,
-    },
-    /// `git reset --keep COMMIT`: the app's tree back where a failed git deploy found it.
-    GitReset {
-        dir: String,
-        commit: String,
-    },
-    /// Tag an image (by ID) as `reference`: keeps the image a git deploy replaces, and puts it
-    /// back under the compose image name when the deploy fails.
-    TagImage {
-        image_id: String,
-        reference: String,
-    },
-    /// Record in the journal the image (id and registry digest) each service's running
-    /// container uses, as the image of `version`: what a rollback to it redeploys.
-    RecordImages {
-        app: String,
-        compose: super::deploy::ComposeTarget,
-        services: Vec<String>,
-        version: String,
-    },
-    /// Point the local tag `reference` back at the image recorded for it (`digest`, pulled
-    /// with the host's registry credentials if the host lacks it; else the image id), so a
-    /// tag moved in the registry since cannot change what a rollback runs.
-    PinImage {
-        reference: String,
-        image_id: String,
-        digest: Option<String>,
-    },
-    /// Wait until the service's newest container runs, passes its Docker health check and
-    /// answers its HTTP health path.
-    WaitService {
-        compose: super::deploy::ComposeTarget,
-        service: String,
-        health_path: Option<String>,
-        health_port: Option<u16>,
-        timeout_secs: u64,
-    },
-    Backup {
-        db: super::backup::DbRef,
-        storage: super::backup::StorageRef,
-    },
-    VerifyBackup {
-        db: super::backup::DbRef,
-        storage: super::backup::StorageRef,
-        id: String,
-    },
-    RestoreBackup {
-        db: super::backup::DbRef,
-        storage: super::backup::StorageRef,
-        id: String,
-        apps: Vec<crate::inventory::AppSpec>,
-    },
-    ProvisionPostgres {
-        server: super::provision::ServerRef,
-        ident: String,
-        rotate: bool,
-        env_file: Option<String>,
-    },
-    AssignRedis {
-        server: super::provision::ServerRef,
-        app: String,
-        rotate: bool,
-    },
-    /// Set `KEY=value` lines in a dotenv file, atomically.
-    WriteEnv {
-        path: String,
-        pairs: Vec<(String, String)>,
-    },
-    /// Replace the Traefik routes file atomically (`keep_previous`: old one to FILE.previous).
-    WriteRoutes {
-        path: String,
-        contents: String,
-        keep_previous: bool,
-    },
-    /// Wait until Traefik's API reports `router` loaded without errors (or gone: `present`
-    /// false).
-    RouteLoaded {
-        api: String,
-        router: String,
-        present: bool,
-        /// When present: what Traefik must report for it (so a router that existed before is
-        /// not taken as loaded until Traefik has read the new file).
-        #[serde(skip_serializing_if = "Option::is_none")]
-        expect: Option<super::routes::RouterExpect>,
-        timeout_secs: u64,
-    },
-    /// Wait until `path` answers 2xx through the proxy's entrypoint with `Host: host_header`.
-    RouteAnswers {
-        entrypoint: String,
-        host_header: String,
-        path: String,
-        timeout_secs: u64,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Step {
-    pub name: String,
-    #[serde(flatten)]
-    pub kind: StepKind,
-    /// What puts things back if a later step fails (run in reverse order by the engine).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub undo: Vec<StepKind>,
-}
-
-/// The steps of one action, with what the engine needs around them.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Plan {
-    pub action: Action,
-    /// The host the lock is taken on.
-    pub host: String,
-    /// The lock's name on that host: the app, or `container-NAME`.
-    pub lock: String,
-    pub app: Option<String>,
-    pub destructive: bool,
-    pub steps: Vec<Step>,
-}
-
-impl Plan {
-    /// The plan as lines for people (dry run, confirmation popup).
-    pub fn describe(&self) -> Vec<String> {
-        let mut out = vec![format!(
-            "{} {} on {} (lock {}){}",
-            self.action.name(),
-            self.action.target(),
-            self.host,
-            self.lock,
-            if self.destructive {
-                ", destructive"
-            } else {
-                ""
-            }
-        )];
-        out.extend(
-            self.steps
-                .iter()
-                .enumerate()
-                .map(|(i, s)| format!("  {}. {}", i + 1, s.name)),
-        );
-        out
-    }
-}
-
 /// How long a started container may take to be running and healthy.
 pub const READY_TIMEOUT_SECS: u64 = 60;
 
 /// Plan `action` against what the target matched. Pure: no I/O, same input, same plan.
-pub fn plan(action: &Action, input: &PlanInput) -> Result<Plan, Error> {
+pub fn plan_containers(action: &Action, input: &PlanInput) -> Result<Plan, Error> {
     let target = action.target();
     if input.matched.is_empty() {
         let wanted = target.to_string();
@@ -288,7 +102,10 @@ pub fn plan(action: &Action, input: &PlanInput) -> Result<Plan, Error> {
         | Action::RouteAdd { .. }
         | Action::RouteRemove { .. }
         | Action::RoutesApply { .. } => {
-            return Err(Error::usage("this action is planned by its own module"));
+            return Err(Error::usage(format!(
+                "{} is not a container action",
+                action.name()
+            )));
         }
         Action::Lifecycle { op, .. } => {
             if *op == ContainerOp::Stop {
@@ -369,6 +186,131 @@ pub fn plan(action: &Action, input: &PlanInput) -> Result<Plan, Error> {
         destructive: action.is_destructive(),
         steps,
     })
+}
+
+/// Look the target up on the hosts it can live on. `hosts` is the `--host` selection.
+pub async fn resolve(inv: &Inventory, hosts: &[Host], target: &Target) -> Result<PlanInput, Error> {
+    let mut owned = Vec::new();
+    let (look_at, app_spec): (Vec<&Host>, _) = match target {
+        Target::App { app } | Target::AppService { app, .. } => {
+            let spec = find_app(inv, app)?;
+            let h = match hosts.iter().find(|h| h.name() == spec.host) {
+                Some(h) => h,
+                None => {
+                    owned.push(Host::new(&spec.host, &inv.hosts[&spec.host])?);
+                    &owned[0]
+                }
+            };
+            (vec![h], Some(spec))
+        }
+        Target::HostContainer { host, .. } => {
+            let h = match hosts.iter().find(|h| h.name() == host) {
+                Some(h) => h,
+                None => {
+                    let spec = inv.hosts.get(host).ok_or_else(|| {
+                        Error::usage(names::unknown_name_message(
+                            "host",
+                            host,
+                            inv.hosts.keys().map(String::as_str),
+                        ))
+                    })?;
+                    owned.push(Host::new(host, spec)?);
+                    &owned[0]
+                }
+            };
+            (vec![h], None)
+        }
+        Target::Container { .. } => (hosts.iter().collect(), None),
+    };
+    let mut input = PlanInput {
+        service_order: app_spec.map(|a| a.services.clone()).unwrap_or_default(),
+        ..PlanInput::default()
+    };
+    let mut services_seen = Vec::new();
+    let target_project = match (app_spec, look_at.first()) {
+        (Some(a), Some(h)) => Some(app_project(h, a).await?),
+        _ => None,
+    };
+    for h in look_at {
+        // The projects of the host's apps, resolved on the first container that needs them.
+        let mut projects: Option<Vec<(String, crate::docker::compose::Project)>> = None;
+        let d = h.docker().await?;
+        let list = docker::list_containers(&d, h.name()).await.map_err(|e| {
+            Error::unreachable(format!(
+                "{}: listing containers failed: {}",
+                h.name(),
+                docker::describe_error(&e)
+            ))
+        })?;
+        for c in list {
+            input.known_names.push(c.name.clone());
+            let in_target_app = target_project
+                .as_ref()
+                .is_some_and(|p| belongs_to_app(&c, p));
+            let hit = match target {
+                Target::Container { name } | Target::HostContainer { name, .. } => {
+                    c.name == *name || (name.len() >= 6 && c.id.starts_with(name.as_str()))
+                }
+                Target::App { .. } => in_target_app,
+                Target::AppService { service, .. } => {
+                    let in_app = in_target_app;
+                    if in_app {
+                        if let Some(s) = &c.service {
+                            services_seen.push(s.clone());
+                        }
+                    }
+                    in_app && c.service.as_deref() == Some(service.as_str())
+                }
+            };
+            if hit {
+                let app_of = match target {
+                    Target::App { app } | Target::AppService { app, .. } => Some(app.clone()),
+                    _ => {
+                        if projects.is_none() {
+                            let mut v = Vec::new();
+                            for (n, a) in inv.apps.iter().filter(|(_, a)| a.host == h.name()) {
+                                v.push((n.clone(), app_project(h, a).await?));
+                            }
+                            projects = Some(v);
+                        }
+                        projects
+                            .iter()
+                            .flatten()
+                            .find(|(_, p)| belongs_to_app(&c, p))
+                            .map(|(n, _)| n.clone())
+                    }
+                };
+                input.matched.push(Resolved {
+                    host: h.name().to_string(),
+                    id: c.id.clone(),
+                    name: c.name.clone(),
+                    app: app_of,
+                    service: c.service.clone(),
+                    state: c.state,
+                    health: c.health,
+                });
+            }
+        }
+    }
+    if let (Target::AppService { app, service }, true) = (target, input.matched.is_empty()) {
+        services_seen.sort();
+        services_seen.dedup();
+        return Err(Error::usage(format!(
+            "app {app}: {}",
+            names::unknown_name_message(
+                "service",
+                service,
+                services_seen.iter().map(String::as_str)
+            )
+        )));
+    }
+    Ok(input)
+}
+
+/// The planner of `start`/`stop`/`restart`/`exec` (the signature every planner has).
+pub async fn plan(inv: &Inventory, hosts: &[Host], action: &Action) -> Result<Plan, Error> {
+    let input = resolve(inv, hosts, &action.target()).await?;
+    plan_containers(action, &input)
 }
 
 #[cfg(test)]
@@ -455,7 +397,7 @@ mod tests {
             ),
         ];
         for (action, matched, expected) in cases {
-            let p = plan(
+            let p = plan_containers(
                 &action,
                 &PlanInput {
                     matched,
@@ -490,7 +432,7 @@ mod tests {
             known_names: vec!["shop-web-1".into()],
             ..Default::default()
         };
-        let e = plan(
+        let e = plan_containers(
             &restart(Target::Container {
                 name: "shop-web".into(),
             }),
@@ -508,12 +450,12 @@ mod tests {
             matched: vec![c("x", "s", State::Running), two_hosts],
             ..Default::default()
         };
-        assert!(plan(&restart(Target::Container { name: "x".into() }), &input).is_err());
+        assert!(plan_containers(&restart(Target::Container { name: "x".into() }), &input).is_err());
         let stopped = PlanInput {
             matched: vec![c("x", "s", State::Exited)],
             ..Default::default()
         };
-        assert!(plan(
+        assert!(plan_containers(
             &Action::Exec {
                 target: Target::Container { name: "x".into() },
                 command: vec!["ls".into()]
@@ -527,7 +469,7 @@ mod tests {
     fn loose_containers_lock_by_name() {
         let mut r = c("redis", "redis", State::Running);
         r.app = None;
-        let p = plan(
+        let p = plan_containers(
             &Action::Lifecycle {
                 op: ContainerOp::Restart,
                 target: Target::Container {
