@@ -34,5 +34,6 @@ pub mod paths;
 pub mod routes;
 pub mod secrets;
 pub mod storage;
+pub mod term;
 pub mod tui;
 pub mod units;

@@ -2,5 +2,5 @@
 #![forbid(unsafe_code)]
 
 fn main() -> std::process::ExitCode {
-    opsdeck::cli::main()
+    opsdeck::cli::main(|inv, hosts, no_color| Box::pin(opsdeck::tui::run(inv, hosts, no_color)))
 }

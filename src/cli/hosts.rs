@@ -66,7 +66,7 @@ pub async fn trust(
     fingerprint: Option<&str>,
 ) -> Result<u8, Error> {
     let seen = std::sync::Mutex::new(Vec::new());
-    let confirm = |k: &crate::host::TrustedKey| {
+    let confirm = |k: &crate::ops::TrustedKey| {
         let ok = cli.yes || fingerprint == Some(k.fingerprint.as_str());
         if let Ok(mut s) = seen.lock() {
             s.push(format!("{} {} {}", k.pattern, k.key_type, k.fingerprint));

@@ -2,9 +2,9 @@
 //! prefix per container; `--output json` prints one JSON object per line.
 
 use super::{Cli, OutputFormat};
-use crate::docker::logs::LogOptions;
 use crate::error::Error;
 use crate::inventory::Inventory;
+use crate::ops::logs::LogOptions;
 use crate::ops::{self, logs::LogEvent};
 use std::io::{IsTerminal, Write};
 
@@ -53,7 +53,7 @@ pub async fn run(inv: &Inventory, cli: &Cli, a: LogArgs) -> Result<u8, Error> {
     let many = sources.len() > 1;
     let colour = cli.output == OutputFormat::Human
         && std::io::stdout().is_terminal()
-        && !crate::tui::no_color(cli.no_color);
+        && !crate::term::no_color(cli.no_color);
     let opts = LogOptions {
         follow: a.follow,
         tail: a.tail.or(if a.follow || since.is_some() {

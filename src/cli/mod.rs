@@ -53,8 +53,17 @@ use crate::ops;
 use clap::{CommandFactory, Parser};
 use std::process::ExitCode;
 
+/// The console, as the binary hands it to [`main`]: run on the inventory with the `--host`
+/// selection and `--no-color` until the operator quits. (The binary wires the two frontends
+/// together, so neither imports the other.)
+pub type Console = fn(
+    inventory::Inventory,
+    Vec<String>,
+    bool,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Error>>>>;
+
 /// Entry point of the binary.
-pub fn main() -> ExitCode {
+pub fn main(console: Console) -> ExitCode {
     let cli = Cli::parse();
     // `logs` is one pipeline (the engine's stream, hyper's connection task, our reader, the
     // printer): on one thread its tasks hand batches over without cross-thread wake-ups,
@@ -75,7 +84,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(run(cli, console)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("opsdeck: error: {}", crate::secrets::mask_text(&e.message));
@@ -86,7 +95,7 @@ pub fn main() -> ExitCode {
 
 /// Run one invocation; `Ok(code)` for outcomes that are not errors of opsdeck itself
 /// (e.g. exit 3 when one of several hosts was unreachable but the rest were printed).
-pub async fn run(cli: Cli) -> Result<u8, Error> {
+pub async fn run(cli: Cli, console: Console) -> Result<u8, Error> {
     match &cli.command {
         Some(Command::Completions { shell }) => {
             let mut cmd = Cli::command();
@@ -104,7 +113,9 @@ pub async fn run(cli: Cli) -> Result<u8, Error> {
     let (inv, _source) = inventory::load(cli.config.as_deref())
         .map_err(|e| Error::usage(format!("bad inventory:\n{e}")))?;
     match cli.command {
-        None => crate::tui::run(inv, &cli).await.map(|_| 0),
+        None => console(inv, cli.hosts.clone(), cli.no_color)
+            .await
+            .map(|_| 0),
         Some(Command::Hosts { command: None }) => hosts::run(&inv, &cli).await,
         Some(Command::Hosts {
             command:

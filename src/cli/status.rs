@@ -34,7 +34,7 @@ pub async fn run(
                         last_project = Some(project);
                     }
                     let health = match i.health {
-                        crate::docker::Health::None => "-".to_string(),
+                        crate::ops::Health::None => "-".to_string(),
                         other => other.as_str().to_string(),
                     };
                     let state = match i.exit_code {

@@ -271,6 +271,34 @@ pub async fn status(host: &Host, name: &str) -> Result<LockStatus, Error> {
     })
 }
 
+/// The app's host, as the inventory names it (locks live there).
+fn app_host(inv: &crate::inventory::Inventory, app: &str) -> Result<Host, Error> {
+    let spec = super::query::find_app(inv, app)?;
+    Host::new(&spec.host, &inv.hosts[&spec.host])
+}
+
+/// The lock of an app, read on the app's host: (host name, status).
+pub async fn app_status(
+    inv: &crate::inventory::Inventory,
+    app: &str,
+) -> Result<(String, LockStatus), Error> {
+    let host = app_host(inv, app)?;
+    Ok((host.name().to_string(), status(&host, app).await?))
+}
+
+/// Release an app's lock on purpose (`lock release`): (host name, what happened).
+pub async fn app_release(
+    inv: &crate::inventory::Inventory,
+    app: &str,
+    force: bool,
+) -> Result<(String, String), Error> {
+    let host = app_host(inv, app)?;
+    Ok((
+        host.name().to_string(),
+        release_deliberately(&host, app, force).await?,
+    ))
+}
+
 /// Release a lock deliberately (`opsdeck lock release`). Refuses a live lock unless `force`.
 pub async fn release_deliberately(host: &Host, name: &str, force: bool) -> Result<String, Error> {
     match status(host, name).await? {

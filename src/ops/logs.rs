@@ -4,7 +4,8 @@
 
 use super::action::parse_target;
 use super::lifecycle::resolve;
-use crate::docker::logs::{logs, LogLine, LogOptions};
+use crate::docker::logs::logs;
+pub use crate::docker::logs::{LineAssembler, LogLine, LogOptions, LogStream};
 use crate::error::Error;
 use crate::host::Host;
 use crate::inventory::Inventory;

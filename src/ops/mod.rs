@@ -30,7 +30,13 @@ pub mod stats;
 pub mod step;
 mod steps;
 
+pub use crate::db::postgres::DbRow;
 pub use crate::docker::compose::{NameSource as ProjectNameSource, Project as ComposeProject};
+/// Adapter types the frontends see, as the action layer's own (frontends import no adapter).
+pub use crate::docker::{parse_image_ref, ContainerInfo, Health, State, StatsSample};
+pub use crate::host::{PassphraseSource, TrustedKey};
+pub use crate::http::Probe;
+pub use crate::routes::Route;
 pub use action::{parse_target, Action, ContainerOp, Target};
 pub use engine::{Engine, RunReport};
 pub use event::ActionEvent;

@@ -3,11 +3,11 @@
 use super::keymap::{KeyCommand, KeySpec, Keymap};
 use super::logbuf::LogBuffer;
 use super::runs::Run;
-use crate::docker::{ContainerInfo, State};
 use crate::error::Error;
 use crate::journal::{Entry, Outcome};
 use crate::model::{Model, Update};
 use crate::ops::{self, Action, ActionEvent, ContainerOp, Plan, Target};
+use crate::ops::{ContainerInfo, State};
 use ratatui::crossterm::event::{Event, KeyCode, KeyEventKind, KeyModifiers};
 use std::collections::BTreeMap;
 use tui_textarea::TextArea;
@@ -401,7 +401,7 @@ impl App {
                 (
                     c.host.clone(),
                     c.project.clone(),
-                    std::cmp::Reverse(c.health == crate::docker::Health::Unhealthy),
+                    std::cmp::Reverse(c.health == crate::ops::Health::Unhealthy),
                     c.health,
                 )
             }),
@@ -1333,7 +1333,7 @@ impl App {
                 if let Some(t) = &c.tag {
                     out.push(t.clone());
                 }
-                repos.push((c.host.clone(), crate::docker::parse_image_ref(&c.image).0));
+                repos.push((c.host.clone(), crate::ops::parse_image_ref(&c.image).0));
             }
         }
         for e in &self.history {
@@ -1349,7 +1349,7 @@ impl App {
             .host_images
             .iter()
             .filter_map(|(h, image)| {
-                let (repo, tag) = crate::docker::parse_image_ref(image);
+                let (repo, tag) = crate::ops::parse_image_ref(image);
                 tag.filter(|_| repos.iter().any(|(rh, r)| rh == h && *r == repo))
             })
             .collect();

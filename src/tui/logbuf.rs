@@ -2,7 +2,7 @@
 //! in bytes), an arrival-ordered index across them, and an incrementally maintained filtered
 //! view, so a frame never re-scans or re-matches the whole history.
 
-use crate::docker::logs::LogLine;
+use crate::ops::logs::LogLine;
 use crate::ops::logs::{LogRecord, LogSource};
 use regex::Regex;
 use std::collections::VecDeque;
@@ -152,7 +152,7 @@ impl LogBuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::docker::logs::LogStream;
+    use crate::ops::logs::LogStream;
 
     fn rec(src: &Arc<LogSource>, text: &str) -> LogRecord {
         LogRecord {

@@ -17,7 +17,6 @@ pub mod view;
 #[cfg(test)]
 mod tests;
 
-use crate::cli::Cli;
 use crate::error::Error;
 use crate::inventory::Inventory;
 use crate::journal::{Entry, HistoryFilter, Journal};
@@ -206,7 +205,7 @@ impl Runner {
                             return;
                         }
                     };
-                    let opts = crate::docker::logs::LogOptions {
+                    let opts = crate::ops::logs::LogOptions {
                         follow: true,
                         tail: Some(500),
                         since: None,
@@ -324,18 +323,15 @@ impl Drop for TerminalGuard {
     }
 }
 
-/// Whether colours are off: `--no-color` or a non-empty `NO_COLOR`.
-pub fn no_color(cli_flag: bool) -> bool {
-    cli_flag || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
-}
-
-pub async fn run(inv: Inventory, cli: &Cli) -> Result<(), Error> {
+/// Run the console on `hosts` (the `--host` selection; empty: every host) until the operator
+/// quits. `no_color`: `--no-color` was given.
+pub async fn run(inv: Inventory, hosts: Vec<String>, no_color: bool) -> Result<(), Error> {
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         return Err(Error::usage(
             "the console needs a terminal; for scripts use a command (see `opsdeck --help`)",
         ));
     }
-    let selection = ops::HostSelection(cli.hosts.clone());
+    let selection = ops::HostSelection(hosts);
     // SSH hosts connect before the screen is taken, so an encrypted key can be unlocked here.
     let hosts = ops::select::connect_interactively(
         &inv,
@@ -345,8 +341,10 @@ pub async fn run(inv: Inventory, cli: &Cli) -> Result<(), Error> {
     )
     .await?;
     let (keymap, mut notices) = keymap::Keymap::load(inv.console.keymap.as_deref());
-    let (theme, theme_problems) =
-        theme::Theme::load(inv.console.theme.as_deref(), no_color(cli.no_color));
+    let (theme, theme_problems) = theme::Theme::load(
+        inv.console.theme.as_deref(),
+        crate::term::no_color(no_color),
+    );
     notices.extend(theme_problems);
     let model = Model::new(hosts.iter().map(|h| h.name()));
     let (focus_tx, focus_rx) = tokio::sync::watch::channel(crate::model::Focus::new());

@@ -3,8 +3,8 @@
 use super::app::App;
 use super::theme::Theme;
 use super::view::{cpu_scale, health_label, pane_title, shorten, spark};
-use crate::docker::State;
 use crate::model::Connection;
+use crate::ops::State;
 use crate::units::{bytes, short_duration};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Span;
@@ -127,12 +127,12 @@ pub fn draw_health(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
     let mut cs: Vec<_> = app
         .visible()
         .into_iter()
-        .filter(|c| c.health != crate::docker::Health::None)
+        .filter(|c| c.health != crate::ops::Health::None)
         .collect();
     cs.sort_by_key(|c| {
         (
-            c.health != crate::docker::Health::Unhealthy,
-            c.health != crate::docker::Health::Starting,
+            c.health != crate::ops::Health::Unhealthy,
+            c.health != crate::ops::Health::Starting,
             c.name.clone(),
         )
     });

@@ -1,7 +1,7 @@
 //! Asking for an SSH key's passphrase on the terminal, before the console takes the screen:
 //! no echo, Esc or Ctrl-C to skip (the host is then shown as down with the reason).
 
-use crate::host::PassphraseSource;
+use crate::ops::PassphraseSource;
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
 use ratatui::crossterm::terminal;
 use std::future::Future;

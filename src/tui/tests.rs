@@ -6,10 +6,10 @@ use super::app::{App, Effect, Pane, Popup};
 use super::keymap::{KeyCommand, Keymap};
 use super::theme::{Theme, SHIPPED};
 use super::view;
-use crate::docker::{ContainerInfo, Health, State};
 use crate::journal::{Entry, Outcome};
 use crate::model::{Model, Update};
 use crate::ops::{Action, ActionEvent, ContainerOp, Target};
+use crate::ops::{ContainerInfo, Health, State};
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
@@ -50,7 +50,7 @@ fn container(
         health,
         health_output: None,
         image: image.into(),
-        tag: crate::docker::parse_image_ref(image).1,
+        tag: crate::ops::parse_image_ref(image).1,
         status: String::new(),
         created: None,
         started_at: Some("2026-11-23T09:30:00Z".into()),
@@ -500,11 +500,11 @@ fn log_record(
     sec: u32,
     text: &str,
 ) -> crate::ops::logs::LogRecord {
-    let mut asm = crate::docker::logs::LineAssembler::new(8 * 1024);
+    let mut asm = crate::ops::logs::LineAssembler::new(8 * 1024);
     let mut out = Vec::new();
     let raw = format!("2026-11-23T11:59:{sec:02}.000Z {text}\n");
     asm.push(
-        crate::docker::logs::LogStream::Stdout,
+        crate::ops::logs::LogStream::Stdout,
         raw.as_bytes(),
         &mut out,
     );
@@ -652,9 +652,9 @@ fn logs_pane_memory_stays_bounded_under_a_flood() {
 
 #[test]
 fn health_resources_and_hosts_panes() {
-    use crate::docker::StatsSample;
-    use crate::http::Probe;
     use crate::ops::checks::CheckResult;
+    use crate::ops::Probe;
+    use crate::ops::StatsSample;
     let mut model = demo_model(&["alpha", "beta"]);
     let ids: Vec<(String, String)> = model.containers.keys().cloned().collect();
     for (n, (host, id)) in ids.iter().enumerate() {
@@ -870,14 +870,14 @@ fn databases_pane_and_provisioning_from_the_palette() {
     app.databases_loaded(Ok(vec![(
         "shared".into(),
         vec![
-            crate::db::postgres::DbRow {
+            crate::ops::DbRow {
                 database: "shop".into(),
                 owner: "shop".into(),
                 size_bytes: 8 << 20,
                 connections: 3,
                 last_backup: Some("2026-11-23T09:00:00Z".into()),
             },
-            crate::db::postgres::DbRow {
+            crate::ops::DbRow {
                 database: "blog".into(),
                 owner: "blog".into(),
                 size_bytes: 7 << 20,
@@ -995,7 +995,7 @@ fn listed(
     status: Option<&str>,
 ) -> crate::ops::routes::ListedRoute {
     crate::ops::routes::ListedRoute {
-        route: crate::routes::Route {
+        route: crate::ops::Route {
             router: router.into(),
             provider: provider.into(),
             rule: format!("Host(`{host}`)"),
@@ -1104,7 +1104,7 @@ fn routes_pane_and_the_routes_file_editor() {
     ed.text.insert_str("\n      entryPoints: [web]");
     let contents = ed.contents();
     assert!(
-        crate::routes::check_file(&contents, "f").is_ok(),
+        crate::ops::routes::check_text(&contents, "f").is_ok(),
         "{contents}"
     );
     app.on_event(&key(KeyCode::Char('s'), KeyModifiers::CONTROL));
@@ -1239,7 +1239,7 @@ fn every_pane_with_every_theme_at_every_size() {
     let mut app = app_with(demo_model(&["alpha", "beta"]));
     app.databases_loaded(Ok(vec![(
         "shared".into(),
-        vec![crate::db::postgres::DbRow {
+        vec![crate::ops::DbRow {
             database: "shop".into(),
             owner: "shop".into(),
             size_bytes: 8 << 20,

@@ -2,7 +2,7 @@
 //! Widgets ask `theme.health(h)` or `theme.danger()`, never for a colour. `NO_COLOR` keeps
 //! the modifiers (bold, reversed) and drops every colour.
 
-use crate::docker::{Health, State};
+use crate::ops::{Health, State};
 use ratatui::style::{Color, Modifier, Style};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -191,7 +191,7 @@ impl Theme {
     }
 
     /// A container's state: a completed one-shot (exited 0) is not a failure.
-    pub fn container_state(&self, c: &crate::docker::ContainerInfo) -> Style {
+    pub fn container_state(&self, c: &crate::ops::ContainerInfo) -> Style {
         if c.completed() {
             self.muted()
         } else {
