@@ -190,7 +190,7 @@ fn settled(app: &App, project: &str) -> bool {
 }
 
 fn run_finished(app: &App) -> bool {
-    app.runs.iter().all(|r| r.outcome.is_some())
+    app.runs.iter().all(|r| r.progress.outcome.is_some())
 }
 
 #[tokio::main]

@@ -5,6 +5,7 @@ use super::{print_json, Cli, OutputFormat};
 use crate::error::Error;
 use crate::inventory::Inventory;
 use crate::journal::{Journal, Outcome};
+use crate::ops::progress::Progress;
 use crate::ops::{self, Action, ActionEvent, Engine};
 use std::io::IsTerminal;
 use tokio::sync::mpsc;
@@ -88,9 +89,11 @@ fn ts() -> String {
 }
 
 async fn print_events(mut rx: mpsc::UnboundedReceiver<ActionEvent>, mode: Mode) {
-    let mut total = 0usize;
+    let mut progress = Progress::default();
     let mut bar: Option<indicatif::ProgressBar> = None;
     while let Some(ev) = rx.recv().await {
+        progress.apply(&ev);
+        let at = |seq: &usize| progress.label(*seq);
         match mode {
             Mode::Json => {
                 let mut v = serde_json::to_value(&ev).unwrap_or(serde_json::Value::Null);
@@ -106,11 +109,14 @@ async fn print_events(mut rx: mpsc::UnboundedReceiver<ActionEvent>, mode: Mode) 
                     host,
                     steps,
                 } => {
-                    total = steps.len();
-                    outln!("{} {action} {target} on {host}: {total} steps", ts());
+                    outln!(
+                        "{} {action} {target} on {host}: {} steps",
+                        ts(),
+                        steps.len()
+                    );
                 }
                 ActionEvent::StepStarted { seq, name } => {
-                    outln!("{} [{seq}/{total}] {name}", ts())
+                    outln!("{} [{}] {name}", ts(), at(seq))
                 }
                 ActionEvent::Secret { name, value, .. } => outln!("{name}={value}"),
                 ActionEvent::Output { line, .. } => outln!("{}   | {line}", ts()),
@@ -121,8 +127,9 @@ async fn print_events(mut rx: mpsc::UnboundedReceiver<ActionEvent>, mode: Mode) 
                     unit,
                 } => {
                     outln!(
-                        "{} [{seq}/{total}] {done}{} {unit}",
+                        "{} [{}] {done}{} {unit}",
                         ts(),
+                        at(seq),
                         t.map(|t| format!("/{t}")).unwrap_or_default()
                     )
                 }
@@ -137,13 +144,10 @@ async fn print_events(mut rx: mpsc::UnboundedReceiver<ActionEvent>, mode: Mode) 
                     } else {
                         format!(": {summary}")
                     };
-                    outln!(
-                        "{} [{seq}/{total}] {name}: ok ({elapsed_ms} ms){said}",
-                        ts()
-                    )
+                    outln!("{} [{}] {name}: ok ({elapsed_ms} ms){said}", ts(), at(seq))
                 }
                 ActionEvent::StepFailed { seq, name, error } => {
-                    outln!("{} [{seq}/{total}] {name}: FAILED: {error}", ts())
+                    outln!("{} [{}] {name}: FAILED: {error}", ts(), at(seq))
                 }
                 ActionEvent::Finished {
                     action,
@@ -164,9 +168,8 @@ async fn print_events(mut rx: mpsc::UnboundedReceiver<ActionEvent>, mode: Mode) 
                     action,
                     target,
                     host,
-                    steps,
+                    ..
                 } => {
-                    total = steps.len();
                     eprintln!("{action} {target} on {host}");
                 }
                 ActionEvent::StepStarted { seq, name } => {
@@ -177,7 +180,7 @@ async fn print_events(mut rx: mpsc::UnboundedReceiver<ActionEvent>, mode: Mode) 
                         )
                         .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
                     );
-                    b.set_prefix(format!("{seq}/{total}"));
+                    b.set_prefix(at(seq));
                     b.set_message(name.clone());
                     b.enable_steady_tick(std::time::Duration::from_millis(120));
                     bar = Some(b);
@@ -217,13 +220,13 @@ async fn print_events(mut rx: mpsc::UnboundedReceiver<ActionEvent>, mode: Mode) 
                     if let Some(b) = bar.take() {
                         b.finish_and_clear();
                     }
-                    eprintln!("✓ [{seq}/{total}] {name} ({elapsed_ms} ms)");
+                    eprintln!("✓ [{}] {name} ({elapsed_ms} ms)", at(seq));
                 }
                 ActionEvent::StepFailed { seq, name, error } => {
                     if let Some(b) = bar.take() {
                         b.finish_and_clear();
                     }
-                    eprintln!("✗ [{seq}/{total}] {name}: {error}");
+                    eprintln!("✗ [{}] {name}: {error}", at(seq));
                 }
                 ActionEvent::Finished {
                     outcome,

@@ -4,7 +4,7 @@
 
 use super::event::ActionEvent;
 use super::lock;
-use super::step::Plan;
+use super::step::{Plan, StepKind};
 use super::steps::{self, StepCtx};
 use crate::error::{Error, ExitKind};
 use crate::host::Host;
@@ -154,78 +154,45 @@ impl Engine {
                     ))),
                 );
             }
-            let _ = self
-                .journal
-                .step_started(journal_id, seq as i64, &step.name)
+            let result = self
+                .journaled_step(
+                    (journal_id, seq),
+                    &step.name,
+                    &step.kind,
+                    host,
+                    events,
+                    Some(cancel),
+                )
                 .await;
-            let _ = events.send(ActionEvent::StepStarted {
-                seq,
-                name: crate::secrets::mask_text(&step.name),
-            });
-            let t = Instant::now();
-            let cx = StepCtx {
-                host,
-                seq,
-                events,
-                cancel,
-                journal: (&self.journal, journal_id),
-            };
-            let result = tokio::select! {
-                r = steps::run(&step.kind, &cx) => r,
-                _ = cancel.cancelled() => Err(Error::failed("cancelled")),
-            };
-            match result {
-                Ok(summary) => {
-                    let _ = self
-                        .journal
-                        .step_finished(journal_id, seq as i64, Outcome::Succeeded, Some(&summary))
-                        .await;
-                    let _ = events.send(ActionEvent::StepDone {
-                        seq,
-                        name: crate::secrets::mask_text(&step.name),
-                        elapsed_ms: t.elapsed().as_millis() as u64,
-                        summary: crate::secrets::mask_text(&summary),
-                    });
-                }
-                Err(e) => {
-                    let outcome = if cancel.is_cancelled() {
-                        Outcome::Cancelled
-                    } else {
-                        Outcome::Failed
-                    };
-                    let _ = self
-                        .journal
-                        .step_finished(journal_id, seq as i64, outcome, Some(&e.message))
-                        .await;
-                    let _ = events.send(ActionEvent::StepFailed {
-                        seq,
-                        name: crate::secrets::mask_text(&step.name),
-                        error: crate::secrets::mask_text(&e.message),
-                    });
-                    let mut message = crate::secrets::mask_text(&format!(
-                        "step {seq} ({}) failed: {}",
-                        step.name, e.message
+            if let Err(e) = result {
+                let outcome = if cancel.is_cancelled() {
+                    Outcome::Cancelled
+                } else {
+                    Outcome::Failed
+                };
+                let mut message = crate::secrets::mask_text(&format!(
+                    "step {seq} ({}) failed: {}",
+                    step.name, e.message
+                ));
+                // Put back what the steps so far changed, newest first.
+                let undo_failures = self
+                    .undo(
+                        &plan.steps[..=i],
+                        host,
+                        journal_id,
+                        plan.steps.len(),
+                        events,
+                    )
+                    .await;
+                if !undo_failures.is_empty() {
+                    message.push_str(&format!(
+                        "; putting things back ALSO failed: {}",
+                        undo_failures.join("; ")
                     ));
-                    // Put back what the steps so far changed, newest first.
-                    let undo_failures = self
-                        .undo(
-                            &plan.steps[..=i],
-                            host,
-                            journal_id,
-                            plan.steps.len(),
-                            events,
-                        )
-                        .await;
-                    if !undo_failures.is_empty() {
-                        message.push_str(&format!(
-                            "; putting things back ALSO failed: {}",
-                            undo_failures.join("; ")
-                        ));
-                    } else if plan.steps[..=i].iter().any(|s| !s.undo.is_empty()) {
-                        message.push_str("; everything it changed was put back");
-                    }
-                    return (outcome, Some(Error::new(e.kind, message)));
+                } else if plan.steps[..=i].iter().any(|s| !s.undo.is_empty()) {
+                    message.push_str("; everything it changed was put back");
                 }
+                return (outcome, Some(Error::new(e.kind, message)));
             }
         }
         (Outcome::Succeeded, None)
@@ -243,66 +210,90 @@ impl Engine {
     ) -> Vec<String> {
         let mut failures = Vec::new();
         let mut seq = planned;
-        let never = CancellationToken::new();
         for step in done.iter().rev() {
             for kind in &step.undo {
                 seq += 1;
                 let name = format!("undo: {}", describe_undo(kind));
-                let _ = self
-                    .journal
-                    .step_started(journal_id, seq as i64, &name)
+                let ran = self
+                    .journaled_step((journal_id, seq), &name, kind, host, events, None)
                     .await;
-                let _ = events.send(ActionEvent::StepStarted {
-                    seq,
-                    name: name.clone(),
-                });
-                let t = Instant::now();
-                let cx = StepCtx {
-                    host,
-                    seq,
-                    events,
-                    cancel: &never,
-                    journal: (&self.journal, journal_id),
-                };
-                match steps::run(kind, &cx).await {
-                    Ok(summary) => {
-                        let _ = self
-                            .journal
-                            .step_finished(
-                                journal_id,
-                                seq as i64,
-                                Outcome::Succeeded,
-                                Some(&summary),
-                            )
-                            .await;
-                        let _ = events.send(ActionEvent::StepDone {
-                            seq,
-                            name,
-                            elapsed_ms: t.elapsed().as_millis() as u64,
-                            summary: crate::secrets::mask_text(&summary),
-                        });
-                    }
-                    Err(e) => {
-                        let _ = self
-                            .journal
-                            .step_finished(
-                                journal_id,
-                                seq as i64,
-                                Outcome::Failed,
-                                Some(&e.message),
-                            )
-                            .await;
-                        let _ = events.send(ActionEvent::StepFailed {
-                            seq,
-                            name: name.clone(),
-                            error: crate::secrets::mask_text(&e.message),
-                        });
-                        failures.push(format!("{name}: {}", e.message));
-                    }
+                if let Err(e) = ran {
+                    failures.push(format!("{name}: {}", e.message));
                 }
             }
         }
         failures
+    }
+
+    /// The one journaled-step path (plan steps and undo steps alike): journal the start,
+    /// announce it, run it (stopped by `cancel` when given: undo steps run to their end),
+    /// journal and announce how it ended. Names and messages are masked on the way out.
+    async fn journaled_step(
+        &self,
+        (journal_id, seq): (i64, usize),
+        name: &str,
+        kind: &StepKind,
+        host: &Host,
+        events: &UnboundedSender<ActionEvent>,
+        cancel: Option<&CancellationToken>,
+    ) -> Result<String, Error> {
+        let _ = self
+            .journal
+            .step_started(journal_id, seq as i64, name)
+            .await;
+        let shown = crate::secrets::mask_text(name);
+        let _ = events.send(ActionEvent::StepStarted {
+            seq,
+            name: shown.clone(),
+        });
+        let t = Instant::now();
+        let never = CancellationToken::new();
+        let token = cancel.unwrap_or(&never);
+        let cx = StepCtx {
+            host,
+            seq,
+            events,
+            cancel: token,
+            journal: (&self.journal, journal_id),
+        };
+        let result = match cancel {
+            Some(c) => tokio::select! {
+                r = steps::run(kind, &cx) => r,
+                _ = c.cancelled() => Err(Error::failed("cancelled")),
+            },
+            None => steps::run(kind, &cx).await,
+        };
+        match &result {
+            Ok(summary) => {
+                let _ = self
+                    .journal
+                    .step_finished(journal_id, seq as i64, Outcome::Succeeded, Some(summary))
+                    .await;
+                let _ = events.send(ActionEvent::StepDone {
+                    seq,
+                    name: shown,
+                    elapsed_ms: t.elapsed().as_millis() as u64,
+                    summary: crate::secrets::mask_text(summary),
+                });
+            }
+            Err(e) => {
+                let outcome = if token.is_cancelled() {
+                    Outcome::Cancelled
+                } else {
+                    Outcome::Failed
+                };
+                let _ = self
+                    .journal
+                    .step_finished(journal_id, seq as i64, outcome, Some(&e.message))
+                    .await;
+                let _ = events.send(ActionEvent::StepFailed {
+                    seq,
+                    name: shown,
+                    error: crate::secrets::mask_text(&e.message),
+                });
+            }
+        }
+        result
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -22,6 +22,7 @@ pub mod lock;
 pub mod logs;
 pub mod metrics;
 mod pg_tools;
+pub mod progress;
 pub mod provision;
 pub mod query;
 pub mod routes;

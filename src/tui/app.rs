@@ -841,7 +841,7 @@ impl App {
             let running = ed
                 .run
                 .and_then(|id| self.runs.iter().find(|r| r.id == id))
-                .is_some_and(|r| r.outcome.is_none());
+                .is_some_and(|r| r.progress.outcome.is_none());
             if ed.host == host && !running {
                 ed.run = None;
                 ed.discard_armed = false;
@@ -1211,7 +1211,7 @@ impl App {
     pub fn action_event(&mut self, id: usize, ev: ActionEvent) {
         let Some(r) = self.run_mut(id) else { return };
         r.apply(ev);
-        let outcome = r.outcome;
+        let outcome = r.progress.outcome;
         // The editor's draft is kept until its apply succeeded (a failure reopens it with `e`).
         if outcome.is_some() && self.editor.as_ref().is_some_and(|e| e.run == Some(id)) {
             if outcome == Some(Outcome::Succeeded) {
@@ -1222,7 +1222,7 @@ impl App {
                     self.runs
                         .iter()
                         .find(|r| r.id == id)
-                        .and_then(|r| r.error.clone())
+                        .and_then(|r| r.progress.error.clone())
                         .unwrap_or_else(|| "see the Actions pane".into())
                 ));
             }

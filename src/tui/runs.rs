@@ -1,6 +1,7 @@
 //! Actions started from the console, folded from their events (progress is data).
 
 use crate::journal::Outcome;
+use crate::ops::progress::Progress;
 use crate::ops::{ActionEvent, Plan};
 use std::collections::VecDeque;
 use tokio_util::sync::CancellationToken;
@@ -8,19 +9,7 @@ use tokio_util::sync::CancellationToken;
 /// Output lines kept per action.
 const OUTPUT_CAP: usize = 500;
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum StepState {
-    Pending,
-    Running,
-    Done { elapsed_ms: u64 },
-    Failed { error: String },
-}
-
-#[derive(Debug, Clone)]
-pub struct StepView {
-    pub name: String,
-    pub state: StepState,
-}
+pub use crate::ops::progress::{StepState, StepView};
 
 /// One action started from the console.
 #[derive(Debug, Clone)]
@@ -29,27 +18,25 @@ pub struct Run {
     /// `restart shop/web`
     pub title: String,
     pub plan: Option<Plan>,
-    pub steps: Vec<StepView>,
+    /// Steps (undo steps included), outcome, error and journal id: the action layer's one
+    /// fold of the events, the same the CLI prints from.
+    pub progress: Progress,
     pub output: VecDeque<String>,
-    /// `None` while planning or running.
-    pub outcome: Option<Outcome>,
-    pub error: Option<String>,
-    pub journal_id: Option<i64>,
     pub cancel: CancellationToken,
     /// A secret the action produced (a new DATABASE_URL), shown in this run's view only.
     pub secret: Option<String>,
     /// Bytes (or other units) moved so far by the running step, for a rate.
-    pub progress: Option<Progress>,
+    pub rate: Option<Rate>,
 }
 
 #[derive(Debug, Clone)]
-pub struct Progress {
+pub struct Rate {
     pub done: u64,
     pub unit: String,
     pub started: std::time::Instant,
 }
 
-impl Progress {
+impl Rate {
     /// `12.0MiB at 40.1MiB/s`
     pub fn describe(&self) -> String {
         if self.unit != "bytes" {
@@ -70,104 +57,64 @@ impl Run {
             id,
             title,
             plan: None,
-            steps: vec![],
+            progress: Progress::default(),
             output: VecDeque::new(),
-            outcome: None,
-            error: None,
-            journal_id: None,
             cancel: CancellationToken::new(),
             secret: None,
-            progress: None,
+            rate: None,
         }
     }
 
     pub fn is_running(&self) -> bool {
-        self.outcome.is_none()
+        self.progress.outcome.is_none()
     }
 
     pub fn set_plan(&mut self, plan: Plan) {
-        self.steps = plan
-            .steps
-            .iter()
-            .map(|s| StepView {
-                name: s.name.clone(),
-                state: StepState::Pending,
-            })
-            .collect();
+        self.progress = Progress::of_steps(plan.steps.iter().map(|s| s.name.clone()));
         self.plan = Some(plan);
     }
 
-    /// Fold one engine event into the view.
+    /// Fold one engine event into the view: steps and outcome by the shared fold; output,
+    /// the secret and the transfer rate are the console's own.
     pub fn apply(&mut self, ev: ActionEvent) {
-        fn step(steps: &mut [StepView], seq: usize) -> Option<&mut StepState> {
-            steps.get_mut(seq.wrapping_sub(1)).map(|s| &mut s.state)
-        }
+        self.progress.apply(&ev);
         match ev {
-            ActionEvent::Planned { .. } => {}
             ActionEvent::Progress { done, unit, .. } => {
                 let started = self
-                    .progress
+                    .rate
                     .as_ref()
                     .map(|p| p.started)
                     .unwrap_or_else(std::time::Instant::now);
-                self.progress = Some(Progress {
+                self.rate = Some(Rate {
                     done,
                     unit,
                     started,
                 });
             }
-            ActionEvent::StepStarted { seq, .. } => {
-                if let Some(s) = step(&mut self.steps, seq) {
-                    *s = StepState::Running;
-                }
-            }
+            ActionEvent::StepStarted { .. } => self.rate = None,
             ActionEvent::Secret { name, value, .. } => {
                 // Shown once in this run's output; the journal never sees it.
                 self.secret = Some(format!("{name}={value}"));
             }
-            ActionEvent::Output { line, .. } => {
-                if self.output.len() >= OUTPUT_CAP {
-                    self.output.pop_front();
-                }
-                self.output.push_back(line);
+            ActionEvent::Output { line, .. } => self.push_output(line),
+            ActionEvent::StepDone { seq, summary, .. } if !summary.is_empty() => {
+                let label = self.progress.label(seq);
+                self.push_output(format!("[{label}] {summary}"));
             }
-            ActionEvent::StepDone {
-                seq,
-                elapsed_ms,
-                summary,
-                ..
-            } => {
-                if let Some(s) = step(&mut self.steps, seq) {
-                    *s = StepState::Done { elapsed_ms };
-                }
-                if !summary.is_empty() {
-                    if self.output.len() >= OUTPUT_CAP {
-                        self.output.pop_front();
-                    }
-                    self.output.push_back(format!("[{seq}] {summary}"));
-                }
-            }
-            ActionEvent::StepFailed { seq, error, .. } => {
-                if let Some(s) = step(&mut self.steps, seq) {
-                    *s = StepState::Failed { error };
-                }
-            }
-            ActionEvent::Finished {
-                outcome,
-                error,
-                journal_id,
-                ..
-            } => {
-                self.outcome = Some(outcome);
-                self.error = error;
-                self.journal_id = journal_id;
-            }
+            _ => {}
         }
+    }
+
+    fn push_output(&mut self, line: String) {
+        if self.output.len() >= OUTPUT_CAP {
+            self.output.pop_front();
+        }
+        self.output.push_back(line);
     }
 
     /// A run that could not even be planned.
     pub fn fail_before_start(&mut self, error: String, outcome: Outcome) {
-        self.outcome = Some(outcome);
-        self.error = Some(error);
+        self.progress.outcome = Some(outcome);
+        self.progress.error = Some(error);
     }
 }

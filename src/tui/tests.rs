@@ -375,7 +375,7 @@ fn keys_and_palette_build_the_same_actions_as_the_cli() {
     );
     app.on_event(&key(KeyCode::Char('n'), KeyModifiers::NONE));
     assert!(app.effects.is_empty());
-    assert_eq!(app.runs[0].outcome, Some(Outcome::Refused));
+    assert_eq!(app.runs[0].progress.outcome, Some(Outcome::Refused));
     // Confirmed: executed.
     app.start_action(stop);
     app.plan_ready(3, Ok(plan));

@@ -171,13 +171,16 @@ fn draw_actions(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
         .iter()
         .enumerate()
         .map(|(i, r)| {
-            let state = match r.outcome {
+            let state = match r.progress.outcome {
                 None if r.plan.is_none() => "planning".to_string(),
                 None => "running".to_string(),
                 Some(o) => o.as_str().to_string(),
             };
             let mut l = Line::from(vec![
-                Span::styled(format!("{state:<10}"), outcome_style(theme, r.outcome)),
+                Span::styled(
+                    format!("{state:<10}"),
+                    outcome_style(theme, r.progress.outcome),
+                ),
                 Span::raw(r.title.clone()),
             ]);
             if i == app.run_selected {
@@ -191,7 +194,7 @@ fn draw_actions(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
         return;
     };
     let mut lines = vec![Line::from(Span::styled(run.title.clone(), theme.header()))];
-    for (i, s) in run.steps.iter().enumerate() {
+    for (i, s) in run.progress.steps.iter().enumerate() {
         let (mark, style, extra) = match &s.state {
             StepState::Pending => ("·", theme.muted(), String::new()),
             StepState::Running => ("▶", theme.info(), String::new()),
@@ -204,16 +207,16 @@ fn draw_actions(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
             Span::styled(extra, style),
         ]));
     }
-    if let Some(e) = &run.error {
+    if let Some(e) = &run.progress.error {
         lines.push(Line::from(Span::styled(e.clone(), theme.danger())));
     }
-    if let Some(id) = run.journal_id {
+    if let Some(id) = run.progress.journal_id {
         lines.push(Line::from(Span::styled(
             format!("journal entry #{id}"),
             theme.muted(),
         )));
     }
-    if let (Some(p), true) = (&run.progress, run.is_running()) {
+    if let (Some(p), true) = (&run.rate, run.is_running()) {
         lines.push(Line::from(Span::styled(
             format!("  {}", p.describe()),
             theme.info(),
