@@ -11,9 +11,9 @@ use std::io::IsTerminal;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// The one confirmation rule: a destructive plan needs `--yes` headless.
+/// Headless, the plan's confirmation ([`ops::Plan::needs_confirmation`]) is `--yes`.
 pub fn confirmation_needed(plan: &ops::Plan, yes: bool) -> Option<Error> {
-    (plan.destructive && !yes).then(|| {
+    (plan.needs_confirmation(ops::Asker::Headless) && !yes).then(|| {
         Error::refused(format!(
             "`{} {}` is destructive and needs confirmation: add --yes. It would:\n{}",
             plan.action.name(),

@@ -43,7 +43,7 @@ pub use engine::{Engine, RunReport};
 pub use event::ActionEvent;
 pub use query::{hosts_report, status_report, HostReport, HostStatus, StatusOptions};
 pub use select::{select_hosts, HostSelection};
-pub use step::Plan;
+pub use step::{Asker, Plan};
 
 use crate::error::Error;
 use crate::host::Host;

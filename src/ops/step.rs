@@ -181,7 +181,30 @@ pub struct Plan {
     pub steps: Vec<Step>,
 }
 
+/// Who would answer a confirmation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asker {
+    /// A script or a shell: `--yes` is the answer.
+    Headless,
+    /// A person at the console, reading the plan in a popup.
+    Console,
+}
+
 impl Plan {
+    /// The one confirmation rule. A destructive plan (it stops, drops or overwrites
+    /// something) needs a yes everywhere: `--yes` headless, `y` in the console. In the
+    /// console, where a person reads the plan before it runs, a plan that changes what serves
+    /// traffic (a deploy, a routes file replaced) is shown for a yes too; headless, the
+    /// command itself is that decision.
+    pub fn needs_confirmation(&self, asker: Asker) -> bool {
+        self.destructive
+            || (asker == Asker::Console
+                && matches!(
+                    self.action,
+                    Action::Deploy { .. } | Action::RoutesApply { .. }
+                ))
+    }
+
     /// The plan as lines for people (dry run, confirmation popup).
     pub fn describe(&self) -> Vec<String> {
         let mut out = vec![format!(

@@ -1192,12 +1192,7 @@ impl App {
                 }
             }
             Ok(plan) => {
-                // Deploys change what serves traffic: the console always shows their plan first.
-                let destructive = plan.destructive
-                    || matches!(
-                        plan.action,
-                        Action::Deploy { .. } | Action::RoutesApply { .. }
-                    );
+                let destructive = plan.needs_confirmation(crate::ops::Asker::Console);
                 run.set_plan(plan);
                 if destructive {
                     self.popup = Popup::Confirm { run: id };
