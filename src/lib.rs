@@ -1,22 +1,26 @@
 //! opsdeck: a terminal operations console for apps on one or a few Docker hosts.
 //!
-//! The map (frontends at the top, adapters at the bottom; see `architecture.md`):
+//! The map (frontends at the top, adapters at the bottom; `ARCHITECTURE.md` has the layers,
+//! the dependency rule `tests/architecture.rs` checks, and where each kind of change goes):
 //!
-//! - [`cli`]: the headless frontend (clap): parses arguments, calls [`ops`], prints tables or
-//!   JSON, maps errors to exit codes ([`error::ExitKind`]).
-//! - [`tui`]: the console (ratatui + crossterm): event loop, panes, keymaps and themes (files in
-//!   `keymaps/` and `themes/`, embedded, user overrides patch them).
-//! - [`ops`]: the action layer both frontends call: host selection, read-only views (`hosts`,
-//!   `status`); actions go through it too.
+//! - Frontends: [`cli`] (clap: parses arguments, calls [`ops`], prints tables or JSON, maps
+//!   errors to exit codes) and [`tui`] (the ratatui console: event loop, panes, key maps and
+//!   themes embedded from `keymaps/` and `themes/`, user files patch them).
+//! - [`ops`]: the action layer both frontends call: actions, their planners (one dispatch,
+//!   [`ops::plan`]), the engine, events and their fold, read-only views (hosts, status,
+//!   doctor, logs, stats, checks), host selection and locks.
 //! - [`model`]: the live state of all hosts, fed by watchers (Docker events, not polling).
 //! - [`inventory`]: `opsdeck.toml` (hosts, apps, databases, storage, checks), strictly parsed;
 //!   errors name file, line and key.
-//! - [`journal`]: the append-only SQLite journal of actions.
-//! - Adapters: [`host`] (run commands, files, the Docker socket; local and SSH transports),
-//!   [`docker`] (bollard: containers, stats, engine facts; compose runner), [`routes`] (Traefik:
-//!   the file provider's YAML, container labels, the API).
-//! - Shared pieces: [`names`] (validation of every name that reaches a host), [`secrets`]
-//!   (masking), [`paths`] (XDG directories), [`error`] (error kinds and exit codes).
+//! - [`journal`]: the append-only SQLite journal of actions (and the images deploys ran).
+//! - Adapters: [`host`] (commands, files, the Docker socket; local and SSH transports),
+//!   [`docker`] (bollard: containers, images, logs, stats, exec; the compose runner, project
+//!   names and `.env`), [`db`] (Postgres and Redis administration), [`storage`] (where backups
+//!   go: directory, host directory, S3), [`routes`] (Traefik: the file provider's YAML,
+//!   container labels, the API), [`http`] (probes and small requests).
+//! - Shared leaves: [`names`] (validation of every name that reaches a host), [`secrets`]
+//!   (masking), [`paths`] (XDG directories), [`error`] (error kinds and exit codes), [`units`]
+//!   (sizes and durations for people), [`term`] (terminal conventions: `NO_COLOR`).
 #![forbid(unsafe_code)]
 
 pub mod cli;
