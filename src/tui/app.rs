@@ -12,84 +12,8 @@ use ratatui::crossterm::event::{Event, KeyCode, KeyEventKind, KeyModifiers};
 use std::collections::BTreeMap;
 use tui_textarea::TextArea;
 
-/// The panes, in Tab order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pane {
-    Containers,
-    Logs,
-    Health,
-    Resources,
-    Hosts,
-    Databases,
-    Backups,
-    Routes,
-    Doctor,
-    Actions,
-    History,
-}
-
-impl Pane {
-    pub const ALL: [Pane; 11] = [
-        Pane::Containers,
-        Pane::Logs,
-        Pane::Health,
-        Pane::Resources,
-        Pane::Hosts,
-        Pane::Databases,
-        Pane::Backups,
-        Pane::Routes,
-        Pane::Doctor,
-        Pane::Actions,
-        Pane::History,
-    ];
-    /// The key map section of the pane.
-    pub fn section(self) -> &'static str {
-        match self {
-            Pane::Containers => "containers",
-            Pane::Logs => "logs",
-            Pane::Health => "health",
-            Pane::Resources => "resources",
-            Pane::Hosts => "hosts",
-            Pane::Databases => "databases",
-            Pane::Backups => "backups",
-            Pane::Routes => "routes",
-            Pane::Doctor => "doctor",
-            Pane::Actions => "actions",
-            Pane::History => "history",
-        }
-    }
-    /// The tab label when the tabs do not fit.
-    pub fn short_title(self) -> &'static str {
-        match self {
-            Pane::Containers => "Cont",
-            Pane::Logs => "Logs",
-            Pane::Health => "Hlth",
-            Pane::Resources => "Res",
-            Pane::Hosts => "Hosts",
-            Pane::Databases => "DBs",
-            Pane::Backups => "Bkps",
-            Pane::Routes => "Rts",
-            Pane::Doctor => "Doc",
-            Pane::Actions => "Acts",
-            Pane::History => "Hist",
-        }
-    }
-    pub fn title(self) -> &'static str {
-        match self {
-            Pane::Containers => "Containers",
-            Pane::Logs => "Logs",
-            Pane::Health => "Health",
-            Pane::Resources => "Resources",
-            Pane::Hosts => "Hosts",
-            Pane::Databases => "Databases",
-            Pane::Backups => "Backups",
-            Pane::Routes => "Routes",
-            Pane::Doctor => "Doctor",
-            Pane::Actions => "Actions",
-            Pane::History => "History",
-        }
-    }
-}
+pub use super::layout::Pane;
+use super::layout::{tab_at, FIRST_TABLE_ROW, TABS_ROW};
 
 /// What covers the panes.
 #[derive(Debug, Clone, PartialEq)]
@@ -571,24 +495,19 @@ impl App {
             MouseEventKind::ScrollUp => self.run(KeyCommand::Up),
             MouseEventKind::ScrollDown => self.run(KeyCommand::Down),
             MouseEventKind::Down(MouseButton::Left) => {
-                if m.row == 1 {
-                    // The tabs as drawn (extra text of the current one aside: clicks on it
-                    // select it anyway).
-                    let mut x = 1u16;
-                    for (p, label) in super::view::tab_labels(self.pane, "", self.width) {
-                        let w = label.chars().count() as u16;
-                        if let Some(p) = p.filter(|_| m.column >= x && m.column < x + w) {
+                if m.row == TABS_ROW {
+                    return match tab_at(self.pane, self.width, m.column) {
+                        Some(p) => {
                             self.pane = p;
                             self.on_enter_pane();
-                            return true;
+                            true
                         }
-                        x += w;
-                    }
-                    return false;
+                        None => false,
+                    };
                 }
-                if self.pane == Pane::Containers && m.row >= 3 {
+                if self.pane == Pane::Containers && m.row >= FIRST_TABLE_ROW {
                     let rows = self.rows();
-                    let clicked = usize::from(m.row - 3);
+                    let clicked = usize::from(m.row - FIRST_TABLE_ROW);
                     if clicked < self.page {
                         if let Some(Row::Container(c)) = rows.get(clicked) {
                             let key = (c.host.clone(), c.id.clone());

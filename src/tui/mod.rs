@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod keymap;
+pub mod layout;
 pub mod logbuf;
 mod panes;
 mod prompt;
@@ -395,7 +396,7 @@ pub async fn run(inv: Inventory, cli: &Cli) -> Result<(), Error> {
                     view::draw(f, &app, &theme)
                 })
                 .map_err(|e| Error::failed(format!("drawing the console: {e}")))?;
-            app.page = usize::from(height.saturating_sub(6)).max(1);
+            app.page = layout::page_rows(height);
             app.width = width;
             let focus = app.focus();
             if *focus_tx.borrow() != focus {

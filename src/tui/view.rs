@@ -2,6 +2,7 @@
 
 use super::app::{App, Pane, Popup, Row};
 use super::keymap::KeyCommand;
+use super::layout::tab_labels;
 use super::runs::StepState;
 use super::theme::Theme;
 use crate::docker::{ContainerInfo, Health, State};
@@ -61,75 +62,6 @@ pub(super) fn pane_title(app: &App, theme: &Theme, extra: String, width: u16) ->
         })
         .collect::<Vec<_>>();
     Line::from(spans)
-}
-
-/// The tab labels in order (`None`: a `…` for left-out tabs), fitting `width` minus the
-/// block's corners. The mouse maps clicks with the same layout.
-pub fn tab_labels(current: Pane, extra: &str, width: u16) -> Vec<(Option<Pane>, String)> {
-    let room = usize::from(width.saturating_sub(2));
-    let label = |p: Pane, short: bool| {
-        if p == current && !extra.is_empty() {
-            format!(" {} {extra} ", p.title())
-        } else if p == current || !short {
-            format!(" {} ", p.title())
-        } else {
-            format!(" {} ", p.short_title())
-        }
-    };
-    let full: Vec<(Option<Pane>, String)> = Pane::ALL
-        .iter()
-        .map(|p| (Some(*p), label(*p, false)))
-        .collect();
-    let len =
-        |v: &[(Option<Pane>, String)]| v.iter().map(|(_, l)| l.chars().count()).sum::<usize>();
-    if len(&full) <= room {
-        return full;
-    }
-    let short: Vec<(Option<Pane>, String)> = Pane::ALL
-        .iter()
-        .map(|p| (Some(*p), label(*p, true)))
-        .collect();
-    if len(&short) <= room {
-        return short;
-    }
-    // Keep a window around the current tab.
-    let at = Pane::ALL.iter().position(|p| *p == current).unwrap_or(0);
-    let (mut lo, mut hi) = (at, at + 1);
-    loop {
-        let mut grew = false;
-        for side in [true, false] {
-            let (nlo, nhi) = if side && hi < short.len() {
-                (lo, hi + 1)
-            } else if !side && lo > 0 {
-                (lo - 1, hi)
-            } else {
-                continue;
-            };
-            let mut w = short[nlo..nhi].to_vec();
-            if nlo > 0 {
-                w.insert(0, (None, "…".into()));
-            }
-            if nhi < short.len() {
-                w.push((None, "…".into()));
-            }
-            if len(&w) <= room {
-                lo = nlo;
-                hi = nhi;
-                grew = true;
-            }
-        }
-        if !grew {
-            break;
-        }
-    }
-    let mut w = short[lo..hi].to_vec();
-    if lo > 0 {
-        w.insert(0, (None, "…".into()));
-    }
-    if hi < short.len() {
-        w.push((None, "…".into()));
-    }
-    w
 }
 
 fn outcome_style(theme: &Theme, o: Option<Outcome>) -> Style {
