@@ -3,6 +3,16 @@
 //! The loop waits on three things: terminal input, model updates from the watchers, and a
 //! slow tick (uptimes). It redraws only when something changed, at most ~30 times a second.
 //! A terminal guard restores the terminal on exit, on error and on panic.
+//!
+//! The map, and the direction of imports (no cycles):
+//! - leaves, importing no other console module: [`keymap`], [`theme`], [`logbuf`], [`runs`],
+//!   `prompt`, and [`layout`] (the panes in Tab order and the screen geometry that drawing
+//!   and mouse input share);
+//! - [`app`]: the state and its update function (keys, mouse, commands, the [`app::Effect`]
+//!   queue, palette, logs, routes editor); imports only leaves;
+//! - [`view`]: drawing, a pure function of [`app::App`], one file per pane; imports `app`
+//!   and leaves;
+//! - this file: the event loop and the [`Runner`] of effects; imports everything.
 
 pub mod app;
 pub mod keymap;
