@@ -3,13 +3,22 @@
 //! The loop waits on three things: terminal input, model updates from the watchers, and a
 //! slow tick (uptimes). It redraws only when something changed, at most ~30 times a second.
 //! A terminal guard restores the terminal on exit, on error and on panic.
+//!
+//! The map, and the direction of imports (no cycles):
+//! - leaves, importing no other console module: [`keymap`], [`theme`], [`logbuf`], [`runs`],
+//!   `prompt`, and [`layout`] (the panes in Tab order and the screen geometry that drawing
+//!   and mouse input share);
+//! - [`app`]: the state and its update function (keys, mouse, commands, the [`app::Effect`]
+//!   queue, palette, logs, routes editor); imports only leaves;
+//! - [`view`]: drawing, a pure function of [`app::App`], one file per pane; imports `app`
+//!   and leaves;
+//! - this file: the event loop and the [`Runner`] of effects; imports everything.
 
 pub mod app;
 pub mod keymap;
+pub mod layout;
 pub mod logbuf;
-mod panes;
 mod prompt;
-mod routes_pane;
 pub mod runs;
 pub mod theme;
 pub mod view;
@@ -393,7 +402,7 @@ pub async fn run(inv: Inventory, hosts: Vec<String>, no_color: bool) -> Result<(
                     view::draw(f, &app, &theme)
                 })
                 .map_err(|e| Error::failed(format!("drawing the console: {e}")))?;
-            app.page = usize::from(height.saturating_sub(6)).max(1);
+            app.page = layout::page_rows(height);
             app.width = width;
             let focus = app.focus();
             if *focus_tx.borrow() != focus {

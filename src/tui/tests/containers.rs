@@ -1,0 +1,50 @@
+//! The containers pane: normal, narrow, tiny, empty, host down, filtered; the key help.
+
+use super::*;
+
+#[test]
+fn containers_pane_normal() {
+    let app = app_with(demo_model(&["alpha"]));
+    assert_pane_snapshot!("containers_normal", text(&render(&app, &dark(), 110, 16)));
+}
+
+#[test]
+fn containers_pane_narrow_80x24_and_tiny() {
+    let app = app_with(demo_model(&["alpha", "beta"]));
+    assert_pane_snapshot!("containers_narrow", text(&render(&app, &dark(), 80, 24)));
+    // Far too small: must not panic.
+    for (w, h) in [(1, 1), (10, 3), (20, 5), (0, 0)] {
+        render(&app, &dark(), w, h);
+    }
+}
+
+#[test]
+fn containers_pane_empty_and_host_down() {
+    let mut app = app_with(Model::new(["alpha"]));
+    assert_pane_snapshot!("containers_connecting", text(&render(&app, &dark(), 90, 8)));
+    app.apply(Update::HostDown {
+        host: "alpha".into(),
+        error: "cannot reach the Docker engine at unix:///var/run/docker.sock: connection refused"
+            .into(),
+        retry_in_secs: 4,
+    });
+    assert_pane_snapshot!("containers_host_down", text(&render(&app, &dark(), 90, 8)));
+}
+
+#[test]
+fn filter_narrows_and_help_lists_the_key_map() {
+    let mut app = app_with(demo_model(&["alpha"]));
+    app.on_event(&key(KeyCode::Char('/'), KeyModifiers::NONE));
+    for c in "redis".chars() {
+        app.on_event(&key(KeyCode::Char(c), KeyModifiers::NONE));
+    }
+    app.on_event(&key(KeyCode::Enter, KeyModifiers::NONE));
+    assert_eq!(app.visible().len(), 1);
+    assert_pane_snapshot!("containers_filtered", text(&render(&app, &dark(), 90, 8)));
+    app.on_event(&key(KeyCode::Char('?'), KeyModifiers::NONE));
+    assert_eq!(app.popup, Popup::Help);
+    let help = text(&render(&app, &dark(), 100, 30));
+    for (_, desc) in app.keymap.help("containers") {
+        assert!(help.contains(&desc), "help lacks {desc:?}:\n{help}");
+    }
+}
