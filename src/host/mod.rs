@@ -244,13 +244,15 @@ enum Transport {
     Ssh(ssh::Ssh),
 }
 
-/// A machine in the inventory.
+/// A machine in the inventory. Clones share one transport (one SSH connection, one Docker
+/// client): the action layer keeps one per host name for the whole process.
+#[derive(Clone)]
 pub struct Host {
     name: String,
     spec: HostSpec,
-    transport: Transport,
+    transport: std::sync::Arc<Transport>,
     /// For local hosts, which never change state.
-    local_state: Option<watch::Sender<ConnectionState>>,
+    local_state: Option<std::sync::Arc<watch::Sender<ConnectionState>>>,
 }
 
 impl Host {
@@ -269,7 +271,9 @@ impl Host {
         let (transport, local_state) = match &spec.ssh {
             None => (
                 Transport::Local(local::Local::new(name, spec.docker_socket.as_deref())),
-                Some(watch::Sender::new(ConnectionState::Local)),
+                Some(std::sync::Arc::new(watch::Sender::new(
+                    ConnectionState::Local,
+                ))),
             ),
             Some(target) => (
                 Transport::Ssh(
@@ -283,7 +287,7 @@ impl Host {
         Ok(Self {
             name: name.to_string(),
             spec: spec.clone(),
-            transport,
+            transport: std::sync::Arc::new(transport),
             local_state,
         })
     }
@@ -292,13 +296,18 @@ impl Host {
         &self.name
     }
 
+    /// Whether both handles share one transport (one connection).
+    pub fn same_connection(&self, other: &Host) -> bool {
+        std::sync::Arc::ptr_eq(&self.transport, &other.transport)
+    }
+
     pub fn spec(&self) -> &HostSpec {
         &self.spec
     }
 
     /// How the host is reached, for display: `local` or `ssh`.
     pub fn transport_kind(&self) -> &'static str {
-        match self.transport {
+        match *self.transport {
             Transport::Local(_) => "local",
             Transport::Ssh(_) => "ssh",
         }
@@ -307,7 +316,7 @@ impl Host {
     /// The Docker endpoint, for messages: `unix:///var/run/docker.sock`, `tcp://...`,
     /// `ssh://deploy@alpha:22 → /var/run/docker.sock`.
     pub fn docker_endpoint(&self) -> String {
-        match &self.transport {
+        match &*self.transport {
             Transport::Local(l) => l.docker_endpoint(),
             Transport::Ssh(s) => s.docker_endpoint(),
         }
@@ -315,7 +324,7 @@ impl Host {
 
     /// The resolved SSH target (after `~/.ssh/config`); `None` for this machine.
     pub fn ssh_target(&self) -> Option<&SshTarget> {
-        match &self.transport {
+        match &*self.transport {
             Transport::Local(_) => None,
             Transport::Ssh(s) => Some(s.target()),
         }
@@ -324,7 +333,7 @@ impl Host {
     /// How opsdeck authenticated: `local` for this machine; for SSH `agent` or
     /// `key:<path>` once connected, `None` before.
     pub fn auth_method(&self) -> Option<String> {
-        match &self.transport {
+        match &*self.transport {
             Transport::Local(_) => Some("local".into()),
             Transport::Ssh(s) => s.auth_method(),
         }
@@ -332,7 +341,7 @@ impl Host {
 
     /// The connection's state now.
     pub fn connection_state(&self) -> ConnectionState {
-        match &self.transport {
+        match &*self.transport {
             Transport::Local(_) => ConnectionState::Local,
             Transport::Ssh(s) => s.state(),
         }
@@ -340,7 +349,7 @@ impl Host {
 
     /// Follow the connection's state (the UI shows "reconnecting in 8 s" from this).
     pub fn watch_connection(&self) -> watch::Receiver<ConnectionState> {
-        match (&self.transport, &self.local_state) {
+        match (&*self.transport, &self.local_state) {
             (Transport::Ssh(s), _) => s.watch_state(),
             (Transport::Local(_), Some(tx)) => tx.subscribe(),
             (Transport::Local(_), None) => watch::Sender::new(ConnectionState::Local).subscribe(),
@@ -349,7 +358,7 @@ impl Host {
 
     /// Connect now (SSH: session and authentication) instead of at the first call.
     pub async fn connect(&self) -> Result<(), HostError> {
-        match &self.transport {
+        match &*self.transport {
             Transport::Local(_) => Ok(()),
             Transport::Ssh(s) => s.connect().await,
         }
@@ -357,7 +366,7 @@ impl Host {
 
     /// Forget the reconnect backoff: the next call tries at once (a UI's "retry now").
     pub async fn retry_now(&self) {
-        if let Transport::Ssh(s) = &self.transport {
+        if let Transport::Ssh(s) = &*self.transport {
             s.retry_now().await;
         }
     }
@@ -368,7 +377,7 @@ impl Host {
         cmd: &Cmd,
         cancel: &CancellationToken,
     ) -> Result<ExecOutput, HostError> {
-        match &self.transport {
+        match &*self.transport {
             Transport::Local(l) => l.exec(cmd, cancel).await,
             Transport::Ssh(s) => s.exec(cmd, cancel).await,
         }
@@ -381,14 +390,14 @@ impl Host {
         cmd: &Cmd,
         cancel: &CancellationToken,
     ) -> Result<mpsc::Receiver<ExecEvent>, HostError> {
-        match &self.transport {
+        match &*self.transport {
             Transport::Local(l) => l.exec_stream(cmd, cancel).await,
             Transport::Ssh(s) => s.exec_stream(cmd, cancel).await,
         }
     }
 
     pub async fn read_file(&self, path: &Path) -> Result<Vec<u8>, HostError> {
-        match &self.transport {
+        match &*self.transport {
             Transport::Local(l) => l.read_file(path).await,
             Transport::Ssh(s) => s.read_file(path).await,
         }
@@ -415,7 +424,7 @@ impl Host {
         contents: &[u8],
         mode: Option<u32>,
     ) -> Result<(), HostError> {
-        match &self.transport {
+        match &*self.transport {
             Transport::Local(l) => l.write_file_atomic(path, contents, mode).await,
             Transport::Ssh(s) => s.write_file_atomic(path, contents, mode).await,
         }
@@ -423,7 +432,7 @@ impl Host {
 
     /// A Docker client for this host's engine, version-negotiated.
     pub async fn docker(&self) -> Result<bollard::Docker, HostError> {
-        match &self.transport {
+        match &*self.transport {
             Transport::Local(l) => l.docker().await,
             Transport::Ssh(s) => s.docker().await,
         }
@@ -432,7 +441,7 @@ impl Host {
     /// Reach `host:port` as the host sees it (e.g. a Postgres published on the host's
     /// 127.0.0.1). Keep the [`Forward`] while connecting through it.
     pub async fn forward_tcp(&self, host: &str, port: u16) -> Result<Forward, HostError> {
-        match &self.transport {
+        match &*self.transport {
             Transport::Local(_) => Ok(Forward::direct(host, port)),
             Transport::Ssh(s) => s.forward_tcp(host, port).await,
         }

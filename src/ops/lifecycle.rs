@@ -197,7 +197,7 @@ pub async fn resolve(inv: &Inventory, hosts: &[Host], target: &Target) -> Result
             let h = match hosts.iter().find(|h| h.name() == spec.host) {
                 Some(h) => h,
                 None => {
-                    owned.push(Host::new(&spec.host, &inv.hosts[&spec.host])?);
+                    owned.push(super::select::host(inv, &spec.host)?);
                     &owned[0]
                 }
             };
@@ -207,14 +207,8 @@ pub async fn resolve(inv: &Inventory, hosts: &[Host], target: &Target) -> Result
             let h = match hosts.iter().find(|h| h.name() == host) {
                 Some(h) => h,
                 None => {
-                    let spec = inv.hosts.get(host).ok_or_else(|| {
-                        Error::usage(names::unknown_name_message(
-                            "host",
-                            host,
-                            inv.hosts.keys().map(String::as_str),
-                        ))
-                    })?;
-                    owned.push(Host::new(host, spec)?);
+                    // An unknown host is refused here with the inventory's names.
+                    owned.push(super::select::host(inv, host)?);
                     &owned[0]
                 }
             };

@@ -274,7 +274,7 @@ pub async fn status(host: &Host, name: &str) -> Result<LockStatus, Error> {
 /// The app's host, as the inventory names it (locks live there).
 fn app_host(inv: &crate::inventory::Inventory, app: &str) -> Result<Host, Error> {
     let spec = super::query::find_app(inv, app)?;
-    Host::new(&spec.host, &inv.hosts[&spec.host])
+    super::select::host(inv, &spec.host)
 }
 
 /// The lock of an app, read on the app's host: (host name, status).

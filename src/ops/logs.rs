@@ -177,12 +177,6 @@ pub fn hosts_for(inv: &Inventory, sources: &[LogSource]) -> Result<Vec<Arc<Host>
     names.dedup();
     names
         .into_iter()
-        .map(|n| {
-            let spec = inv
-                .hosts
-                .get(n)
-                .ok_or_else(|| Error::usage(format!("no host named {n:?}")))?;
-            Host::new(n, spec).map(Arc::new)
-        })
+        .map(|n| super::select::host(inv, n).map(Arc::new))
         .collect()
 }

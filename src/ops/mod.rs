@@ -72,9 +72,5 @@ pub fn plan_host(inv: &Inventory, hosts: Vec<Host>, plan: &Plan) -> Result<Host,
     if let Some(h) = hosts.into_iter().find(|h| h.name() == plan.host) {
         return Ok(h);
     }
-    let spec = inv
-        .hosts
-        .get(&plan.host)
-        .ok_or_else(|| Error::usage(format!("no host named {:?}", plan.host)))?;
-    Host::new(&plan.host, spec)
+    select::host(inv, &plan.host)
 }

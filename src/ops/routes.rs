@@ -110,7 +110,7 @@ pub async fn read_file(
             "host {host_name}: set proxy.routes_file (the file provider's file)"
         ))
     })?;
-    let host = Host::new(host_name, &inv.hosts[host_name])?;
+    let host = super::select::host(inv, host_name)?;
     let text = read_routes(&host, &path).await.map_err(Error::failed)?;
     Ok((path, text))
 }
@@ -272,7 +272,11 @@ pub async fn check(
         }
         let url = format!("{}{HEALTH_PATH}", entry.trim_end_matches('/'));
         c.url = Some(url.clone());
-        let host = match inv.hosts.get(&host_name).map(|s| Host::new(&host_name, s)) {
+        let host = match inv
+            .hosts
+            .get(&host_name)
+            .map(|_| super::select::host(inv, &host_name))
+        {
             Some(Ok(host)) => host,
             Some(Err(e)) => {
                 c.result = "failed".into();
@@ -339,7 +343,7 @@ pub async fn gather(inv: &Inventory, host_name: &str) -> Result<(RoutesInput, Ho
             "host {host_name}: set proxy.api (Traefik's API, e.g. http://127.0.0.1:8080): a route edit is confirmed through it"
         ))
     })?;
-    let host = Host::new(host_name, &inv.hosts[host_name])?;
+    let host = super::select::host(inv, host_name)?;
     let current = read_routes(&host, &file).await.map_err(Error::failed)?;
     let doc = routes::parse_file(current.as_deref().unwrap_or("")).map_err(|e| {
         Error::usage(format!(
