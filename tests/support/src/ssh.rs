@@ -1,11 +1,8 @@
 //! SSH helpers for the integration tests: the test bed's sshd (127.0.0.1:2222, user deploy),
 //! private sshd instances a test starts and stops itself (for ProxyJump and for cutting
 //! connections without disturbing anyone else), and an ssh-agent.
-//!
-//! Declared by a test file with `#[path = "common/ssh.rs"] mod ssh_bed;` next to `mod common;`.
-#![allow(dead_code)]
 
-use crate::common::{free_port, testbed_var, wait_for};
+use crate::{free_port, testbed_var, wait_for};
 use opsdeck::host::SshOptions;
 use opsdeck::inventory::HostSpec;
 use std::path::{Path, PathBuf};
@@ -196,7 +193,7 @@ impl Sshd {
 
     /// Environment for the binary: an ssh config naming this sshd `tb`, and a known_hosts
     /// file for it (written into the sandbox).
-    pub fn client_env(&self, sb: &crate::common::Sandbox, bed: &Bed) -> Vec<(String, String)> {
+    pub fn client_env(&self, sb: &crate::Sandbox, bed: &Bed) -> Vec<(String, String)> {
         let config = sb.write(
             "ssh/config",
             &format!(

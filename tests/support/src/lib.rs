@@ -1,8 +1,15 @@
-//! Shared helpers for the integration tests: the real test bed (`scripts/testbed up`), the real
-//! binary, and cleanup of what a test creates (everything is named `opsdeck-test-...`).
-#![allow(dead_code)]
+//! Shared helpers for opsdeck's integration tests: the real test bed (`scripts/testbed up`),
+//! the real binary, and cleanup of what a test creates (everything is named `opsdeck-test-...`).
+//!
+//! A library of its own (a dev-dependency of opsdeck), so that each test crate links what it
+//! uses instead of compiling a copy of every helper; a test names it as before with
+//! `use opsdeck_testkit as common;`.
 
+pub mod pg;
+pub mod s3;
+pub mod ssh;
 pub mod stack;
+pub mod traefik;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -127,6 +134,12 @@ pub struct Sandbox {
     pub dir: tempfile::TempDir,
 }
 
+impl Default for Sandbox {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Sandbox {
     pub fn new() -> Self {
         Self {
@@ -150,7 +163,7 @@ impl Sandbox {
 
     /// The real binary, with the sandbox's XDG dirs and no colour.
     pub fn opsdeck(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_opsdeck"));
+        let mut c = Command::new(opsdeck_bin());
         c.current_dir(self.dir.path())
             .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
             .env("XDG_DATA_HOME", self.dir.path().join("data"))
@@ -209,6 +222,31 @@ impl Sandbox {
             .unwrap_or_else(|e| panic!("not JSON ({e}): {out}\nstderr: {err}"));
         (code, v)
     }
+}
+
+/// The binary under test. `env!("CARGO_BIN_EXE_opsdeck")` only exists while cargo compiles
+/// one of opsdeck's own test targets, not this library; at run time cargo (1.94 and later)
+/// sets the same variable for `cargo test`. A test binary run by hand, or by an older cargo,
+/// finds it where cargo builds both: the test in `target/<profile>/deps/`, the binary in
+/// `target/<profile>/`.
+pub fn opsdeck_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("CARGO_BIN_EXE_opsdeck") {
+        return PathBuf::from(bin);
+    }
+    let exe = std::env::current_exe().expect("the test binary's own path");
+    let dir = exe.parent().expect("the test binary's directory");
+    let dir = if dir.ends_with("deps") {
+        dir.parent().unwrap_or(dir)
+    } else {
+        dir
+    };
+    let bin = dir.join(format!("opsdeck{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.is_file(),
+        "no opsdeck binary at {} (CARGO_BIN_EXE_opsdeck unset); run the test through `cargo test`",
+        bin.display()
+    );
+    bin
 }
 
 /// (exit code, stdout, stderr) of a finished process.

@@ -2,10 +2,9 @@
 //! (watched), the Docker provider on the local engine limited to this test's containers (a
 //! constraint on the `opsdeck.test` label), the API and the `web` entrypoint on loopback
 //! ports. Plus busybox sites and a raw HTTP client that sets the Host header.
-#![allow(dead_code)]
 
-pub use crate::common::http_get as get;
-use crate::common::*;
+pub use crate::http_get as get;
+use crate::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::process::{Child, Stdio};

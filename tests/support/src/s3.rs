@@ -1,8 +1,7 @@
 //! A real S3 API per test: the test bed's moto_server on its own loopback port, and a few
 //! unsigned requests (curl) to look into the bucket the way an operator would.
-#![allow(dead_code)]
 
-use crate::common::*;
+use crate::*;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
