@@ -1,7 +1,9 @@
 //! A real S3 API per test: the test bed's moto_server on its own loopback port, and a few
 //! unsigned requests (curl) to look into the bucket the way an operator would.
 
-use crate::*;
+use crate::net::free_port;
+use crate::testbed::testbed_var;
+use crate::wait::wait_for;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 

@@ -2,7 +2,10 @@
 //! private sshd instances a test starts and stops itself (for ProxyJump and for cutting
 //! connections without disturbing anyone else), and an ssh-agent.
 
-use crate::{free_port, testbed_var, wait_for};
+use crate::net::free_port;
+use crate::sandbox::Sandbox;
+use crate::testbed::testbed_var;
+use crate::wait::wait_for;
 use opsdeck::host::SshOptions;
 use opsdeck::inventory::HostSpec;
 use std::path::{Path, PathBuf};
@@ -193,7 +196,7 @@ impl Sshd {
 
     /// Environment for the binary: an ssh config naming this sshd `tb`, and a known_hosts
     /// file for it (written into the sandbox).
-    pub fn client_env(&self, sb: &crate::Sandbox, bed: &Bed) -> Vec<(String, String)> {
+    pub fn client_env(&self, sb: &Sandbox, bed: &Bed) -> Vec<(String, String)> {
         let config = sb.write(
             "ssh/config",
             &format!(

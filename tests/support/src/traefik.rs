@@ -3,8 +3,12 @@
 //! constraint on the `opsdeck.test` label), the API and the `web` entrypoint on loopback
 //! ports. Plus busybox sites and a raw HTTP client that sets the Host header.
 
-pub use crate::http_get as get;
-use crate::*;
+use crate::cleanup::{unique, ContainerGuard};
+use crate::docker::docker;
+use crate::net::free_port;
+pub use crate::net::http_get as get;
+use crate::testbed::{testbed_dir, testbed_var};
+use crate::wait::wait_for;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::process::{Child, Stdio};
