@@ -32,7 +32,7 @@ pub fn docker(args: &[&str]) -> String {
 }
 
 /// The compose command the test bed found (`docker compose` or `docker-compose`).
-pub fn compose_cmd() -> Vec<String> {
+pub(crate) fn compose_cmd() -> Vec<String> {
     testbed_var("OPSDECK_TB_COMPOSE")
         .split_whitespace()
         .map(str::to_string)

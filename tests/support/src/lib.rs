@@ -22,6 +22,6 @@ pub mod wait;
 pub use cleanup::{unique, ComposeGuard, ContainerGuard};
 pub use docker::{compose, docker, require_docker};
 pub use net::{free_port, http_get};
-pub use sandbox::{chmod, chown, opsdeck_bin, outcome, Sandbox};
-pub use testbed::{testbed_dir, testbed_var};
+pub use sandbox::{chmod, chown, outcome, Sandbox};
+pub use testbed::testbed_var;
 pub use wait::wait_for;

@@ -126,8 +126,8 @@ fn tag(xml: &str, name: &str) -> Option<String> {
 /// sees its connection reset mid-request). A real network fault on a real connection; moto
 /// itself cannot be made to fail one request and serve the next.
 pub struct FlakyRelay {
-    pub port: u16,
-    pub dropped: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    port: u16,
+    dropped: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl FlakyRelay {

@@ -5,7 +5,7 @@ use std::process::{Command, Output};
 
 /// An isolated environment for the binary: its own XDG dirs (journal, config).
 pub struct Sandbox {
-    pub dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Default for Sandbox {
@@ -103,7 +103,7 @@ impl Sandbox {
 /// sets the same variable for `cargo test`. A test binary run by hand, or by an older cargo,
 /// finds it where cargo builds both: the test in `target/<profile>/deps/`, the binary in
 /// `target/<profile>/`.
-pub fn opsdeck_bin() -> PathBuf {
+fn opsdeck_bin() -> PathBuf {
     if let Some(bin) = std::env::var_os("CARGO_BIN_EXE_opsdeck") {
         return PathBuf::from(bin);
     }

@@ -21,8 +21,8 @@ pub struct Bed {
     pub key_enc: PathBuf,
     pub key_pass: String,
     pub known_hosts: PathBuf,
-    pub host_key_pub: PathBuf,
-    pub state: PathBuf,
+    host_key_pub: PathBuf,
+    state: PathBuf,
 }
 
 impl Bed {
@@ -105,7 +105,7 @@ pub fn spec(target: &str) -> HostSpec {
 /// for one test and killed (by pid) when dropped.
 pub struct Sshd {
     pub port: u16,
-    pub child: Child,
+    child: Child,
     pub log: PathBuf,
     _dir: tempfile::TempDir,
 }

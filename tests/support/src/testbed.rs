@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 /// The test bed's state directory.
-pub fn testbed_dir() -> PathBuf {
+pub(crate) fn testbed_dir() -> PathBuf {
     std::env::var_os("OPSDECK_TESTBED")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/var/tmp/opsdeck-testbed"))

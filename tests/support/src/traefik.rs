@@ -26,7 +26,6 @@ pub struct Traefik {
     pub api: u16,
     /// The value of the `opsdeck.test` label this Traefik routes.
     pub tag: String,
-    pub log: PathBuf,
 }
 
 impl Drop for Traefik {
@@ -80,7 +79,6 @@ impl Traefik {
             websecure,
             api,
             tag,
-            log,
         };
         wait_for("Traefik's API", Duration::from_secs(30), || {
             matches!(get(t.api, "/api/http/routers", "127.0.0.1"), Some((200, _))).then_some(())
