@@ -2,7 +2,7 @@
 //! confirmation, dry runs, locks (concurrent, stale, released), the journal, cancellation,
 //! secret masking, and a hostile-input corpus that must change nothing.
 
-mod common;
+use opsdeck_testkit as common;
 
 use common::*;
 use serde_json::Value;

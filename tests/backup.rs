@@ -2,11 +2,7 @@
 //! streamed, checksummed, published only when complete, verified by restoring; every failure
 //! exits 1, journals failed and publishes nothing.
 
-mod common;
-#[path = "common/pg.rs"]
-mod pgbed;
-#[path = "common/ssh.rs"]
-mod ssh_bed;
+use opsdeck_testkit::{self as common, pg as pgbed, ssh as ssh_bed};
 
 use common::*;
 use pgbed::*;

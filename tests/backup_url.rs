@@ -3,11 +3,7 @@
 //! container on the database's host (the local engine here) and are removed afterwards; the
 //! password never shows in output, the journal or that container's configuration.
 
-mod common;
-#[path = "common/pg.rs"]
-mod pgbed;
-#[path = "common/ssh.rs"]
-mod ssh_bed;
+use opsdeck_testkit::{self as common, pg as pgbed, ssh as ssh_bed};
 
 use common::*;
 use pgbed::*;

@@ -5,7 +5,7 @@
 //! `-p`, exactly as an operator's `docker compose up -d` does; the inventory never names the
 //! project.
 
-mod common;
+use opsdeck_testkit as common;
 
 use common::stack::Stack;
 use common::*;

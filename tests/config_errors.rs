@@ -1,7 +1,7 @@
 //! Inventory errors: each file under tests/config/ holds one mistake; the binary must refuse it
 //! with exit 2 and a message naming the file, the line and the key.
 
-mod common;
+use opsdeck_testkit as common;
 
 use common::Sandbox;
 use std::path::PathBuf;

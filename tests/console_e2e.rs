@@ -3,7 +3,7 @@
 //! with `tmux capture-pane -p`. Every wait is bounded and fails naming what it waited for,
 //! with the last screen. A missing test bed (no engine, no tmux) fails; nothing skips.
 
-mod common;
+use opsdeck_testkit as common;
 
 use common::*;
 use std::process::{Command, Output};

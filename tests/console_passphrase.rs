@@ -1,9 +1,7 @@
 //! The console unlocks an encrypted SSH key by asking for its passphrase on the terminal
 //! before it takes the screen (real binary in tmux, real sshd, real engine).
 
-mod common;
-#[path = "common/ssh.rs"]
-mod ssh_bed;
+use opsdeck_testkit::{self as common, ssh as ssh_bed};
 
 use common::*;
 use std::process::Command;

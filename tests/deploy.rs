@@ -2,9 +2,7 @@
 //! Debian, balancing over both instances), with a probe sending requests through the proxy
 //! the whole time: zero failed requests allowed.
 
-mod common;
-#[path = "common/ssh.rs"]
-mod ssh_bed;
+use opsdeck_testkit::{self as common, ssh as ssh_bed};
 
 use common::*;
 use std::process::{Child, Command, Stdio};

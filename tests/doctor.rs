@@ -1,9 +1,7 @@
 //! `opsdeck doctor APP` against a real Traefik and real busybox apps: a healthy app passes
 //! every step; each broken variant fails the step it should, with the hint that fixes it.
 
-mod common;
-#[path = "common/traefik.rs"]
-mod traefik;
+use opsdeck_testkit::{self as common, traefik};
 
 use common::*;
 use std::process::Command;

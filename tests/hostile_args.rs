@@ -2,7 +2,7 @@
 //! credentials inside a check URL, reserved names for provisioning. Each is bad input: exit 2
 //! with a message naming it (or, for the check, a result that shows no password).
 
-mod common;
+use opsdeck_testkit as common;
 
 use common::*;
 

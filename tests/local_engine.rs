@@ -1,7 +1,7 @@
 //! The local engine end to end, headless: real containers on the test bed's dockerd, read
 //! through the real binary.
 
-mod common;
+use opsdeck_testkit as common;
 
 use common::*;
 use serde_json::Value;

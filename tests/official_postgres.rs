@@ -5,7 +5,7 @@
 //! (`docker compose exec postgres psql -U ...`), and the URL it prints must work for an app
 //! on the compose network.
 
-mod common;
+use opsdeck_testkit as common;
 
 use common::stack::{database_url as url_from, pg_client as app_psql, wait_pg, Stack};
 use common::*;

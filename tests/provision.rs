@@ -1,7 +1,7 @@
 //! Provisioning against the test bed's real PostgreSQL and Redis (the "shared" servers of
 //! the Alpha platform): one database and role per app, isolated; one Redis index per app.
 
-mod common;
+use opsdeck_testkit as common;
 
 use common::*;
 use std::process::Command;

@@ -2,7 +2,7 @@
 //! `redis-server --requirepass ${REDIS_PASSWORD}`): opsdeck is given no password; it uses the
 //! one the container was started with and never prints it.
 
-mod common;
+use opsdeck_testkit as common;
 
 use common::*;
 use std::time::Duration;

@@ -5,7 +5,7 @@
 //! runs that digest even after the tag was moved in the registry and pulled onto the host
 //! (seed 002's Watchtower problem: a broken build pushed under a tag that was good).
 
-mod common;
+use opsdeck_testkit as common;
 
 use common::stack::Stack;
 use common::*;

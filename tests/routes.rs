@@ -3,9 +3,7 @@
 //! add that is proven through the proxy, refusals that write nothing, and a write Traefik
 //! rejects being put back while the other routes keep answering.
 
-mod common;
-#[path = "common/traefik.rs"]
-mod traefik;
+use opsdeck_testkit::{self as common, traefik};
 
 use common::*;
 use std::time::Duration;

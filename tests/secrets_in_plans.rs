@@ -1,7 +1,7 @@
 //! Plans shown by `--dry-run` (human and JSON) never carry a password: an admin URL's (with
 //! characters that break naive parsing), a `migrate` command's `PGPASSWORD=...`, a Redis URL's.
 
-mod common;
+use opsdeck_testkit as common;
 
 use common::*;
 

@@ -3,9 +3,7 @@
 //! and `trust`, ~/.ssh/config aliases with Include and ProxyJump, commands, files, forwards,
 //! and what happens when a connection is cut.
 
-mod common;
-#[path = "common/ssh.rs"]
-mod ssh_bed;
+use opsdeck_testkit::{self as common, ssh as ssh_bed};
 
 use opsdeck::error::ExitKind;
 use opsdeck::host::{Cmd, ConnectionState, ExecEvent, Host, HostError, PassphraseSource};

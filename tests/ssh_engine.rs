@@ -2,9 +2,7 @@
 //! docker CLI on our side), and the real binary driving an SSH host: `status` over SSH equals
 //! `status` of the same engine locally; an unknown host key is refused.
 
-mod common;
-#[path = "common/ssh.rs"]
-mod ssh_bed;
+use opsdeck_testkit::{self as common, ssh as ssh_bed};
 
 use bollard::query_parameters::LogsOptionsBuilder;
 use common::*;

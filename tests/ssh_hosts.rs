@@ -2,9 +2,7 @@
 //! own sshd and host key behind a veth link. Fan-out through the binary, one host cut off by
 //! taking its link down (the others unaffected), and a silent cut under a live connection.
 
-mod common;
-#[path = "common/ssh.rs"]
-mod ssh_bed;
+use opsdeck_testkit::{self as common, ssh as ssh_bed};
 
 use common::*;
 use opsdeck::error::ExitKind;

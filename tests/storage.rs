@@ -3,13 +3,7 @@
 //! written there by the SSH user and never crosses the connection). Every failure exits 1,
 //! journals failed and publishes nothing.
 
-mod common;
-#[path = "common/pg.rs"]
-mod pgbed;
-#[path = "common/s3.rs"]
-mod s3bed;
-#[path = "common/ssh.rs"]
-mod ssh_bed;
+use opsdeck_testkit::{self as common, pg as pgbed, s3 as s3bed, ssh as ssh_bed};
 
 use common::*;
 use pgbed::*;

@@ -3,14 +3,7 @@
 //! Postgres image's conventions, the proxy each platform runs), and driven through an
 //! operator's day with the real binary.
 
-#[path = "../common/mod.rs"]
-mod common;
-#[path = "../common/s3.rs"]
-mod s3bed;
-#[path = "../common/ssh.rs"]
-mod ssh_bed;
-#[path = "../common/traefik.rs"]
-mod traefik_bed;
+use opsdeck_testkit::{self as common, s3 as s3bed, ssh as ssh_bed, traefik as traefik_bed};
 
 mod alpha;
 mod elmeg;

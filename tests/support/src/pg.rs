@@ -1,8 +1,10 @@
 //! A real Postgres per test (the test bed's opsdeck-test/postgres image) with a small `shop`
 //! database, plus helpers to read backup directories and the journal.
-#![allow(dead_code)]
 
-use crate::common::*;
+use crate::cleanup::{unique, ContainerGuard};
+use crate::docker::{docker, require_docker};
+use crate::sandbox::Sandbox;
+use crate::wait::wait_for;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;

@@ -1,11 +1,11 @@
 //! SSH helpers for the integration tests: the test bed's sshd (127.0.0.1:2222, user deploy),
 //! private sshd instances a test starts and stops itself (for ProxyJump and for cutting
 //! connections without disturbing anyone else), and an ssh-agent.
-//!
-//! Declared by a test file with `#[path = "common/ssh.rs"] mod ssh_bed;` next to `mod common;`.
-#![allow(dead_code)]
 
-use crate::common::{free_port, testbed_var, wait_for};
+use crate::net::free_port;
+use crate::sandbox::Sandbox;
+use crate::testbed::testbed_var;
+use crate::wait::wait_for;
 use opsdeck::host::SshOptions;
 use opsdeck::inventory::HostSpec;
 use std::path::{Path, PathBuf};
@@ -21,8 +21,8 @@ pub struct Bed {
     pub key_enc: PathBuf,
     pub key_pass: String,
     pub known_hosts: PathBuf,
-    pub host_key_pub: PathBuf,
-    pub state: PathBuf,
+    host_key_pub: PathBuf,
+    state: PathBuf,
 }
 
 impl Bed {
@@ -105,7 +105,7 @@ pub fn spec(target: &str) -> HostSpec {
 /// for one test and killed (by pid) when dropped.
 pub struct Sshd {
     pub port: u16,
-    pub child: Child,
+    child: Child,
     pub log: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -196,7 +196,7 @@ impl Sshd {
 
     /// Environment for the binary: an ssh config naming this sshd `tb`, and a known_hosts
     /// file for it (written into the sandbox).
-    pub fn client_env(&self, sb: &crate::common::Sandbox, bed: &Bed) -> Vec<(String, String)> {
+    pub fn client_env(&self, sb: &Sandbox, bed: &Bed) -> Vec<(String, String)> {
         let config = sb.write(
             "ssh/config",
             &format!(

@@ -1,8 +1,9 @@
 //! A real S3 API per test: the test bed's moto_server on its own loopback port, and a few
 //! unsigned requests (curl) to look into the bucket the way an operator would.
-#![allow(dead_code)]
 
-use crate::common::*;
+use crate::net::free_port;
+use crate::testbed::testbed_var;
+use crate::wait::wait_for;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -125,8 +126,8 @@ fn tag(xml: &str, name: &str) -> Option<String> {
 /// sees its connection reset mid-request). A real network fault on a real connection; moto
 /// itself cannot be made to fail one request and serve the next.
 pub struct FlakyRelay {
-    pub port: u16,
-    pub dropped: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    port: u16,
+    dropped: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl FlakyRelay {

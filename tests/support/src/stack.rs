@@ -2,7 +2,9 @@
 //! with no `-p` (compose names the project from `.env` or the directory), taken down when
 //! dropped; and what tests do with the Postgres in such stacks.
 
-use super::*;
+use crate::docker::{compose_cmd, docker};
+use crate::testbed::testbed_var;
+use crate::wait::wait_for;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;

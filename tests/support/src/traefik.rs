@@ -2,10 +2,13 @@
 //! (watched), the Docker provider on the local engine limited to this test's containers (a
 //! constraint on the `opsdeck.test` label), the API and the `web` entrypoint on loopback
 //! ports. Plus busybox sites and a raw HTTP client that sets the Host header.
-#![allow(dead_code)]
 
-pub use crate::common::http_get as get;
-use crate::common::*;
+use crate::cleanup::{unique, ContainerGuard};
+use crate::docker::docker;
+use crate::net::free_port;
+pub use crate::net::http_get as get;
+use crate::testbed::{testbed_dir, testbed_var};
+use crate::wait::wait_for;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::process::{Child, Stdio};
@@ -23,7 +26,6 @@ pub struct Traefik {
     pub api: u16,
     /// The value of the `opsdeck.test` label this Traefik routes.
     pub tag: String,
-    pub log: PathBuf,
 }
 
 impl Drop for Traefik {
@@ -77,7 +79,6 @@ impl Traefik {
             websecure,
             api,
             tag,
-            log,
         };
         wait_for("Traefik's API", Duration::from_secs(30), || {
             matches!(get(t.api, "/api/http/routers", "127.0.0.1"), Some((200, _))).then_some(())
