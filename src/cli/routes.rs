@@ -76,7 +76,9 @@ async fn check(
     name: Option<&str>,
 ) -> Result<u8, Error> {
     let (checks, problems) = ops::routes::check(inv, sel, name).await?;
-    let failed = checks.iter().any(|c| c.result == "failed");
+    let failed = checks
+        .iter()
+        .any(|c| c.result == ops::routes::CheckResult::Failed);
     match cli.output {
         OutputFormat::Json => print_json(&serde_json::json!({
             "checks": checks,
@@ -108,7 +110,7 @@ async fn check(
                         .map(|l| format!("{l:.0}ms"))
                         .unwrap_or_else(|| "-".into()),
                     c.traefik_status.as_deref().unwrap_or("?"),
-                    c.result,
+                    c.result.as_str(),
                     c.detail
                         .as_deref()
                         .map(|d| format!(": {d}"))

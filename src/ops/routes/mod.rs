@@ -201,9 +201,28 @@ pub struct RouteCheck {
     pub latency_ms: Option<f64>,
     /// What Traefik says about the router.
     pub traefik_status: Option<String>,
-    /// `ok`, `failed` or `skipped`.
-    pub result: String,
+    pub result: CheckResult,
     pub detail: Option<String>,
+}
+
+/// How a route's probe went (`ok`, `failed`, `skipped` in JSON and tables).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckResult {
+    Ok,
+    Failed,
+    /// Not probed (a path-routed router, a host without an entrypoint).
+    Skipped,
+}
+
+impl CheckResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckResult::Ok => "ok",
+            CheckResult::Failed => "failed",
+            CheckResult::Skipped => "skipped",
+        }
+    }
 }
 
 /// `routes check [NAME]`: GET the health path through each host's entrypoint with each
@@ -254,7 +273,7 @@ pub async fn check(
             status: None,
             latency_ms: None,
             traefik_status: r.status.clone(),
-            result: "skipped".into(),
+            result: CheckResult::Skipped,
             detail: None,
         };
         let (Some(entry), Some(h)) = (entry, c.host_header.clone()) else {
@@ -278,7 +297,7 @@ pub async fn check(
         {
             Some(Ok(host)) => host,
             Some(Err(e)) => {
-                c.result = "failed".into();
+                c.result = CheckResult::Failed;
                 c.detail = Some(e.message);
                 return c;
             }
@@ -288,9 +307,9 @@ pub async fn check(
         c.status = p.status;
         c.latency_ms = p.latency_ms;
         if p.is_up(None) {
-            c.result = "ok".into();
+            c.result = CheckResult::Ok;
         } else {
-            c.result = "failed".into();
+            c.result = CheckResult::Failed;
             c.detail = Some(match (p.status, p.error) {
                 (Some(404), _) => {
                     "404: Traefik has no router for this Host (see the TRAEFIK column)".into()
