@@ -133,8 +133,7 @@ fn app() -> App {
         sources()
             .iter()
             .map(|s| format!("local/{}", s.container))
-            .collect::<Vec<_>>()
-            .join(" "),
+            .collect::<Vec<_>>(),
         "project shop00 on local".into(),
     );
     app.effects.clear();

@@ -190,7 +190,10 @@ impl Runner {
                     }
                 });
             }
-            Effect::OpenLogs { generation, target } => {
+            Effect::OpenLogs {
+                generation,
+                targets,
+            } => {
                 let cancel = CancellationToken::new();
                 if let Ok(mut old) = self.logs_cancel.lock() {
                     old.cancel();
@@ -198,8 +201,6 @@ impl Runner {
                 }
                 let line_bytes = self.line_bytes;
                 tokio::spawn(async move {
-                    let targets: Vec<String> =
-                        target.split_whitespace().map(str::to_string).collect();
                     let opened = async {
                         let hosts = ops::select_hosts(&inv, &selection)?;
                         let sources = ops::logs::sources(&inv, &hosts, &targets).await?;

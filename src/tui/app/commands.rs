@@ -33,7 +33,11 @@ pub enum Effect {
     /// ([`App::host_images_loaded`]).
     LoadHostImages,
     /// Follow the logs of a target (`host/container` or `app`); replaces any earlier reader.
-    OpenLogs { generation: u64, target: String },
+    OpenLogs {
+        generation: u64,
+        /// Merged when more than one (`host/container`, or an app).
+        targets: Vec<String>,
+    },
     /// Write lines to a file; the result comes back as a notice.
     SaveLogs { path: String, lines: Vec<String> },
 }
@@ -137,13 +141,12 @@ impl App {
                                     x.host == c.host && x.project.as_deref() == Some(p.as_str())
                                 })
                                 .map(|x| format!("{}/{}", x.host, x.name))
-                                .collect::<Vec<_>>()
-                                .join(" ");
+                                .collect::<Vec<_>>();
                             self.open_logs(target, format!("project {p} on {}", c.host));
                         }
                         _ => {
                             let t = format!("{}/{}", c.host, c.name);
-                            self.open_logs(t.clone(), t);
+                            self.open_logs(vec![t.clone()], t);
                         }
                     }
                 }

@@ -57,22 +57,26 @@ impl LogsView {
 }
 
 impl App {
-    /// Show the logs of `target` (space-separated targets are merged).
-    pub fn open_logs(&mut self, target: String, title: String) {
+    /// Show the logs of `targets` (more than one, or an app: merged).
+    pub fn open_logs(&mut self, targets: Vec<String>, title: String) {
         let cap = self.logs.buf.capacity();
         let generation = self.logs.generation + 1;
         let keep_filter = self.logs.filter_src.clone();
         self.logs = LogsView::new(cap);
         self.logs.generation = generation;
         self.logs.title = title;
-        self.logs.multi = target.split_whitespace().count() > 1 || self.apps.contains_key(&target);
+        self.logs.multi =
+            targets.len() > 1 || targets.first().is_some_and(|t| self.apps.contains_key(t));
         if !keep_filter.is_empty() {
             if let Ok(re) = regex::Regex::new(&keep_filter) {
                 self.logs.buf.set_filter(Some(re));
                 self.logs.filter_src = keep_filter;
             }
         }
-        self.effects.push(Effect::OpenLogs { generation, target });
+        self.effects.push(Effect::OpenLogs {
+            generation,
+            targets,
+        });
         self.pane = Pane::Logs;
     }
 

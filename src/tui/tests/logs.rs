@@ -26,10 +26,10 @@ fn logs_pane_merges_filters_searches_and_caps() {
     use crate::ops::logs::{LogEvent, LogSource};
     let mut app = app_with(demo_model(&["alpha"]));
     app.logs = crate::tui::app::LogsView::new(50);
-    app.open_logs("shop".into(), "project shop on alpha".into());
+    app.open_logs(vec!["shop".into()], "project shop on alpha".into());
     let generation = app.logs.generation;
     assert!(
-        matches!(app.effects.last(), Some(Effect::OpenLogs { target, .. }) if target == "shop")
+        matches!(app.effects.last(), Some(Effect::OpenLogs { targets, .. }) if targets == &["shop"])
     );
     let a = std::sync::Arc::new(LogSource {
         host: "alpha".into(),
@@ -138,7 +138,7 @@ fn logs_pane_memory_stays_bounded_under_a_flood() {
     use crate::ops::logs::{LogEvent, LogSource};
     let mut app = app_with(demo_model(&["alpha"]));
     app.logs = crate::tui::app::LogsView::new(1_000);
-    app.open_logs("alpha/x".into(), "alpha/x".into());
+    app.open_logs(vec!["alpha/x".into()], "alpha/x".into());
     let g = app.logs.generation;
     let src = std::sync::Arc::new(LogSource {
         host: "alpha".into(),
