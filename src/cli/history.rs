@@ -52,7 +52,7 @@ pub async fn run(
                         e.action.clone(),
                         e.target.clone(),
                         e.actor.clone(),
-                        e.outcome.clone(),
+                        e.outcome.as_str().to_string(),
                         e.error.clone().unwrap_or_default(),
                     ]
                 })

@@ -29,6 +29,8 @@ pub enum JournalError {
     NoDataDir,
     #[error("journal: {0}")]
     Query(#[from] sqlx::Error),
+    #[error("journal: {0}")]
+    Corrupt(String),
 }
 
 impl From<JournalError> for crate::error::Error {
@@ -88,7 +90,7 @@ pub struct StepRecord {
     pub name: String,
     pub started_at: String,
     pub finished_at: Option<String>,
-    pub outcome: String,
+    pub outcome: Outcome,
     pub output: Option<String>,
 }
 
@@ -104,7 +106,7 @@ pub struct Entry {
     pub params: serde_json::Value,
     pub started_at: String,
     pub finished_at: Option<String>,
-    pub outcome: String,
+    pub outcome: Outcome,
     pub error: Option<String>,
     pub steps: Vec<StepRecord>,
 }
@@ -386,15 +388,17 @@ impl Journal {
             .fetch_all(&self.pool)
             .await?
             .into_iter()
-            .map(|s| StepRecord {
-                seq: s.get("seq"),
-                name: s.get("name"),
-                started_at: s.get("started_at"),
-                finished_at: s.get("finished_at"),
-                outcome: s.get("outcome"),
-                output: s.get("output"),
+            .map(|s| {
+                Ok(StepRecord {
+                    seq: s.get("seq"),
+                    name: s.get("name"),
+                    started_at: s.get("started_at"),
+                    finished_at: s.get("finished_at"),
+                    outcome: outcome_of(id, s.get("outcome"))?,
+                    output: s.get("output"),
+                })
             })
-            .collect();
+            .collect::<Result<Vec<_>, JournalError>>()?;
             let params: String = r.get("params");
             out.push(Entry {
                 id,
@@ -406,13 +410,22 @@ impl Journal {
                 params: serde_json::from_str(&params).unwrap_or(serde_json::Value::Null),
                 started_at: r.get("started_at"),
                 finished_at: r.get("finished_at"),
-                outcome: r.get("outcome"),
+                outcome: outcome_of(id, r.get("outcome"))?,
                 error: r.get("error"),
                 steps,
             });
         }
         Ok(out)
     }
+}
+
+/// An outcome as stored; a word this version does not know is an error naming the entry.
+fn outcome_of(id: i64, stored: String) -> Result<Outcome, JournalError> {
+    Outcome::parse(&stored).ok_or_else(|| {
+        JournalError::Corrupt(format!(
+            "entry {id} has the outcome {stored:?}, which this version of opsdeck does not know"
+        ))
+    })
 }
 
 #[cfg(test)]
@@ -483,7 +496,7 @@ mod tests {
             .is_err());
         let h = j.history(&HistoryFilter::default()).await.expect("history");
         assert_eq!(h.len(), 1);
-        assert_eq!(h[0].outcome, "failed");
+        assert_eq!(h[0].outcome, Outcome::Failed);
         assert_eq!(h[0].steps.len(), 1);
         let all = serde_json::to_string(&h).expect("json");
         assert!(!all.contains("hunter2"), "{all}");

@@ -107,7 +107,7 @@ fn actions_and_history_panes() {
         params: serde_json::json!({}),
         started_at: "2026-11-23T11:58:00.000Z".into(),
         finished_at: Some("2026-11-23T11:58:03.000Z".into()),
-        outcome: "failed".into(),
+        outcome: crate::journal::Outcome::Failed,
         error: Some("step 2 failed: unhealthy".into()),
         steps: vec![],
     }]));

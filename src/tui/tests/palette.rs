@@ -128,7 +128,7 @@ fn the_palette_deploys_with_a_version_picker() {
         params: serde_json::json!({"action": "deploy", "app": "shop", "version": "1.4.1"}),
         started_at: "2026-11-22T10:00:00.000Z".into(),
         finished_at: None,
-        outcome: "succeeded".into(),
+        outcome: crate::journal::Outcome::Succeeded,
         error: None,
         steps: vec![],
     }]));

@@ -1,7 +1,6 @@
 //! The history pane: the journal's entries.
 
 use super::widgets::{outcome_style, pane_title};
-use crate::journal::Outcome;
 use crate::tui::app::App;
 use crate::tui::theme::Theme;
 use ratatui::layout::{Constraint, Rect};
@@ -41,7 +40,7 @@ pub(super) fn draw(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
         .history
         .iter()
         .map(|e| {
-            let outcome = Outcome::parse(&e.outcome);
+            let outcome = Some(e.outcome);
             TRow::new(vec![
                 Span::styled(
                     e.started_at
@@ -52,7 +51,7 @@ pub(super) fn draw(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
                 ),
                 Span::raw(e.action.clone()),
                 Span::raw(e.target.clone()),
-                Span::styled(e.outcome.clone(), outcome_style(theme, outcome)),
+                Span::styled(e.outcome.as_str(), outcome_style(theme, outcome)),
                 Span::styled(e.actor.clone(), theme.muted()),
                 Span::styled(e.error.clone().unwrap_or_default(), theme.danger()),
             ])
