@@ -71,7 +71,7 @@ async fn watch_metrics(host: Arc<Host>, tx: mpsc::Sender<Update>, cancel: Cancel
             _ = tick.tick() => {}
             _ = cancel.cancelled() => return,
         }
-        let metrics = match crate::ops::metrics::read(&host, prev).await {
+        let metrics = match crate::host::metrics::read(&host, prev).await {
             Ok((m, counters)) => {
                 prev = Some(counters);
                 Ok(m)
