@@ -6,7 +6,7 @@
 use super::event::ActionEvent;
 use super::step::{Plan, ServerRef, Step, StepKind};
 use super::Action;
-use crate::db::{self, postgres::PgAdmin, redis::RedisAdmin, Endpoint};
+use crate::db::{self, Endpoint, PgAdmin, RedisAdmin};
 use crate::error::Error;
 use crate::host::Host;
 use crate::inventory::{DbEngine, Inventory};
