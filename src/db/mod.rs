@@ -3,6 +3,9 @@
 pub mod postgres;
 pub mod redis;
 
+pub use postgres::PgAdmin;
+pub use redis::RedisAdmin;
+
 /// A password of `bytes` random bytes (at least 16 = 128 bits), URL-safe.
 pub fn generate_password(bytes: usize) -> Result<String, String> {
     let mut buf = vec![0u8; bytes.max(16)];

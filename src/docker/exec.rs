@@ -1,12 +1,29 @@
 //! Attached `exec` into a container: streamed stdout/stderr, optional stdin, exit status.
 
+use super::{Engine, EngineError};
 use bollard::container::LogOutput;
 use bollard::exec::{CreateExecOptions, StartExecResults};
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 use std::pin::Pin;
 use tokio::io::AsyncWrite;
 
-pub type Output = Pin<Box<dyn Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>>;
+/// A piece of what the command printed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    Stdout(Vec<u8>),
+    Stderr(Vec<u8>),
+}
+
+impl Frame {
+    fn from_engine(o: LogOutput) -> Self {
+        match o {
+            LogOutput::StdErr { message } => Frame::Stderr(message.to_vec()),
+            other => Frame::Stdout(other.into_bytes().to_vec()),
+        }
+    }
+}
+
+pub type Output = Pin<Box<dyn Stream<Item = Result<LogOutput, EngineError>> + Send>>;
 pub type Input = Pin<Box<dyn AsyncWrite + Send>>;
 
 pub struct Session {
@@ -15,13 +32,21 @@ pub struct Session {
     pub input: Input,
 }
 
+impl Session {
+    /// The next piece of output (`None`: the command closed its output).
+    pub async fn next_frame(&mut self) -> Option<Result<Frame, EngineError>> {
+        let f = self.output.next().await?;
+        Some(f.map(Frame::from_engine))
+    }
+}
+
 /// Start `cmd` in `container` with stdout/stderr attached (and stdin when `stdin`).
 pub async fn start(
-    docker: &bollard::Docker,
+    docker: &Engine,
     container: &str,
     cmd: Vec<String>,
     stdin: bool,
-) -> Result<Session, bollard::errors::Error> {
+) -> Result<Session, EngineError> {
     let created = docker
         .create_exec(
             container,
@@ -40,7 +65,7 @@ pub async fn start(
             output,
             input,
         }),
-        StartExecResults::Detached => Err(bollard::errors::Error::DockerResponseServerError {
+        StartExecResults::Detached => Err(EngineError::DockerResponseServerError {
             status_code: 500,
             message: "exec started detached".into(),
         }),
@@ -48,10 +73,7 @@ pub async fn start(
 }
 
 /// The exit status of a finished exec (`None` while it still runs).
-pub async fn exit_code(
-    docker: &bollard::Docker,
-    id: &str,
-) -> Result<Option<i64>, bollard::errors::Error> {
+pub async fn exit_code(docker: &Engine, id: &str) -> Result<Option<i64>, EngineError> {
     let i = docker.inspect_exec(id).await?;
     Ok(if i.running == Some(true) {
         None
@@ -71,12 +93,11 @@ pub struct Ran {
 /// Run a short command in `container` to the end (feeding `stdin` when given), collecting at
 /// most 1 MiB of each output stream.
 pub async fn run(
-    docker: &bollard::Docker,
+    docker: &Engine,
     container: &str,
     cmd: Vec<String>,
     stdin: Option<&[u8]>,
-) -> Result<Ran, bollard::errors::Error> {
-    use futures_util::StreamExt;
+) -> Result<Ran, EngineError> {
     use tokio::io::AsyncWriteExt;
     let mut s = start(docker, container, cmd, stdin.is_some()).await?;
     if let Some(data) = stdin {
@@ -87,15 +108,15 @@ pub async fn run(
     drop(s.input);
     let (mut stdout, mut stderr) = (String::new(), String::new());
     while let Some(frame) = s.output.next().await {
-        match frame? {
-            LogOutput::StdErr { message } => {
+        match Frame::from_engine(frame?) {
+            Frame::Stderr(message) => {
                 if stderr.len() < 1 << 20 {
                     stderr.push_str(&String::from_utf8_lossy(&message));
                 }
             }
-            other => {
+            Frame::Stdout(message) => {
                 if stdout.len() < 1 << 20 {
-                    stdout.push_str(&String::from_utf8_lossy(&other.into_bytes()));
+                    stdout.push_str(&String::from_utf8_lossy(&message));
                 }
             }
         }
@@ -111,7 +132,7 @@ pub async fn run(
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    Err(bollard::errors::Error::DockerResponseServerError {
+    Err(EngineError::DockerResponseServerError {
         status_code: 500,
         message: "the command's output ended but it did not exit within 5s".into(),
     })

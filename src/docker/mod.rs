@@ -3,12 +3,18 @@
 //! Containers (listed and inspected into [`ContainerInfo`], our own stable shape), resource
 //! samples, engine facts, and the compose runner ([`compose`]). Every model field from the
 //! engine is optional: old engines omit fields, and nothing here panics on a missing one.
+//!
+//! This is the one place that speaks bollard: the action layer and the model hold an
+//! [`Engine`] and pass it to the functions here, and read our own shapes back
+//! ([`containers::Inspected`], [`images::Image`], [`exec::Frame`], ...).
 
 pub mod compose;
-mod containers;
+pub mod containers;
+pub mod events;
 pub mod exec;
+pub mod images;
 pub mod logs;
-mod stats;
+pub mod stats;
 
 pub use containers::{
     list_containers, list_containers_quick, parse_image_ref, ContainerInfo, Health, State,
@@ -16,6 +22,13 @@ pub use containers::{
 pub use stats::{sample_stats, StatsSample};
 
 use serde::Serialize;
+
+/// A handle on one host's Docker engine (from [`crate::host::Host::docker`]).
+pub type Engine = bollard::Docker;
+
+/// What the engine (or the way to it) answered when a call failed; say it for a person with
+/// [`describe_error`].
+pub type EngineError = bollard::errors::Error;
 
 /// Facts about a host's engine.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -27,7 +40,7 @@ pub struct EngineInfo {
 }
 
 /// Ask the engine who it is.
-pub async fn engine_info(docker: &bollard::Docker) -> Result<EngineInfo, bollard::errors::Error> {
+pub async fn engine_info(docker: &Engine) -> Result<EngineInfo, EngineError> {
     let v = docker.version().await?;
     Ok(EngineInfo {
         version: v.version.unwrap_or_else(|| "unknown".into()),
@@ -37,8 +50,13 @@ pub async fn engine_info(docker: &bollard::Docker) -> Result<EngineInfo, bollard
     })
 }
 
+/// Whether the engine answers at all (`GET /_ping`).
+pub async fn ping(docker: &Engine) -> Result<(), EngineError> {
+    docker.ping().await.map(|_| ())
+}
+
 /// A bollard error said for a person: what failed, without the Rust type names.
-pub fn describe_error(e: &bollard::errors::Error) -> String {
+pub fn describe_error(e: &EngineError) -> String {
     use bollard::errors::Error as E;
     match e {
         E::DockerResponseServerError {

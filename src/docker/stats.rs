@@ -1,3 +1,6 @@
+//! Container resource samples: one-shot, or two consecutive readings for the CPU share.
+
+use super::{Engine, EngineError};
 use bollard::models::ContainerStatsResponse;
 use bollard::query_parameters::StatsOptionsBuilder;
 use futures_util::StreamExt;
@@ -88,10 +91,7 @@ impl StatsSample {
 
 /// Take one sample of a running container (the engine waits for a second reading so the CPU
 /// figure is real; about one second).
-pub async fn sample_stats(
-    docker: &bollard::Docker,
-    container: &str,
-) -> Result<StatsSample, bollard::errors::Error> {
+pub async fn sample_stats(docker: &Engine, container: &str) -> Result<StatsSample, EngineError> {
     let mut stream = docker.stats(
         container,
         Some(StatsOptionsBuilder::new().stream(false).build()),
@@ -100,5 +100,31 @@ pub async fn sample_stats(
         Some(Ok(s)) => Ok(StatsSample::from_engine(&s)),
         Some(Err(e)) => Err(e),
         None => Ok(StatsSample::default()),
+    }
+}
+
+/// One raw stats reading of a container, kept until the next one: the CPU share is the
+/// difference of two ([`Reading::since`]).
+#[derive(Debug, Clone)]
+pub struct Reading(ContainerStatsResponse);
+
+impl Reading {
+    /// The sample from `before` to this reading.
+    pub fn since(&mut self, before: &Reading) -> StatsSample {
+        self.0.precpu_stats = before.0.cpu_stats.clone();
+        StatsSample::from_engine(&self.0)
+    }
+}
+
+/// Read a container's stats once, without the engine's wait for a second reading (a
+/// "one-shot": its CPU figures need an earlier [`Reading`]). `None`: the engine sent none.
+pub async fn read_once(docker: &Engine, container: &str) -> Result<Option<Reading>, EngineError> {
+    let opts = StatsOptionsBuilder::new()
+        .stream(false)
+        .one_shot(true)
+        .build();
+    match docker.stats(container, Some(opts)).next().await {
+        Some(r) => r.map(|s| Some(Reading(s))),
+        None => Ok(None),
     }
 }

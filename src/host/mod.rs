@@ -9,6 +9,7 @@
 
 mod cmd;
 mod local;
+pub mod metrics;
 mod ssh;
 mod stream;
 

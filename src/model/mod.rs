@@ -6,8 +6,9 @@ mod watch;
 pub use watch::{spawn_watchers, Focus, WatchHandle};
 
 use crate::docker::{ContainerInfo, StatsSample};
-use crate::ops::checks::CheckResult;
-use crate::ops::metrics::HostMetrics;
+use crate::host::metrics::HostMetrics;
+use crate::http::Probe;
+use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 /// Samples kept per series (sparklines and charts).
@@ -44,6 +45,16 @@ pub struct HostMetricsHistory {
     pub cpu: Series,
     pub mem_used_percent: Series,
     pub error: Option<String>,
+}
+
+/// One run of an HTTP check from the inventory (the action layer runs them).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CheckResult {
+    pub name: String,
+    pub via: Option<String>,
+    pub up: bool,
+    #[serde(flatten)]
+    pub probe: Probe,
 }
 
 /// An HTTP check's history.

@@ -3,10 +3,8 @@
 //! wait (1 s, doubling to 30 s), reconnect and take a fresh snapshot.
 
 use super::Update;
-use crate::docker;
+use crate::docker::{self, stats::Reading};
 use crate::host::Host;
-use bollard::models::ContainerStatsResponse;
-use bollard::query_parameters::{EventsOptionsBuilder, ListContainersOptionsBuilder};
 use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -73,7 +71,7 @@ async fn watch_metrics(host: Arc<Host>, tx: mpsc::Sender<Update>, cancel: Cancel
             _ = tick.tick() => {}
             _ = cancel.cancelled() => return,
         }
-        let metrics = match crate::ops::metrics::read(&host, prev).await {
+        let metrics = match crate::host::metrics::read(&host, prev).await {
             Ok((m, counters)) => {
                 prev = Some(counters);
                 Ok(m)
@@ -99,7 +97,7 @@ async fn watch_stats(
     mut focus: tokio::sync::watch::Receiver<Focus>,
     cancel: CancellationToken,
 ) {
-    let mut prev: HashMap<String, ContainerStatsResponse> = HashMap::new();
+    let mut prev: HashMap<String, Reading> = HashMap::new();
     let mut tick = tokio::time::interval(SAMPLE_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -134,27 +132,22 @@ async fn watch_stats(
             .map(|id| {
                 let d = d.clone();
                 async move {
-                    let opts = bollard::query_parameters::StatsOptionsBuilder::new()
-                        .stream(false)
-                        .one_shot(true)
-                        .build();
-                    let now = d.stats(&id, Some(opts)).next().await;
+                    let now = docker::stats::read_once(&d, &id).await;
                     (id, now)
                 }
             })
             .buffer_unordered(SAMPLE_CONCURRENCY);
         while let Some((id, now)) = samples.next().await {
-            let Some(Ok(mut now)) = now else { continue };
+            let Ok(Some(mut now)) = now else { continue };
             let Some(before) = prev.get(&id) else {
                 // The first sample only starts the CPU measurement.
                 prev.insert(id, now);
                 continue;
             };
-            now.precpu_stats = before.cpu_stats.clone();
             let u = Update::Stats {
                 host: host.name().to_string(),
                 id: id.clone(),
-                sample: docker::StatsSample::from_engine(&now),
+                sample: now.since(before),
             };
             prev.insert(id, now);
             if tx.send(u).await.is_err() {
@@ -199,8 +192,7 @@ async fn session(host: &Host, tx: &mpsc::Sender<Update>) -> Result<(), String> {
     let name = host.name().to_string();
     let docker = host.docker().await.map_err(|e| e.to_string())?;
     let started = Instant::now();
-    docker
-        .ping()
+    docker::ping(&docker)
         .await
         .map_err(|e| docker::describe_error(&e))?;
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -208,11 +200,7 @@ async fn session(host: &Host, tx: &mpsc::Sender<Update>) -> Result<(), String> {
         .await
         .map_err(|e| docker::describe_error(&e))?;
     // Subscribe before listing, so nothing that happens in between is missed.
-    let mut events = docker.events(Some(
-        EventsOptionsBuilder::new()
-            .filters(&HashMap::from([("type", vec!["container"])]))
-            .build(),
-    ));
+    let mut events = docker::events::containers(&docker);
     // A first picture from the list alone (fast), then the inspected one (health, uptime).
     let quick = docker::list_containers_quick(&docker, &name)
         .await
@@ -239,11 +227,8 @@ async fn session(host: &Host, tx: &mpsc::Sender<Update>) -> Result<(), String> {
     })
     .await?;
     while let Some(ev) = events.next().await {
-        let ev = ev.map_err(|e| docker::describe_error(&e))?;
-        let Some(id) = ev.actor.as_ref().and_then(|a| a.id.clone()) else {
-            continue;
-        };
-        let action = ev.action.unwrap_or_default();
+        let docker::events::ContainerEvent { id, action } =
+            ev.map_err(|e| docker::describe_error(&e))?;
         // Exec and health-probe events say nothing about the container list itself, except
         // health_status, which changes the health column.
         if action.starts_with("exec_") || action == "top" || action == "attach" {
@@ -257,31 +242,12 @@ async fn session(host: &Host, tx: &mpsc::Sender<Update>) -> Result<(), String> {
             .await?;
             continue;
         }
-        let summaries = docker
-            .list_containers(Some(
-                ListContainersOptionsBuilder::new()
-                    .all(true)
-                    .filters(&HashMap::from([("id", vec![id.as_str()])]))
-                    .build(),
-            ))
+        let Some(info) = docker::containers::refresh(&docker, &name, &id)
             .await
-            .map_err(|e| docker::describe_error(&e))?;
-        let Some(summary) = summaries.first() else {
+            .map_err(|e| docker::describe_error(&e))?
+        else {
             continue;
         };
-        let inspect = docker
-            .inspect_container(
-                &id,
-                None::<bollard::query_parameters::InspectContainerOptions>,
-            )
-            .await
-            .ok();
-        let info = docker::ContainerInfo::from_engine(
-            &name,
-            summary,
-            inspect.as_ref(),
-            chrono::Utc::now(),
-        );
         send(Update::Upsert(Box::new(info))).await?;
     }
     Ok(())

@@ -12,13 +12,13 @@ use super::pg_tools::Tools;
 use super::step::{DbRef, StorageRef, ToolsServer};
 use super::step::{Plan, Step, StepKind};
 use super::Action;
-use crate::docker::exec;
+use crate::docker::exec::{self, Frame};
+use crate::docker::{containers, Engine};
 use crate::error::Error;
 use crate::host::Host;
 use crate::inventory::{DbEngine, Inventory, StorageKind};
 use crate::names;
 use crate::storage::{InContainer, StorageError, Store};
-use futures_util::StreamExt;
 use std::collections::BTreeMap;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc::UnboundedSender;
@@ -28,7 +28,7 @@ pub use crate::storage::Manifest;
 impl DbRef {
     /// Where pg_dump and friends run for one action (close it when done); a tools container
     /// is checked by connecting to database `first` (the one the action works on first).
-    async fn tools(&self, host: &Host, d: &bollard::Docker, first: &str) -> Result<Tools, Error> {
+    async fn tools(&self, host: &Host, d: &Engine, first: &str) -> Result<Tools, Error> {
         Tools::open(
             host,
             d,
@@ -270,12 +270,7 @@ struct Psql {
 const DONE: &str = "__opsdeck_done__";
 
 impl Psql {
-    async fn open(
-        d: &bollard::Docker,
-        container: &str,
-        user: &str,
-        db: &str,
-    ) -> Result<Self, Error> {
+    async fn open(d: &Engine, container: &str, user: &str, db: &str) -> Result<Self, Error> {
         let session = exec::start(
             d,
             container,
@@ -320,16 +315,16 @@ impl Psql {
             }
             match tokio::time::timeout(
                 std::time::Duration::from_secs(600),
-                self.session.output.next(),
+                self.session.next_frame(),
             )
             .await
             {
-                Ok(Some(Ok(bollard::container::LogOutput::StdErr { message }))) => {
+                Ok(Some(Ok(Frame::Stderr(message)))) => {
                     self.err.push_str(&String::from_utf8_lossy(&message))
                 }
-                Ok(Some(Ok(frame))) => self
-                    .buf
-                    .push_str(&String::from_utf8_lossy(&frame.into_bytes())),
+                Ok(Some(Ok(Frame::Stdout(message)))) => {
+                    self.buf.push_str(&String::from_utf8_lossy(&message))
+                }
                 Ok(Some(Err(e))) => {
                     return Err(Error::failed(format!(
                         "psql: {}",
@@ -370,7 +365,7 @@ fn progress(events: &UnboundedSender<ActionEvent>, seq: usize, done: u64) {
 /// What a backup, verify or restore works with: the host's engine, the tools in place.
 struct Job<'a> {
     host: &'a Host,
-    d: bollard::Docker,
+    d: Engine,
     tools: Tools,
     store: &'a Store<'a>,
     /// The database, its `user` settled (see [`DbRef::user_from_container`]).
@@ -815,7 +810,7 @@ pub async fn list(
 /// The containers of the apps that use a database (to stop them around a restore).
 async fn app_containers(
     host: &Host,
-    d: &bollard::Docker,
+    d: &Engine,
     apps: &[crate::inventory::AppSpec],
 ) -> Result<Vec<(String, String)>, Error> {
     let mut projects = Vec::new();
@@ -835,29 +830,16 @@ async fn app_containers(
         .collect())
 }
 
-async fn wait_running(
-    d: &bollard::Docker,
-    id: &str,
-    limit: std::time::Duration,
-) -> Result<(), String> {
+async fn wait_running(d: &Engine, id: &str, limit: std::time::Duration) -> Result<(), String> {
+    use crate::docker::Health;
     let start = std::time::Instant::now();
     loop {
-        let i = d
-            .inspect_container(
-                id,
-                None::<bollard::query_parameters::InspectContainerOptions>,
-            )
+        let i = containers::inspect(d, id)
             .await
             .map_err(|e| crate::docker::describe_error(&e))?;
-        let st = i.state.as_ref();
-        let running = st.and_then(|s| s.running) == Some(true);
-        let health = st
-            .and_then(|s| s.health.as_ref())
-            .and_then(|h| h.status)
-            .map(|h| h.to_string());
-        match (running, health.as_deref()) {
-            (true, None | Some("healthy") | Some("none")) => return Ok(()),
-            (true, Some("unhealthy")) => return Err("unhealthy".into()),
+        match (i.running, i.health) {
+            (true, Health::None | Health::Healthy) => return Ok(()),
+            (true, Health::Unhealthy) => return Err("unhealthy".into()),
             _ => {}
         }
         if start.elapsed() > limit {
@@ -933,24 +915,12 @@ async fn swap_in(
         .filter(|(id, _)| id != cid)
         .collect();
     for (cid_app, _) in &stopped {
-        let _ = d
-            .stop_container(
-                cid_app,
-                Some(
-                    bollard::query_parameters::StopContainerOptionsBuilder::new()
-                        .t(10)
-                        .build(),
-                ),
-            )
-            .await;
+        let _ = containers::stop(d, cid_app, Some(10)).await;
     }
-    let start_apps = |d: bollard::Docker, stopped: Vec<(String, String)>| async move {
+    let start_apps = |d: Engine, stopped: Vec<(String, String)>| async move {
         let mut problems = Vec::new();
         for (c, name) in &stopped {
-            if let Err(e) = d
-                .start_container(c, None::<bollard::query_parameters::StartContainerOptions>)
-                .await
-            {
+            if let Err(e) = containers::start(&d, c).await {
                 problems.push(format!("{name}: {}", crate::docker::describe_error(&e)));
                 continue;
             }
@@ -1003,9 +973,7 @@ async fn swap_in(
     let problems = start_apps(d.clone(), stopped.clone()).await;
     if !problems.is_empty() {
         for (c, _) in &stopped {
-            let _ = d
-                .stop_container(c, None::<bollard::query_parameters::StopContainerOptions>)
-                .await;
+            let _ = containers::stop(d, c, None).await;
         }
         let failed_name = format!("{live}_failed_restore_{stamp}");
         let _ = admin.query(&terminate(live)).await;

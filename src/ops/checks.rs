@@ -7,19 +7,12 @@ use crate::http::{self, Probe};
 use crate::inventory::{CheckSpec, Inventory};
 use crate::names;
 use futures_util::future::join_all;
-use serde::Serialize;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct CheckResult {
-    pub name: String,
-    pub via: Option<String>,
-    pub up: bool,
-    #[serde(flatten)]
-    pub probe: Probe,
-}
+/// The result type lives with the live model that keeps the checks' history.
+pub use crate::model::CheckResult;
 
 async fn run_one(inv: &Inventory, name: &str, spec: &CheckSpec) -> CheckResult {
     let via = match &spec.via {

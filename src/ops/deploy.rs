@@ -7,6 +7,7 @@
 use super::step::{ComposeTarget, Plan, Step, StepKind};
 use super::Action;
 use crate::docker::compose::{self, dotenv, dotenv::DotEnv, ComposeFlavor};
+use crate::docker::{containers, images};
 use crate::error::Error;
 use crate::host::{Cmd, Host};
 use crate::inventory::{AppSpec, DeployKind, Inventory};
@@ -134,8 +135,7 @@ async fn recorded_pins(host: &Host, app: &str, version: &str) -> Result<Vec<Pin>
     let docker = host.docker().await?;
     let mut out = Vec::new();
     for r in records {
-        let current_id = docker
-            .inspect_image(&r.reference)
+        let current_id = images::inspect(&docker, &r.reference)
             .await
             .ok()
             .and_then(|i| i.id);
@@ -180,14 +180,10 @@ async fn running_images(
         }) else {
             continue;
         };
-        let info = docker
-            .inspect_container(
-                &c.id,
-                None::<bollard::query_parameters::InspectContainerOptions>,
-            )
+        let info = containers::inspect(&docker, &c.id)
             .await
             .map_err(|e| Error::failed(crate::docker::describe_error(&e)))?;
-        if let (Some(id), Some(image)) = (info.image, info.config.and_then(|c| c.image)) {
+        if let (Some(id), Some(image)) = (info.image_id, info.image) {
             out.push(RunningImage {
                 service: svc.clone(),
                 image,
@@ -609,7 +605,7 @@ pub(super) async fn check_images(
             let e = e.to_ascii_lowercase();
             registry.is_some() && (e.contains("manifest unknown") || e.contains("not found"))
         });
-        match docker.inspect_image(image).await {
+        match images::inspect(&docker, image).await {
             Ok(_) if !unknown_tag => report.push(format!("{svc}: {image} is on the host")),
             _ => {
                 return Err(Error::failed(format!(
@@ -759,17 +755,15 @@ pub(super) async fn tag_image(
         _ => (reference, "latest"),
     };
     let docker = host.docker().await?;
-    let opts = bollard::query_parameters::TagImageOptionsBuilder::default()
-        .repo(repo)
-        .tag(tag)
-        .build();
-    docker.tag_image(image_id, Some(opts)).await.map_err(|e| {
-        Error::failed(format!(
-            "docker tag {} {reference}: {}",
-            short_id(image_id),
-            crate::docker::describe_error(&e)
-        ))
-    })?;
+    images::tag(&docker, image_id, repo, tag)
+        .await
+        .map_err(|e| {
+            Error::failed(format!(
+                "docker tag {} {reference}: {}",
+                short_id(image_id),
+                crate::docker::describe_error(&e)
+            ))
+        })?;
     Ok(format!("{} tagged {repo}:{tag}", short_id(image_id)))
 }
 
@@ -786,22 +780,13 @@ pub fn registry_of(image: &str) -> Option<&str> {
 /// compose's project or working-directory label, so a project compose names from `.env`,
 /// `name:` or the environment is found either way.
 pub(super) async fn service_container(
-    docker: &bollard::Docker,
+    docker: &crate::docker::Engine,
     compose: &ComposeTarget,
     service: &str,
     all: bool,
 ) -> Result<Option<String>, Error> {
-    let filters = std::collections::HashMap::from([(
-        "label",
-        vec![format!("com.docker.compose.service={service}")],
-    )]);
-    let list = docker
-        .list_containers(Some(
-            bollard::query_parameters::ListContainersOptionsBuilder::new()
-                .all(all)
-                .filters(&filters)
-                .build(),
-        ))
+    let label = format!("com.docker.compose.service={service}");
+    let list = containers::with_label(docker, &label, all)
         .await
         .map_err(|e| {
             Error::failed(format!(
@@ -812,14 +797,13 @@ pub(super) async fn service_container(
     Ok(list
         .into_iter()
         .filter(|c| {
-            let label = |k: &str| c.labels.as_ref().and_then(|l| l.get(k)).map(String::as_str);
             compose.owns(
-                label("com.docker.compose.project"),
-                label("com.docker.compose.project.working_dir"),
+                c.label("com.docker.compose.project"),
+                c.label("com.docker.compose.project.working_dir"),
             )
         })
         .max_by_key(|c| c.created.unwrap_or(0))
-        .and_then(|c| c.id))
+        .map(|c| c.id))
 }
 
 pub(super) async fn record_images(
@@ -837,24 +821,18 @@ pub(super) async fn record_images(
             seen.push(format!("{svc}: no running container"));
             continue;
         };
-        let c = docker
-            .inspect_container(
-                &id,
-                None::<bollard::query_parameters::InspectContainerOptions>,
-            )
+        let c = containers::inspect(&docker, &id)
             .await
             .map_err(|e| Error::failed(crate::docker::describe_error(&e)))?;
-        let (Some(reference), Some(image_id)) = (c.config.and_then(|c| c.image), c.image) else {
+        let (Some(reference), Some(image_id)) = (c.image, c.image_id) else {
             continue;
         };
-        let image = docker
-            .inspect_image(&image_id)
+        let image = images::inspect(&docker, &image_id)
             .await
             .map_err(|e| Error::failed(crate::docker::describe_error(&e)))?;
         let (repo, _) = crate::docker::parse_image_ref(&reference);
         let digest = image
             .repo_digests
-            .unwrap_or_default()
             .into_iter()
             .find(|d| d.split('@').next() == Some(repo.as_str()));
         journal
@@ -889,7 +867,7 @@ pub(super) async fn pin_image(
     let docker = host.docker().await?;
     let source = match digest {
         Some(d) => {
-            if docker.inspect_image(d).await.is_err() {
+            if images::inspect(&docker, d).await.is_err() {
                 // The docker CLI, so the host's own `docker login` credentials are used.
                 let mut cmd = Cmd::new("docker")
                     .args(["pull", "--quiet", d])
@@ -902,7 +880,7 @@ pub(super) async fn pin_image(
             d.to_string()
         }
         None => {
-            docker.inspect_image(image_id).await.map_err(|_| {
+            images::inspect(&docker, image_id).await.map_err(|_| {
                 Error::failed(format!(
                     "the image recorded for {reference} ({}) is no longer on {} and came from no registry",
                     short_id(image_id),

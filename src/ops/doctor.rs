@@ -160,19 +160,8 @@ async fn host_addresses(host: &Host) -> Vec<IpAddr> {
 /// The container's address, on `network` when given (the proxy's), else on any network.
 async fn container_ip(host: &Host, c: &ContainerInfo, network: Option<&str>) -> Option<String> {
     let d = host.docker().await.ok()?;
-    let i = d
-        .inspect_container(
-            &c.id,
-            None::<bollard::query_parameters::InspectContainerOptions>,
-        )
-        .await
-        .ok()?;
-    let nets = i.network_settings?.networks?;
-    let ip_of =
-        |e: &bollard::models::EndpointSettings| e.ip_address.clone().filter(|a| !a.is_empty());
-    network
-        .and_then(|n| nets.get(n).and_then(ip_of))
-        .or_else(|| nets.values().find_map(ip_of))
+    let i = crate::docker::containers::inspect(&d, &c.id).await.ok()?;
+    i.ip(network).map(str::to_string)
 }
 
 /// Run the checklist for `app`.

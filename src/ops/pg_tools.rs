@@ -12,13 +12,11 @@
 //! container.
 
 use super::step::ToolsServer;
-use crate::docker::exec;
+use crate::docker::containers::{self, NewContainer};
+use crate::docker::{exec, images, Engine};
 use crate::error::Error;
 use crate::host::Host;
 use crate::secrets::Secret;
-use bollard::models::{ContainerCreateBody, HostConfig};
-use bollard::query_parameters as q;
-use futures_util::StreamExt;
 use std::collections::HashMap;
 
 /// The image pulled when the host has no `postgres` image and none is configured.
@@ -38,7 +36,7 @@ impl Tools {
     /// for `server`, checked to reach the server with a pg_dump at least as new as it.
     pub async fn open(
         host: &Host,
-        d: &bollard::Docker,
+        d: &Engine,
         db_name: &str,
         (container, apps): (&str, &[crate::inventory::AppSpec]),
         server: Option<&ToolsServer>,
@@ -79,14 +77,9 @@ impl Tools {
     }
 
     /// Remove the tools container if it is ours (never the database's own container).
-    pub async fn close(self, d: &bollard::Docker) {
+    pub async fn close(self, d: &Engine) {
         if self.temporary {
-            let _ = d
-                .remove_container(
-                    &self.cid,
-                    Some(q::RemoveContainerOptionsBuilder::new().force(true).build()),
-                )
-                .await;
+            let _ = containers::remove_forced(d, &self.cid).await;
         }
     }
 
@@ -94,7 +87,7 @@ impl Tools {
     async fn prepare(
         &self,
         host: &Host,
-        d: &bollard::Docker,
+        d: &Engine,
         image: &str,
         s: &ToolsServer,
         (user, database): (&str, &str),
@@ -203,14 +196,11 @@ fn pgpass_line(pw: &Secret) -> String {
 /// The running container named `name` (or compose service `name`) on the host.
 /// The superuser a container of the official Postgres image was made with: its
 /// `POSTGRES_USER`, else `postgres`. `None` when the container cannot be inspected.
-pub async fn container_superuser(d: &bollard::Docker, cid: &str) -> Option<String> {
-    let i = d
-        .inspect_container(cid, None::<q::InspectContainerOptions>)
-        .await
-        .ok()?;
-    let env = i.config.and_then(|c| c.env).unwrap_or_default();
+pub async fn container_superuser(d: &Engine, cid: &str) -> Option<String> {
+    let i = containers::inspect(d, cid).await.ok()?;
     Some(
-        env.iter()
+        i.env
+            .iter()
             .find_map(|kv| kv.strip_prefix("POSTGRES_USER="))
             .filter(|u| !u.is_empty())
             .unwrap_or("postgres")
@@ -219,29 +209,18 @@ pub async fn container_superuser(d: &bollard::Docker, cid: &str) -> Option<Strin
 }
 
 /// Tools containers of this database left by a run that was killed before it cleaned up.
-async fn remove_leftovers(d: &bollard::Docker, db_name: &str) {
-    let filters = HashMap::from([("label", vec![format!("{ROLE_LABEL}={db_name}")])]);
-    let opts = q::ListContainersOptionsBuilder::new()
-        .all(true)
-        .filters(&filters)
-        .build();
-    if let Ok(list) = d.list_containers(Some(opts)).await {
+async fn remove_leftovers(d: &Engine, db_name: &str) {
+    let label = format!("{ROLE_LABEL}={db_name}");
+    if let Ok(list) = containers::with_label(d, &label, true).await {
         for c in list {
-            if let Some(id) = c.id {
-                let _ = d
-                    .remove_container(
-                        &id,
-                        Some(q::RemoveContainerOptionsBuilder::new().force(true).build()),
-                    )
-                    .await;
-            }
+            let _ = containers::remove_forced(d, &c.id).await;
         }
     }
 }
 
 /// The configured image (pulled if missing), else the newest `postgres` image on the host,
 /// else [`DEFAULT_TOOLS_IMAGE`] pulled.
-async fn pick_image(host: &Host, d: &bollard::Docker, s: &ToolsServer) -> Result<String, Error> {
+async fn pick_image(host: &Host, d: &Engine, s: &ToolsServer) -> Result<String, Error> {
     let image = match &s.tools_image {
         Some(i) => i.clone(),
         None => match newest_local_postgres(d).await {
@@ -249,36 +228,25 @@ async fn pick_image(host: &Host, d: &bollard::Docker, s: &ToolsServer) -> Result
             None => DEFAULT_TOOLS_IMAGE.to_string(),
         },
     };
-    if d.inspect_image(&image).await.is_ok() {
+    if images::inspect(d, &image).await.is_ok() {
         return Ok(image);
     }
     let (repo, tag) = crate::docker::parse_image_ref(&image);
-    let opts = q::CreateImageOptionsBuilder::new()
-        .from_image(&repo)
-        .tag(tag.as_deref().unwrap_or("latest"))
-        .build();
-    let mut pull = d.create_image(Some(opts), None, None);
-    while let Some(step) = pull.next().await {
-        if let Err(e) = step {
-            return Err(Error::failed(format!(
-                "{}: the Postgres tools image {image} is not on the host and pulling it failed: {}; set `tools_image` on the database to an image the host has (with pg_dump at least the server's version)",
-                host.name(),
-                crate::docker::describe_error(&e)
-            )));
-        }
+    if let Err(e) = images::pull(d, &repo, tag.as_deref().unwrap_or("latest")).await {
+        return Err(Error::failed(format!(
+            "{}: the Postgres tools image {image} is not on the host and pulling it failed: {}; set `tools_image` on the database to an image the host has (with pg_dump at least the server's version)",
+            host.name(),
+            crate::docker::describe_error(&e)
+        )));
     }
     Ok(image)
 }
 
 /// `repo/postgres:TAG` images on the host, the highest major version first (`latest` and
 /// other words after the numbered ones).
-async fn newest_local_postgres(d: &bollard::Docker) -> Option<String> {
-    let list = d
-        .list_images(Some(q::ListImagesOptionsBuilder::new().all(false).build()))
-        .await
-        .ok()?;
+async fn newest_local_postgres(d: &Engine) -> Option<String> {
+    let list = images::list_tags(d).await.ok()?;
     list.into_iter()
-        .flat_map(|i| i.repo_tags.into_iter())
         .filter_map(|t| {
             let (repo, tag) = t.rsplit_once(':')?;
             let name = repo.rsplit('/').next()?;
@@ -295,12 +263,7 @@ async fn newest_local_postgres(d: &bollard::Docker) -> Option<String> {
         .map(|(_, t)| t)
 }
 
-async fn create(
-    d: &bollard::Docker,
-    db_name: &str,
-    image: &str,
-    s: &ToolsServer,
-) -> Result<String, String> {
+async fn create(d: &Engine, db_name: &str, image: &str, s: &ToolsServer) -> Result<String, String> {
     let safe: String = db_name
         .chars()
         .map(|c| {
@@ -325,43 +288,20 @@ async fn create(
     if let Some(mode) = &s.sslmode {
         env.push(format!("PGSSLMODE={mode}"));
     }
-    let body = ContainerCreateBody {
-        image: Some(image.to_string()),
+    let spec = NewContainer {
+        name,
+        image: image.to_string(),
         // The image's own entrypoint (a server's start script) is not wanted: only a process
         // that keeps the container up while the tools are exec'd into it.
-        entrypoint: Some(vec!["sleep".into()]),
-        cmd: Some(vec!["2147483".into()]),
-        env: Some(env),
-        labels: Some(HashMap::from([(
-            ROLE_LABEL.to_string(),
-            db_name.to_string(),
-        )])),
-        host_config: Some(HostConfig {
-            network_mode: Some("host".into()),
-            ..Default::default()
-        }),
-        ..Default::default()
+        entrypoint: vec!["sleep".into()],
+        cmd: vec!["2147483".into()],
+        env,
+        labels: HashMap::from([(ROLE_LABEL.to_string(), db_name.to_string())]),
+        host_network: true,
     };
-    let created = d
-        .create_container(
-            Some(q::CreateContainerOptionsBuilder::new().name(&name).build()),
-            body,
-        )
+    containers::run_detached(d, &spec)
         .await
-        .map_err(|e| crate::docker::describe_error(&e))?;
-    if let Err(e) = d
-        .start_container(&created.id, None::<q::StartContainerOptions>)
-        .await
-    {
-        let _ = d
-            .remove_container(
-                &created.id,
-                Some(q::RemoveContainerOptionsBuilder::new().force(true).build()),
-            )
-            .await;
-        return Err(crate::docker::describe_error(&e));
-    }
-    Ok(created.id)
+        .map_err(|e| crate::docker::describe_error(&e))
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 use super::event::ActionEvent;
 use super::step::{Plan, ServerRef, Step, StepKind};
 use super::Action;
-use crate::db::{self, postgres::PgAdmin, redis::RedisAdmin, Endpoint};
+use crate::db::{self, Endpoint, PgAdmin, RedisAdmin};
 use crate::error::Error;
 use crate::host::Host;
 use crate::inventory::{DbEngine, Inventory};
@@ -271,33 +271,21 @@ async fn server_container(host: &Host, s: &ServerRef) -> Result<ServerContainer,
     )
     .await?;
     let d = host.docker().await?;
-    let inspect = d
-        .inspect_container(
-            &c.id,
-            None::<bollard::query_parameters::InspectContainerOptions>,
-        )
+    let inspect = crate::docker::containers::inspect(&d, &c.id)
         .await
         .map_err(|e| Error::failed(crate::docker::describe_error(&e)))?;
     let ip = inspect
-        .network_settings
-        .as_ref()
-        .and_then(|n| n.networks.as_ref())
-        .and_then(|n| {
-            n.values()
-                .find_map(|e| e.ip_address.clone().filter(|a| !a.is_empty()))
-        })
+        .ip(None)
+        .map(str::to_string)
         .ok_or_else(|| Error::failed(format!("{} has no network address", c.name)))?;
-    let config = inspect.config.unwrap_or_default();
-    let cmd = config
+    let cmd = inspect
         .entrypoint
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
-        .chain(config.cmd.clone().unwrap_or_default())
+        .iter()
+        .chain(&inspect.cmd)
+        .cloned()
         .collect();
-    let env = config
+    let env = inspect
         .env
-        .unwrap_or_default()
         .into_iter()
         .filter_map(|kv| {
             kv.split_once('=')

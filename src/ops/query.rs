@@ -118,7 +118,7 @@ async fn one_host_report(h: &Host, cancel: &CancellationToken) -> HostReport {
         .auth_method()
         .or_else(|| Some(h.transport_kind().to_string()));
     let started = Instant::now();
-    if let Err(e) = docker.ping().await {
+    if let Err(e) = docker::ping(&docker).await {
         r.error = Some(format!("ping failed: {}", docker::describe_error(&e)));
         return r;
     }
@@ -131,11 +131,8 @@ async fn one_host_report(h: &Host, cancel: &CancellationToken) -> HostReport {
         }
         Err(e) => r.error = Some(format!("version: {}", docker::describe_error(&e))),
     }
-    if let Ok(list) = docker
-        .list_containers(None::<bollard::query_parameters::ListContainersOptions>)
-        .await
-    {
-        r.containers = Some(list.len());
+    if let Ok(n) = docker::containers::count_running(&docker).await {
+        r.containers = Some(n);
     }
     match compose::detect(h, cancel).await {
         Ok(Some(c)) => r.compose = Some(format!("{} {}", c.display(), c.version)),
@@ -239,13 +236,9 @@ pub async fn host_images(hosts: &[Host]) -> Vec<(String, String)> {
         let Ok(d) = h.docker().await else {
             return vec![];
         };
-        let opts = bollard::query_parameters::ListImagesOptionsBuilder::default()
-            .all(false)
-            .build();
-        match d.list_images(Some(opts)).await {
+        match docker::images::list_tags(&d).await {
             Ok(list) => list
                 .into_iter()
-                .flat_map(|i| i.repo_tags.into_iter())
                 .filter(|t| !t.starts_with("<none>"))
                 .map(|t| (h.name().to_string(), t))
                 .collect(),

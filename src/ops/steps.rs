@@ -4,11 +4,11 @@ use super::action::ContainerOp;
 use super::deploy;
 use super::event::ActionEvent;
 use super::step::StepKind;
-use crate::docker::{self, Health};
+use crate::docker::containers::{self, Inspected};
+use crate::docker::exec::{self, Frame};
+use crate::docker::{self, Health, State};
 use crate::error::Error;
 use crate::host::Host;
-use bollard::exec::{CreateExecOptions, StartExecResults};
-use futures_util::StreamExt;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
@@ -25,7 +25,7 @@ pub(super) struct StepCtx<'a> {
     pub journal: (&'a crate::journal::Journal, i64),
 }
 
-fn docker_err(what: &str, e: bollard::errors::Error) -> Error {
+fn docker_err(what: &str, e: docker::EngineError) -> Error {
     Error::failed(format!("{what}: {}", docker::describe_error(&e)))
 }
 
@@ -36,33 +36,11 @@ pub(super) async fn run(kind: &StepKind, cx: &StepCtx<'_>) -> Result<String, Err
             let d = cx.host.docker().await?;
             let what = format!("{} {name}", op.verb());
             match op {
-                ContainerOp::Start => d
-                    .start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
-                    .await
-                    .map_err(|e| docker_err(&what, e))?,
-                ContainerOp::Stop => d
-                    .stop_container(
-                        id,
-                        Some(
-                            bollard::query_parameters::StopContainerOptionsBuilder::new()
-                                .t(STOP_GRACE_SECS)
-                                .build(),
-                        ),
-                    )
-                    .await
-                    .map_err(|e| docker_err(&what, e))?,
-                ContainerOp::Restart => d
-                    .restart_container(
-                        id,
-                        Some(
-                            bollard::query_parameters::RestartContainerOptionsBuilder::new()
-                                .t(STOP_GRACE_SECS)
-                                .build(),
-                        ),
-                    )
-                    .await
-                    .map_err(|e| docker_err(&what, e))?,
+                ContainerOp::Start => containers::start(&d, id).await,
+                ContainerOp::Stop => containers::stop(&d, id, Some(STOP_GRACE_SECS)).await,
+                ContainerOp::Restart => containers::restart(&d, id, Some(STOP_GRACE_SECS)).await,
             }
+            .map_err(|e| docker_err(&what, e))?;
             Ok(format!("{what}: done"))
         }
         StepKind::WaitReady {
@@ -217,22 +195,21 @@ async fn wait_ready(
     let started = Instant::now();
     let mut last_output = String::new();
     loop {
-        let i = d
-            .inspect_container(
-                id,
-                None::<bollard::query_parameters::InspectContainerOptions>,
-            )
+        let i = containers::inspect(&d, id)
             .await
             .map_err(|e| docker_err(&format!("inspect {name}"), e))?;
-        let state = i.state.as_ref();
-        let (status, health, probe) = docker_state(&i);
-        if let Some(out) = probe {
+        let (status, health) = (i.state.as_str(), i.health);
+        if let Some(out) = &i.probe_output {
             last_output = out.trim().to_string();
         }
-        match (status.as_str(), health) {
-            ("running", Health::Healthy) => return Ok(format!("{name} is running and healthy")),
-            ("running", Health::None) => return Ok(format!("{name} is running (no health check)")),
-            ("running", Health::Unhealthy) => {
+        match (i.state, health) {
+            (State::Running, Health::Healthy) => {
+                return Ok(format!("{name} is running and healthy"))
+            }
+            (State::Running, Health::None) => {
+                return Ok(format!("{name} is running (no health check)"))
+            }
+            (State::Running, Health::Unhealthy) => {
                 return Err(Error::failed(format!(
                     "{name} is unhealthy; last probe: {}",
                     if last_output.is_empty() {
@@ -242,8 +219,8 @@ async fn wait_ready(
                     }
                 )))
             }
-            ("exited" | "dead", _) => {
-                let code = state.and_then(|s| s.exit_code).unwrap_or(-1);
+            (State::Exited | State::Dead, _) => {
+                let code = i.exit_code.unwrap_or(-1);
                 return Err(Error::failed(format!("{name} exited with status {code}")));
             }
             _ => {}
@@ -269,63 +246,44 @@ async fn wait_ready(
 
 async fn exec(cx: &StepCtx<'_>, id: &str, name: &str, command: &[String]) -> Result<String, Error> {
     let d = cx.host.docker().await?;
-    let created = d
-        .create_exec(
-            id,
-            CreateExecOptions::<String> {
-                cmd: Some(command.to_vec()),
-                attach_stdout: Some(true),
-                attach_stderr: Some(true),
-                ..Default::default()
-            },
-        )
+    let failed = |e| docker_err(&format!("exec in {name}"), e);
+    let mut session = exec::start(&d, id, command.to_vec(), false)
         .await
-        .map_err(|e| docker_err(&format!("exec in {name}"), e))?;
-    let started = d
-        .start_exec(&created.id, None)
-        .await
-        .map_err(|e| docker_err(&format!("exec in {name}"), e))?;
+        .map_err(failed)?;
     let mut lines = 0usize;
-    if let StartExecResults::Attached { mut output, .. } = started {
-        let mut pending: [String; 2] = [String::new(), String::new()];
-        loop {
-            let next = tokio::select! {
-                n = output.next() => n,
-                _ = cx.cancel.cancelled() => return Err(Error::failed("cancelled")),
-            };
-            let Some(chunk) = next else { break };
-            let chunk = chunk.map_err(|e| docker_err(&format!("exec in {name}"), e))?;
-            let (idx, stream, bytes) = match chunk {
-                bollard::container::LogOutput::StdErr { message } => (1, "stderr", message),
-                other => (0, "stdout", other.into_bytes()),
-            };
-            pending[idx].push_str(&String::from_utf8_lossy(&bytes));
-            while let Some(pos) = pending[idx].find('\n') {
-                let line: String = pending[idx].drain(..=pos).collect();
-                lines += 1;
-                let _ = cx.events.send(ActionEvent::Output {
-                    seq: cx.seq,
-                    stream: stream.into(),
-                    line: crate::secrets::mask_text(line.trim_end_matches(['\n', '\r'])),
-                });
-            }
-        }
-        for (idx, rest) in pending.iter().enumerate() {
-            if !rest.is_empty() {
-                lines += 1;
-                let _ = cx.events.send(ActionEvent::Output {
-                    seq: cx.seq,
-                    stream: if idx == 0 { "stdout" } else { "stderr" }.into(),
-                    line: crate::secrets::mask_text(rest),
-                });
-            }
+    let mut pending: [String; 2] = [String::new(), String::new()];
+    loop {
+        let next = tokio::select! {
+            n = session.next_frame() => n,
+            _ = cx.cancel.cancelled() => return Err(Error::failed("cancelled")),
+        };
+        let Some(chunk) = next else { break };
+        let (idx, stream, bytes) = match chunk.map_err(failed)? {
+            Frame::Stderr(message) => (1, "stderr", message),
+            Frame::Stdout(message) => (0, "stdout", message),
+        };
+        pending[idx].push_str(&String::from_utf8_lossy(&bytes));
+        while let Some(pos) = pending[idx].find('\n') {
+            let line: String = pending[idx].drain(..=pos).collect();
+            lines += 1;
+            let _ = cx.events.send(ActionEvent::Output {
+                seq: cx.seq,
+                stream: stream.into(),
+                line: crate::secrets::mask_text(line.trim_end_matches(['\n', '\r'])),
+            });
         }
     }
-    let inspected = d
-        .inspect_exec(&created.id)
-        .await
-        .map_err(|e| docker_err(&format!("exec in {name}"), e))?;
-    match inspected.exit_code {
+    for (idx, rest) in pending.iter().enumerate() {
+        if !rest.is_empty() {
+            lines += 1;
+            let _ = cx.events.send(ActionEvent::Output {
+                seq: cx.seq,
+                stream: if idx == 0 { "stdout" } else { "stderr" }.into(),
+                line: crate::secrets::mask_text(rest),
+            });
+        }
+    }
+    match exec::exit_code(&d, &session.id).await.map_err(failed)? {
         Some(0) => Ok(format!("exit 0, {lines} lines of output")),
         Some(code) => Err(Error::failed(format!(
             "`{}` in {name} exited with status {code}",
@@ -353,75 +311,60 @@ async fn wait_service(
     loop {
         let newest = deploy::service_container(&d, compose, service, true).await?;
         if let Some(c) = newest {
-            let i = d
-                .inspect_container(
-                    &c,
-                    None::<bollard::query_parameters::InspectContainerOptions>,
-                )
+            let i: Inspected = containers::inspect(&d, &c)
                 .await
                 .map_err(|e| docker_err(&format!("inspect {service}"), e))?;
-            let state = i.state.as_ref();
-            let (status, health, probe) = docker_state(&i);
-            if let Some(out) = probe.filter(|o| !o.trim().is_empty()) {
+            let (status, health) = (i.state.as_str(), i.health);
+            if let Some(out) = i.probe_output.as_deref().filter(|o| !o.trim().is_empty()) {
                 last = format!("docker health {}: {}", health.as_str(), out.trim());
             }
-            match (status.as_str(), health) {
-                ("exited" | "dead", _) => {
-                    let code = state.and_then(|s| s.exit_code).unwrap_or(-1);
+            match (i.state, health) {
+                (State::Exited | State::Dead, _) => {
+                    let code = i.exit_code.unwrap_or(-1);
                     return Err(Error::failed(format!(
                         "{service} exited with status {code}; last: {last}"
                     )));
                 }
-                ("running", Health::Unhealthy) => {
+                (State::Running, Health::Unhealthy) => {
                     return Err(Error::failed(format!(
                         "{service} is unhealthy; last: {last}"
                     )));
                 }
-                ("running", Health::Healthy | Health::None) => match http {
+                (State::Running, Health::Healthy | Health::None) => match http {
                     None => return Ok(format!("{service} is running and {}", health.as_str())),
-                    Some((path, port)) => {
-                        let ip = i
-                            .network_settings
-                            .as_ref()
-                            .and_then(|n| n.networks.as_ref())
-                            .and_then(|n| {
-                                n.values()
-                                    .find_map(|e| e.ip_address.clone().filter(|a| !a.is_empty()))
-                            });
-                        match ip {
-                            None => last = "the container has no network address yet".into(),
-                            Some(ip) => {
-                                let url = format!("http://{ip}:{port}{path}");
-                                let p = crate::http::probe(
-                                    &url,
-                                    Duration::from_secs(5),
-                                    Some(cx.host),
-                                    None,
-                                )
-                                .await;
-                                if p.is_up(None) {
-                                    return Ok(format!(
-                                        "{service}: {} and GET {path} answered {} in {:.0} ms",
-                                        if health == Health::Healthy {
-                                            "healthy"
-                                        } else {
-                                            "running"
-                                        },
-                                        p.status.unwrap_or(0),
-                                        p.latency_ms.unwrap_or(0.0)
-                                    ));
-                                }
-                                last = match (p.status, p.error) {
-                                    (Some(s), _) => format!(
-                                        "GET {path} answered {s}: {}",
-                                        p.body.unwrap_or_default()
-                                    ),
-                                    (None, Some(e)) => format!("GET {path}: {e}"),
-                                    _ => format!("GET {path}: no answer"),
-                                };
+                    Some((path, port)) => match i.ip(None) {
+                        None => last = "the container has no network address yet".into(),
+                        Some(ip) => {
+                            let url = format!("http://{ip}:{port}{path}");
+                            let p = crate::http::probe(
+                                &url,
+                                Duration::from_secs(5),
+                                Some(cx.host),
+                                None,
+                            )
+                            .await;
+                            if p.is_up(None) {
+                                return Ok(format!(
+                                    "{service}: {} and GET {path} answered {} in {:.0} ms",
+                                    if health == Health::Healthy {
+                                        "healthy"
+                                    } else {
+                                        "running"
+                                    },
+                                    p.status.unwrap_or(0),
+                                    p.latency_ms.unwrap_or(0.0)
+                                ));
                             }
+                            last = match (p.status, p.error) {
+                                (Some(s), _) => format!(
+                                    "GET {path} answered {s}: {}",
+                                    p.body.unwrap_or_default()
+                                ),
+                                (None, Some(e)) => format!("GET {path}: {e}"),
+                                _ => format!("GET {path}: no answer"),
+                            };
                         }
-                    }
+                    },
                 },
                 _ => last = format!("{service} is {status}, health {}", health.as_str()),
             }
@@ -437,26 +380,4 @@ async fn wait_service(
             _ = cx.cancel.cancelled() => return Err(Error::failed("cancelled")),
         }
     }
-}
-
-/// A container's state as the waits read it: status (`running`, `exited`, ...), Docker
-/// health, and the output of its last health probe.
-fn docker_state(i: &bollard::models::ContainerInspectResponse) -> (String, Health, Option<String>) {
-    let state = i.state.as_ref();
-    let status = state
-        .and_then(|s| s.status)
-        .map(|s| s.to_string())
-        .unwrap_or_default();
-    let health = state.and_then(|s| s.health.as_ref());
-    (
-        status,
-        health
-            .and_then(|h| h.status)
-            .map(|h| Health::parse(h.as_ref()))
-            .unwrap_or(Health::None),
-        health
-            .and_then(|h| h.log.as_ref())
-            .and_then(|l| l.last())
-            .and_then(|r| r.output.clone()),
-    )
 }
