@@ -6,10 +6,11 @@
 //!
 //! This is the one place that speaks bollard: the action layer and the model hold an
 //! [`Engine`] and pass it to the functions here, and read our own shapes back
-//! ([`containers::Inspected`], [`images::Image`], [`exec::Frame`], ...).
+//! ([`control::Inspected`], [`images::Image`], [`exec::Frame`], ...).
 
 pub mod compose;
 pub mod containers;
+pub mod control;
 pub mod events;
 pub mod exec;
 pub mod images;
@@ -55,33 +56,6 @@ pub async fn ping(docker: &Engine) -> Result<(), EngineError> {
     docker.ping().await.map(|_| ())
 }
 
-/// A bollard error said for a person: what failed, without the Rust type names.
-pub fn describe_error(e: &EngineError) -> String {
-    use bollard::errors::Error as E;
-    match e {
-        E::DockerResponseServerError {
-            status_code,
-            message,
-        } => format!("the engine answered {status_code}: {}", message.trim()),
-        E::RequestTimeoutError => "the engine did not answer in time".into(),
-        E::SocketNotFoundError(p) => format!("socket {p} not found (is dockerd running?)"),
-        E::HyperResponseError { err } => {
-            let mut msg = err.to_string();
-            let mut src: Option<&dyn std::error::Error> = std::error::Error::source(err);
-            while let Some(s) = src {
-                msg = format!("{msg}: {s}");
-                src = s.source();
-            }
-            msg
-        }
-        other => {
-            let mut msg = other.to_string();
-            let mut src: Option<&dyn std::error::Error> = std::error::Error::source(other);
-            while let Some(s) = src {
-                msg = format!("{msg}: {s}");
-                src = s.source();
-            }
-            msg
-        }
-    }
-}
+/// A bollard error said for a person (the host adapter, which opens the engine's socket,
+/// words them; one wording everywhere).
+pub use crate::host::describe_engine_error as describe_error;

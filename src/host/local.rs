@@ -233,7 +233,7 @@ impl Local {
         client
             .negotiate_version()
             .await
-            .map_err(|e| fail(crate::docker::describe_error(&e)))
+            .map_err(|e| fail(super::describe_engine_error(&e)))
     }
 }
 

@@ -475,3 +475,34 @@ pub async fn trust_host_with(
     };
     ssh::trust(name, target, opts, confirm).await
 }
+
+/// A bollard error said for a person: what failed, without the Rust type names.
+pub fn describe_engine_error(e: &bollard::errors::Error) -> String {
+    use bollard::errors::Error as E;
+    match e {
+        E::DockerResponseServerError {
+            status_code,
+            message,
+        } => format!("the engine answered {status_code}: {}", message.trim()),
+        E::RequestTimeoutError => "the engine did not answer in time".into(),
+        E::SocketNotFoundError(p) => format!("socket {p} not found (is dockerd running?)"),
+        E::HyperResponseError { err } => {
+            let mut msg = err.to_string();
+            let mut src: Option<&dyn std::error::Error> = std::error::Error::source(err);
+            while let Some(s) = src {
+                msg = format!("{msg}: {s}");
+                src = s.source();
+            }
+            msg
+        }
+        other => {
+            let mut msg = other.to_string();
+            let mut src: Option<&dyn std::error::Error> = std::error::Error::source(other);
+            while let Some(s) = src {
+                msg = format!("{msg}: {s}");
+                src = s.source();
+            }
+            msg
+        }
+    }
+}

@@ -242,7 +242,7 @@ async fn session(host: &Host, tx: &mpsc::Sender<Update>) -> Result<(), String> {
             .await?;
             continue;
         }
-        let Some(info) = docker::containers::refresh(&docker, &name, &id)
+        let Some(info) = docker::control::refresh(&docker, &name, &id)
             .await
             .map_err(|e| docker::describe_error(&e))?
         else {

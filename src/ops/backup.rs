@@ -13,7 +13,7 @@ use super::step::{DbRef, StorageRef, ToolsServer};
 use super::step::{Plan, Step, StepKind};
 use super::Action;
 use crate::docker::exec::{self, Frame};
-use crate::docker::{containers, Engine};
+use crate::docker::{control, Engine};
 use crate::error::Error;
 use crate::host::Host;
 use crate::inventory::{DbEngine, Inventory, StorageKind};
@@ -834,7 +834,7 @@ async fn wait_running(d: &Engine, id: &str, limit: std::time::Duration) -> Resul
     use crate::docker::Health;
     let start = std::time::Instant::now();
     loop {
-        let i = containers::inspect(d, id)
+        let i = control::inspect(d, id)
             .await
             .map_err(|e| crate::docker::describe_error(&e))?;
         match (i.running, i.health) {
@@ -915,12 +915,12 @@ async fn swap_in(
         .filter(|(id, _)| id != cid)
         .collect();
     for (cid_app, _) in &stopped {
-        let _ = containers::stop(d, cid_app, Some(10)).await;
+        let _ = control::stop(d, cid_app, Some(10)).await;
     }
     let start_apps = |d: Engine, stopped: Vec<(String, String)>| async move {
         let mut problems = Vec::new();
         for (c, name) in &stopped {
-            if let Err(e) = containers::start(&d, c).await {
+            if let Err(e) = control::start(&d, c).await {
                 problems.push(format!("{name}: {}", crate::docker::describe_error(&e)));
                 continue;
             }
@@ -973,7 +973,7 @@ async fn swap_in(
     let problems = start_apps(d.clone(), stopped.clone()).await;
     if !problems.is_empty() {
         for (c, _) in &stopped {
-            let _ = containers::stop(d, c, None).await;
+            let _ = control::stop(d, c, None).await;
         }
         let failed_name = format!("{live}_failed_restore_{stamp}");
         let _ = admin.query(&terminate(live)).await;

@@ -7,7 +7,7 @@
 use super::step::{ComposeTarget, Plan, Step, StepKind};
 use super::Action;
 use crate::docker::compose::{self, dotenv, dotenv::DotEnv, ComposeFlavor};
-use crate::docker::{containers, images};
+use crate::docker::{control, images};
 use crate::error::Error;
 use crate::host::{Cmd, Host};
 use crate::inventory::{AppSpec, DeployKind, Inventory};
@@ -180,7 +180,7 @@ async fn running_images(
         }) else {
             continue;
         };
-        let info = containers::inspect(&docker, &c.id)
+        let info = control::inspect(&docker, &c.id)
             .await
             .map_err(|e| Error::failed(crate::docker::describe_error(&e)))?;
         if let (Some(id), Some(image)) = (info.image_id, info.image) {
@@ -786,7 +786,7 @@ pub(super) async fn service_container(
     all: bool,
 ) -> Result<Option<String>, Error> {
     let label = format!("com.docker.compose.service={service}");
-    let list = containers::with_label(docker, &label, all)
+    let list = control::with_label(docker, &label, all)
         .await
         .map_err(|e| {
             Error::failed(format!(
@@ -821,7 +821,7 @@ pub(super) async fn record_images(
             seen.push(format!("{svc}: no running container"));
             continue;
         };
-        let c = containers::inspect(&docker, &id)
+        let c = control::inspect(&docker, &id)
             .await
             .map_err(|e| Error::failed(crate::docker::describe_error(&e)))?;
         let (Some(reference), Some(image_id)) = (c.image, c.image_id) else {

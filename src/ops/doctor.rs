@@ -160,7 +160,7 @@ async fn host_addresses(host: &Host) -> Vec<IpAddr> {
 /// The container's address, on `network` when given (the proxy's), else on any network.
 async fn container_ip(host: &Host, c: &ContainerInfo, network: Option<&str>) -> Option<String> {
     let d = host.docker().await.ok()?;
-    let i = crate::docker::containers::inspect(&d, &c.id).await.ok()?;
+    let i = crate::docker::control::inspect(&d, &c.id).await.ok()?;
     i.ip(network).map(str::to_string)
 }
 

@@ -12,7 +12,7 @@
 //! container.
 
 use super::step::ToolsServer;
-use crate::docker::containers::{self, NewContainer};
+use crate::docker::control::{self, NewContainer};
 use crate::docker::{exec, images, Engine};
 use crate::error::Error;
 use crate::host::Host;
@@ -79,7 +79,7 @@ impl Tools {
     /// Remove the tools container if it is ours (never the database's own container).
     pub async fn close(self, d: &Engine) {
         if self.temporary {
-            let _ = containers::remove_forced(d, &self.cid).await;
+            let _ = control::remove_forced(d, &self.cid).await;
         }
     }
 
@@ -197,7 +197,7 @@ fn pgpass_line(pw: &Secret) -> String {
 /// The superuser a container of the official Postgres image was made with: its
 /// `POSTGRES_USER`, else `postgres`. `None` when the container cannot be inspected.
 pub async fn container_superuser(d: &Engine, cid: &str) -> Option<String> {
-    let i = containers::inspect(d, cid).await.ok()?;
+    let i = control::inspect(d, cid).await.ok()?;
     Some(
         i.env
             .iter()
@@ -211,9 +211,9 @@ pub async fn container_superuser(d: &Engine, cid: &str) -> Option<String> {
 /// Tools containers of this database left by a run that was killed before it cleaned up.
 async fn remove_leftovers(d: &Engine, db_name: &str) {
     let label = format!("{ROLE_LABEL}={db_name}");
-    if let Ok(list) = containers::with_label(d, &label, true).await {
+    if let Ok(list) = control::with_label(d, &label, true).await {
         for c in list {
-            let _ = containers::remove_forced(d, &c.id).await;
+            let _ = control::remove_forced(d, &c.id).await;
         }
     }
 }
@@ -299,7 +299,7 @@ async fn create(d: &Engine, db_name: &str, image: &str, s: &ToolsServer) -> Resu
         labels: HashMap::from([(ROLE_LABEL.to_string(), db_name.to_string())]),
         host_network: true,
     };
-    containers::run_detached(d, &spec)
+    control::run_detached(d, &spec)
         .await
         .map_err(|e| crate::docker::describe_error(&e))
 }

@@ -271,7 +271,7 @@ async fn server_container(host: &Host, s: &ServerRef) -> Result<ServerContainer,
     )
     .await?;
     let d = host.docker().await?;
-    let inspect = crate::docker::containers::inspect(&d, &c.id)
+    let inspect = crate::docker::control::inspect(&d, &c.id)
         .await
         .map_err(|e| Error::failed(crate::docker::describe_error(&e)))?;
     let ip = inspect

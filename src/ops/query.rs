@@ -131,7 +131,7 @@ async fn one_host_report(h: &Host, cancel: &CancellationToken) -> HostReport {
         }
         Err(e) => r.error = Some(format!("version: {}", docker::describe_error(&e))),
     }
-    if let Ok(n) = docker::containers::count_running(&docker).await {
+    if let Ok(n) = docker::control::count_running(&docker).await {
         r.containers = Some(n);
     }
     match compose::detect(h, cancel).await {

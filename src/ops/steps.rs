@@ -4,7 +4,7 @@ use super::action::ContainerOp;
 use super::deploy;
 use super::event::ActionEvent;
 use super::step::StepKind;
-use crate::docker::containers::{self, Inspected};
+use crate::docker::control::{self, Inspected};
 use crate::docker::exec::{self, Frame};
 use crate::docker::{self, Health, State};
 use crate::error::Error;
@@ -36,9 +36,9 @@ pub(super) async fn run(kind: &StepKind, cx: &StepCtx<'_>) -> Result<String, Err
             let d = cx.host.docker().await?;
             let what = format!("{} {name}", op.verb());
             match op {
-                ContainerOp::Start => containers::start(&d, id).await,
-                ContainerOp::Stop => containers::stop(&d, id, Some(STOP_GRACE_SECS)).await,
-                ContainerOp::Restart => containers::restart(&d, id, Some(STOP_GRACE_SECS)).await,
+                ContainerOp::Start => control::start(&d, id).await,
+                ContainerOp::Stop => control::stop(&d, id, Some(STOP_GRACE_SECS)).await,
+                ContainerOp::Restart => control::restart(&d, id, Some(STOP_GRACE_SECS)).await,
             }
             .map_err(|e| docker_err(&what, e))?;
             Ok(format!("{what}: done"))
@@ -195,7 +195,7 @@ async fn wait_ready(
     let started = Instant::now();
     let mut last_output = String::new();
     loop {
-        let i = containers::inspect(&d, id)
+        let i = control::inspect(&d, id)
             .await
             .map_err(|e| docker_err(&format!("inspect {name}"), e))?;
         let (status, health) = (i.state.as_str(), i.health);
@@ -311,7 +311,7 @@ async fn wait_service(
     loop {
         let newest = deploy::service_container(&d, compose, service, true).await?;
         if let Some(c) = newest {
-            let i: Inspected = containers::inspect(&d, &c)
+            let i: Inspected = control::inspect(&d, &c)
                 .await
                 .map_err(|e| docker_err(&format!("inspect {service}"), e))?;
             let (status, health) = (i.state.as_str(), i.health);

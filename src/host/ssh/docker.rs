@@ -110,11 +110,11 @@ pub(super) async fn client(inner: &Arc<Inner>) -> Result<bollard::Docker, HostEr
         DOCKER_TIMEOUT_SECS,
         bollard::API_DEFAULT_VERSION,
     )
-    .map_err(|e| fail(crate::docker::describe_error(&e)))?;
+    .map_err(|e| fail(super::super::describe_engine_error(&e)))?;
     let docker = docker
         .negotiate_version()
         .await
-        .map_err(|e| fail(crate::docker::describe_error(&e)))?;
+        .map_err(|e| fail(super::super::describe_engine_error(&e)))?;
     *cached = Some(docker.clone());
     Ok(docker)
 }
