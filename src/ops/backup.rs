@@ -793,12 +793,12 @@ pub async fn list(
     let mut out = Vec::new();
     for name in dbs {
         let (host_name, _, st) = resolve(inv, name, None)?;
-        let spec = inv.hosts.get(&host_name).ok_or_else(|| {
-            Error::usage(format!(
+        if !inv.hosts.contains_key(&host_name) {
+            return Err(Error::usage(format!(
                 "database {name}: no host {host_name:?} in the inventory"
-            ))
-        })?;
-        let host = Host::new(&host_name, spec)?;
+            )));
+        }
+        let host = super::select::host(inv, &host_name)?;
         let store = st.open(&host)?;
         for m in store.list(Some(name)).await? {
             out.push((m, inv.databases[name].max_backup_age.map(|d| d.0.as_secs())));

@@ -2,7 +2,6 @@
 //! schedule for the console's health pane.
 
 use crate::error::Error;
-use crate::host::Host;
 use crate::http::{self, Probe};
 use crate::inventory::{CheckSpec, Inventory};
 use crate::names;
@@ -16,7 +15,7 @@ pub use crate::model::CheckResult;
 
 async fn run_one(inv: &Inventory, name: &str, spec: &CheckSpec) -> CheckResult {
     let via = match &spec.via {
-        Some(h) => match inv.hosts.get(h).map(|s| Host::new(h, s)) {
+        Some(h) => match inv.hosts.get(h).map(|_| super::select::host(inv, h)) {
             Some(Ok(host)) => Some(host),
             Some(Err(e)) => {
                 return failed(name, spec, e.message);

@@ -63,7 +63,7 @@ pub async fn gather(
     action: &Action,
 ) -> Result<(DeployInput, Host), Error> {
     let spec = super::query::find_app(inv, app)?.clone();
-    let host = Host::new(&spec.host, &inv.hosts[&spec.host])?;
+    let host = super::select::host(inv, &spec.host)?;
     let on_host = super::query::app_project_checked(&host, &spec).await?;
     if let Some(problem) = on_host.problem {
         return Err(Error::usage(format!(

@@ -173,7 +173,7 @@ pub async fn run(inv: &Inventory, app: &str) -> Result<DoctorReport, Error> {
             spec.host
         ))
     })?;
-    let host = Host::new(&spec.host, host_spec)?;
+    let host = super::select::host(inv, &spec.host)?;
     let proxy: Option<ProxySpec> = host_spec.proxy.clone();
     let mut steps = Vec::new();
 

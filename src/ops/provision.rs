@@ -574,7 +574,7 @@ pub async fn list(
     let mut out = Vec::new();
     for s in servers {
         let (host_name, r) = choose_server(inv, "", Some(&s), DbEngine::Postgres)?;
-        let host = Host::new(&host_name, &inv.hosts[&host_name])?;
+        let host = super::select::host(inv, &host_name)?;
         let pg = open_pg(&host, &r).await?;
         let mut rows = pg.admin.list().await.map_err(Error::failed)?;
         // The newest backup of each database, from the storages of the inventory's entries

@@ -88,15 +88,14 @@ pub fn select_hosts(inv: &Inventory, sel: &HostSelection) -> Result<Vec<Host>, E
 }
 
 /// Connect the selected SSH hosts up front, asking `source` for the passphrase of an
-/// encrypted key (the console prompts before it takes over the screen). A passphrase that
-/// worked is kept for the rest of this process (`OPSDECK_SSH_PASSPHRASE`, never written
-/// anywhere), so later connections do not ask again. Hosts that fail are returned too; their
-/// watchers report the error and retry.
+/// encrypted key (the console prompts before it takes over the screen). The connected hosts
+/// become the process's handles ([`host`]), and a passphrase that worked stays with its
+/// handle (in memory only, never written anywhere), so a reconnect does not ask again.
+/// Hosts that fail are returned too; their watchers report the error and retry.
 pub async fn connect_interactively(
     inv: &Inventory,
     sel: &HostSelection,
     source: std::sync::Arc<dyn crate::host::PassphraseSource>,
-    remember: &(dyn Fn(&str) + Sync),
 ) -> Result<Vec<Host>, Error> {
     let plain = select_hosts(inv, sel)?;
     let mut out = Vec::with_capacity(plain.len());
@@ -122,7 +121,6 @@ pub async fn connect_interactively(
             .is_ok_and(|r| r.is_ok());
         if ok {
             if let Some(p) = asked.lock().ok().and_then(|g| g.clone()) {
-                remember(&p);
                 // A reconnect of this handle answers itself: no prompt over the console.
                 if let Ok(mut c) = confirmed.lock() {
                     *c = Some(p);

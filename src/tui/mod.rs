@@ -343,13 +343,9 @@ pub async fn run(inv: Inventory, hosts: Vec<String>, no_color: bool) -> Result<(
     }
     let selection = ops::HostSelection(hosts);
     // SSH hosts connect before the screen is taken, so an encrypted key can be unlocked here.
-    let hosts = ops::select::connect_interactively(
-        &inv,
-        &selection,
-        Arc::new(prompt::TerminalPrompt),
-        &|p: &str| std::env::set_var("OPSDECK_SSH_PASSPHRASE", p),
-    )
-    .await?;
+    let hosts =
+        ops::select::connect_interactively(&inv, &selection, Arc::new(prompt::TerminalPrompt))
+            .await?;
     let (keymap, mut notices) = keymap::Keymap::load(inv.console.keymap.as_deref());
     let (theme, theme_problems) = theme::Theme::load(
         inv.console.theme.as_deref(),
