@@ -16,6 +16,7 @@ pub mod exec;
 pub mod images;
 pub mod logs;
 pub mod stats;
+pub mod wait;
 
 pub use containers::{
     list_containers, list_containers_quick, parse_image_ref, ContainerInfo, Health, State,

@@ -6,10 +6,11 @@ use super::event::ActionEvent;
 use super::step::StepKind;
 use crate::docker::control::{self, Inspected};
 use crate::docker::exec::{self, Frame};
+use crate::docker::wait::{self, Look, Verdict, WaitError};
 use crate::docker::{self, Health, State};
 use crate::error::Error;
 use crate::host::Host;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
@@ -192,55 +193,60 @@ async fn wait_ready(
     limit: Duration,
 ) -> Result<String, Error> {
     let d = cx.host.docker().await?;
-    let started = Instant::now();
-    let mut last_output = String::new();
-    loop {
-        let i = control::inspect(&d, id)
-            .await
-            .map_err(|e| docker_err(&format!("inspect {name}"), e))?;
-        let (status, health) = (i.state.as_str(), i.health);
-        if let Some(out) = &i.probe_output {
-            last_output = out.trim().to_string();
-        }
-        match (i.state, health) {
-            (State::Running, Health::Healthy) => {
-                return Ok(format!("{name} is running and healthy"))
-            }
-            (State::Running, Health::None) => {
-                return Ok(format!("{name} is running (no health check)"))
-            }
-            (State::Running, Health::Unhealthy) => {
-                return Err(Error::failed(format!(
-                    "{name} is unhealthy; last probe: {}",
-                    if last_output.is_empty() {
-                        "(no output)"
-                    } else {
-                        &last_output
-                    }
-                )))
-            }
-            (State::Exited | State::Dead, _) => {
-                let code = i.exit_code.unwrap_or(-1);
-                return Err(Error::failed(format!("{name} exited with status {code}")));
-            }
-            _ => {}
-        }
-        if started.elapsed() >= limit {
-            return Err(Error::failed(format!(
-                "{name} was not ready within {}s (state {status}, health {}); last probe: {}",
-                limit.as_secs(),
-                health.as_str(),
-                if last_output.is_empty() {
-                    "(none)"
-                } else {
-                    &last_output
+    // What the looks saw, for the timeout's message (a look never holds it across an await).
+    let seen = std::sync::Mutex::new((String::new(), State::Unknown, Health::None));
+    let waited = wait::until(limit, cx.cancel, || {
+        let (d, seen) = (&d, &seen);
+        async move {
+            let i = control::inspect(d, id).await?;
+            let shown = {
+                let mut g = seen.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(out) = &i.probe_output {
+                    g.0 = out.trim().to_string();
                 }
-            )));
+                g.1 = i.state;
+                g.2 = i.health;
+                if g.0.is_empty() {
+                    "(no output)".to_string()
+                } else {
+                    g.0.clone()
+                }
+            };
+            Ok(match wait::verdict(&i) {
+                Verdict::Healthy => Look::Ready(format!("{name} is running and healthy")),
+                Verdict::Running => Look::Ready(format!("{name} is running (no health check)")),
+                Verdict::Unhealthy => {
+                    Look::Failed(format!("{name} is unhealthy; last probe: {shown}"))
+                }
+                Verdict::Exited(code) => Look::Failed(format!("{name} exited with status {code}")),
+                Verdict::Starting => Look::NotYet(String::new()),
+            })
         }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-            _ = cx.cancel.cancelled() => return Err(Error::failed("cancelled")),
-        }
+    })
+    .await;
+    let (last_output, state, health) = seen.into_inner().unwrap_or_else(|p| p.into_inner());
+    waited.map_err(|e| match e {
+        WaitError::TimedOut { limit, .. } => Error::failed(format!(
+            "{name} was not ready within {}s (state {}, health {}); last probe: {}",
+            limit.as_secs(),
+            state.as_str(),
+            health.as_str(),
+            if last_output.is_empty() {
+                "(none)"
+            } else {
+                &last_output
+            }
+        )),
+        other => wait_err(&format!("inspect {name}"), other),
+    })
+}
+
+/// A wait's end as the step's error (`what`: the engine call that failed, for its message).
+fn wait_err(what: &str, e: WaitError<crate::docker::EngineError>) -> Error {
+    match e {
+        WaitError::Look(e) => docker_err(what, e),
+        WaitError::Cancelled => Error::failed("cancelled"),
+        other => Error::failed(other.to_string()),
     }
 }
 
@@ -306,34 +312,38 @@ async fn wait_service(
     limit: Duration,
 ) -> Result<String, Error> {
     let d = cx.host.docker().await?;
-    let started = Instant::now();
-    let mut last = String::from("no container yet");
-    loop {
-        let newest = deploy::service_container(&d, compose, service, true).await?;
-        if let Some(c) = newest {
-            let i: Inspected = control::inspect(&d, &c)
+    // What the looks saw last, for the messages (never held across an await).
+    let last = std::sync::Mutex::new(String::from("no container yet"));
+    let set = |v: String| *last.lock().unwrap_or_else(|p| p.into_inner()) = v;
+    let get = || last.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let waited = wait::until(limit, cx.cancel, || {
+        let (d, set, get) = (&d, &set, &get);
+        async move {
+            let Some(c) = deploy::service_container(d, compose, service, true).await? else {
+                return Ok(Look::NotYet(String::new()));
+            };
+            let i: Inspected = control::inspect(d, &c)
                 .await
                 .map_err(|e| docker_err(&format!("inspect {service}"), e))?;
-            let (status, health) = (i.state.as_str(), i.health);
+            let health = i.health;
             if let Some(out) = i.probe_output.as_deref().filter(|o| !o.trim().is_empty()) {
-                last = format!("docker health {}: {}", health.as_str(), out.trim());
+                set(format!("docker health {}: {}", health.as_str(), out.trim()));
             }
-            match (i.state, health) {
-                (State::Exited | State::Dead, _) => {
-                    let code = i.exit_code.unwrap_or(-1);
-                    return Err(Error::failed(format!(
-                        "{service} exited with status {code}; last: {last}"
-                    )));
+            Ok(match wait::verdict(&i) {
+                Verdict::Exited(code) => Look::Failed(format!(
+                    "{service} exited with status {code}; last: {}",
+                    get()
+                )),
+                Verdict::Unhealthy => {
+                    Look::Failed(format!("{service} is unhealthy; last: {}", get()))
                 }
-                (State::Running, Health::Unhealthy) => {
-                    return Err(Error::failed(format!(
-                        "{service} is unhealthy; last: {last}"
-                    )));
-                }
-                (State::Running, Health::Healthy | Health::None) => match http {
-                    None => return Ok(format!("{service} is running and {}", health.as_str())),
+                Verdict::Healthy | Verdict::Running => match http {
+                    None => Look::Ready(format!("{service} is running and {}", health.as_str())),
                     Some((path, port)) => match i.ip(None) {
-                        None => last = "the container has no network address yet".into(),
+                        None => {
+                            set("the container has no network address yet".into());
+                            Look::NotYet(String::new())
+                        }
                         Some(ip) => {
                             let url = format!("http://{ip}:{port}{path}");
                             let p = crate::http::probe(
@@ -344,7 +354,7 @@ async fn wait_service(
                             )
                             .await;
                             if p.is_up(None) {
-                                return Ok(format!(
+                                return Ok(Look::Ready(format!(
                                     "{service}: {} and GET {path} answered {} in {:.0} ms",
                                     if health == Health::Healthy {
                                         "healthy"
@@ -353,31 +363,40 @@ async fn wait_service(
                                     },
                                     p.status.unwrap_or(0),
                                     p.latency_ms.unwrap_or(0.0)
-                                ));
+                                )));
                             }
-                            last = match (p.status, p.error) {
+                            set(match (p.status, p.error) {
                                 (Some(s), _) => format!(
                                     "GET {path} answered {s}: {}",
                                     p.body.unwrap_or_default()
                                 ),
                                 (None, Some(e)) => format!("GET {path}: {e}"),
                                 _ => format!("GET {path}: no answer"),
-                            };
+                            });
+                            Look::NotYet(String::new())
                         }
                     },
                 },
-                _ => last = format!("{service} is {status}, health {}", health.as_str()),
-            }
+                Verdict::Starting => {
+                    set(format!(
+                        "{service} is {}, health {}",
+                        i.state.as_str(),
+                        health.as_str()
+                    ));
+                    Look::NotYet(String::new())
+                }
+            })
         }
-        if started.elapsed() >= limit {
-            return Err(Error::failed(format!(
-                "{service} was not healthy within {}s; last health output: {last}",
-                limit.as_secs()
-            )));
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-            _ = cx.cancel.cancelled() => return Err(Error::failed("cancelled")),
-        }
-    }
+    })
+    .await;
+    waited.map_err(|e| match e {
+        WaitError::TimedOut { limit, .. } => Error::failed(format!(
+            "{service} was not healthy within {}s; last health output: {}",
+            limit.as_secs(),
+            get()
+        )),
+        WaitError::Look(e) => e,
+        WaitError::Cancelled => Error::failed("cancelled"),
+        WaitError::Failed(m) => Error::failed(m),
+    })
 }
