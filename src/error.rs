@@ -29,6 +29,8 @@ impl ExitKind {
 pub struct Error {
     pub kind: ExitKind,
     pub message: String,
+    /// The work was cancelled (Ctrl-C, the console's cancel), not failed on its own.
+    pub cancelled: bool,
 }
 
 impl fmt::Display for Error {
@@ -42,6 +44,15 @@ impl Error {
         Self {
             kind,
             message: message.into(),
+            cancelled: false,
+        }
+    }
+    /// Cancelled by the operator: exits as a failure (the action did not complete), journaled
+    /// as cancelled.
+    pub fn cancelled() -> Self {
+        Self {
+            cancelled: true,
+            ..Self::failed("cancelled")
         }
     }
     pub fn usage(message: impl Into<String>) -> Self {

@@ -165,7 +165,7 @@ impl Engine {
                 )
                 .await;
             if let Err(e) = result {
-                let outcome = if cancel.is_cancelled() {
+                let outcome = if e.cancelled || cancel.is_cancelled() {
                     Outcome::Cancelled
                 } else {
                     Outcome::Failed
@@ -259,7 +259,7 @@ impl Engine {
         let result = match cancel {
             Some(c) => tokio::select! {
                 r = steps::run(kind, &cx) => r,
-                _ = c.cancelled() => Err(Error::failed("cancelled")),
+                _ = c.cancelled() => Err(Error::cancelled()),
             },
             None => steps::run(kind, &cx).await,
         };
@@ -277,7 +277,7 @@ impl Engine {
                 });
             }
             Err(e) => {
-                let outcome = if token.is_cancelled() {
+                let outcome = if e.cancelled || token.is_cancelled() {
                     Outcome::Cancelled
                 } else {
                     Outcome::Failed

@@ -245,7 +245,7 @@ async fn wait_ready(
 fn wait_err(what: &str, e: WaitError<crate::docker::EngineError>) -> Error {
     match e {
         WaitError::Look(e) => docker_err(what, e),
-        WaitError::Cancelled => Error::failed("cancelled"),
+        WaitError::Cancelled => Error::cancelled(),
         other => Error::failed(other.to_string()),
     }
 }
@@ -261,7 +261,7 @@ async fn exec(cx: &StepCtx<'_>, id: &str, name: &str, command: &[String]) -> Res
     loop {
         let next = tokio::select! {
             n = session.next_frame() => n,
-            _ = cx.cancel.cancelled() => return Err(Error::failed("cancelled")),
+            _ = cx.cancel.cancelled() => return Err(Error::cancelled()),
         };
         let Some(chunk) = next else { break };
         let (idx, stream, bytes) = match chunk.map_err(failed)? {
@@ -396,7 +396,7 @@ async fn wait_service(
             get()
         )),
         WaitError::Look(e) => e,
-        WaitError::Cancelled => Error::failed("cancelled"),
+        WaitError::Cancelled => Error::cancelled(),
         WaitError::Failed(m) => Error::failed(m),
     })
 }

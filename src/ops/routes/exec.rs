@@ -120,7 +120,7 @@ pub(in crate::ops) async fn route_loaded(
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(300)) => {}
-            _ = cancel.cancelled() => return Err(Error::failed("cancelled")),
+            _ = cancel.cancelled() => return Err(Error::cancelled()),
         }
     }
 }
@@ -180,7 +180,7 @@ pub(in crate::ops) async fn route_answers(
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(300)) => {}
-            _ = cancel.cancelled() => return Err(Error::failed("cancelled")),
+            _ = cancel.cancelled() => return Err(Error::cancelled()),
         }
     }
 }
