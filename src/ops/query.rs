@@ -352,13 +352,7 @@ pub async fn trust(
     name: &str,
     confirm: &(dyn Fn(&crate::host::TrustedKey) -> bool + Sync),
 ) -> Result<Vec<crate::host::TrustedKey>, Error> {
-    let spec = inv.hosts.get(name).ok_or_else(|| {
-        Error::usage(names::unknown_name_message(
-            "host",
-            name,
-            inv.hosts.keys().map(String::as_str),
-        ))
-    })?;
+    let spec = super::select::host_spec(inv, name)?;
     if spec.ssh.is_none() {
         return Err(Error::usage(format!(
             "{name} is this machine: there is no SSH key to trust"

@@ -22,13 +22,7 @@ fn registry() -> &'static std::sync::Mutex<BTreeMap<String, Host>> {
 /// The handle of the inventory's host `name`: the one this process already has (when its
 /// settings are the inventory's), else a new one, kept for the next caller.
 pub fn host(inv: &Inventory, name: &str) -> Result<Host, Error> {
-    let spec = inv.hosts.get(name).ok_or_else(|| {
-        Error::usage(names::unknown_name_message(
-            "host",
-            name,
-            inv.hosts.keys().map(String::as_str),
-        ))
-    })?;
+    let spec = host_spec(inv, name)?;
     let mut hosts = registry().lock().unwrap_or_else(|p| p.into_inner());
     if let Some(h) = hosts.get(name).filter(|h| h.spec() == spec) {
         return Ok(h.clone());
@@ -36,6 +30,20 @@ pub fn host(inv: &Inventory, name: &str) -> Result<Host, Error> {
     let h = Host::new(name, spec)?;
     hosts.insert(name.to_string(), h.clone());
     Ok(h)
+}
+
+/// The inventory's host `name`; an unknown name is a usage error listing the hosts there are.
+pub fn host_spec<'a>(
+    inv: &'a Inventory,
+    name: &str,
+) -> Result<&'a crate::inventory::HostSpec, Error> {
+    inv.hosts.get(name).ok_or_else(|| {
+        Error::usage(names::unknown_name_message(
+            "host",
+            name,
+            inv.hosts.keys().map(String::as_str),
+        ))
+    })
 }
 
 /// Keep `h` as the process's handle for its name (a host connected with a passphrase

@@ -1,6 +1,6 @@
 //! The actions pane: the runs of this session, the selected one's steps and output.
 
-use super::widgets::{outcome_style, pane_title};
+use super::widgets::{empty_pane, outcome_style, pane_title};
 use crate::tui::app::App;
 use crate::tui::runs::StepState;
 use crate::tui::theme::Theme;
@@ -20,13 +20,12 @@ pub(super) fn draw(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
             area.width,
         ));
     if app.runs.is_empty() {
-        f.render_widget(
-            Paragraph::new(Span::styled(
-                "No actions yet. Press : for the palette, or ctrl-r on a container to restart it.",
-                theme.muted(),
-            ))
-            .block(block),
+        empty_pane(
+            f,
             area,
+            block,
+            "No actions yet. Press : for the palette, or ctrl-r on a container to restart it.",
+            theme,
         );
         return;
     }

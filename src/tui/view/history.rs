@@ -1,6 +1,6 @@
 //! The history pane: the journal's entries.
 
-use super::widgets::{outcome_style, pane_title};
+use super::widgets::{empty_pane, outcome_style, pane_title};
 use crate::tui::app::App;
 use crate::tui::theme::Theme;
 use ratatui::layout::{Constraint, Rect};
@@ -26,13 +26,12 @@ pub(super) fn draw(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
         return;
     }
     if app.history.is_empty() {
-        f.render_widget(
-            Paragraph::new(Span::styled(
-                "The journal is empty: no action has run yet.",
-                theme.muted(),
-            ))
-            .block(block),
+        empty_pane(
+            f,
             area,
+            block,
+            "The journal is empty: no action has run yet.",
+            theme,
         );
         return;
     }

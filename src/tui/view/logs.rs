@@ -1,5 +1,6 @@
 //! The logs pane: merged sources, levels and JSON keys picked out, search matches, input line.
 
+use super::widgets::empty_pane;
 use super::widgets::pane_title;
 use crate::tui::app::{App, LogInput};
 use crate::tui::theme::Theme;
@@ -135,14 +136,7 @@ pub(super) fn draw(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
             },
         ));
     if l.title.is_empty() {
-        f.render_widget(
-            Paragraph::new(Span::styled(
-                "No logs open. In the containers pane: l for a container, L for its whole compose project.",
-                theme.muted(),
-            ))
-            .block(block),
-            area,
-        );
+        empty_pane(f, area, block, "No logs open. In the containers pane: l for a container, L for its whole compose project.", theme);
         return;
     }
     let inner = block.inner(area);

@@ -1,6 +1,6 @@
 //! The routes pane: every host's routes, where they come from, and what Traefik says.
 
-use super::widgets::{key_hint, pane_title, shorten};
+use super::widgets::{empty_pane, key_hint, pane_title, shorten};
 use crate::tui::app::App;
 use crate::tui::keymap::KeyCommand;
 use crate::tui::theme::Theme;
@@ -45,14 +45,7 @@ pub(super) fn draw(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
         .title_bottom(Span::styled(hint, theme.muted()));
     let hosts = match &app.routes {
         None => {
-            f.render_widget(
-                Paragraph::new(Span::styled(
-                    "Reading routes and Traefik's API…",
-                    theme.muted(),
-                ))
-                .block(block),
-                area,
-            );
+            empty_pane(f, area, block, "Reading routes and Traefik's API…", theme);
             return;
         }
         Some(Err(e)) => {

@@ -171,3 +171,12 @@ pub fn cpu_scale(values: &std::collections::VecDeque<f64>) -> f64 {
         .filter(|v| v.is_finite())
         .fold(10.0, f64::max)
 }
+
+/// A pane with nothing to show yet: its block around one muted line saying why (and what to
+/// press).
+pub fn empty_pane(f: &mut ratatui::Frame, area: Rect, block: Block, text: &str, theme: &Theme) {
+    f.render_widget(
+        ratatui::widgets::Paragraph::new(Span::styled(text, theme.muted())).block(block),
+        area,
+    );
+}
