@@ -22,8 +22,25 @@ pub struct Assignment {
     pub existed: bool,
 }
 
-fn err(e: redis::RedisError) -> String {
-    e.to_string()
+/// What went wrong talking to a Redis server, said for the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum RedisError {
+    /// The tunnel to the server (over the host) could not be opened.
+    #[error("{0}")]
+    Forward(#[from] crate::host::HostError),
+    #[error("connecting to redis at {host}:{port}: timed out")]
+    ConnectTimeout { host: String, port: u16 },
+    #[error("connecting to redis at {host}:{port}: {source}")]
+    Connect {
+        host: String,
+        port: u16,
+        source: redis::RedisError,
+    },
+    /// A command the server refused or could not answer.
+    #[error("{0}")]
+    Command(#[from] redis::RedisError),
+    #[error("no empty, unassigned DB index left (the server has {databases})")]
+    Full { databases: u32 },
 }
 
 impl RedisAdmin {
@@ -31,11 +48,8 @@ impl RedisAdmin {
         host: &Host,
         addr: (&str, u16),
         password: Option<&str>,
-    ) -> Result<Self, String> {
-        let forward = host
-            .forward_tcp(addr.0, addr.1)
-            .await
-            .map_err(|e| e.to_string())?;
+    ) -> Result<Self, RedisError> {
+        let forward = host.forward_tcp(addr.0, addr.1).await?;
         // Percent-encoded: a password with `@`, `/` or `#` must not change the URL's shape.
         let auth = password
             .map(|p| {
@@ -53,45 +67,52 @@ impl RedisAdmin {
             })
             .unwrap_or_default();
         let url = format!("redis://{auth}{}/0", forward.addr());
-        let client = redis::Client::open(url).map_err(err)?;
+        let client = redis::Client::open(url)?;
         let conn = tokio::time::timeout(
             std::time::Duration::from_secs(15),
             client.get_multiplexed_async_connection(),
         )
         .await
-        .map_err(|_| format!("connecting to redis at {}:{}: timed out", addr.0, addr.1))?
-        .map_err(|e| format!("connecting to redis at {}:{}: {e}", addr.0, addr.1))?;
+        .map_err(|_| RedisError::ConnectTimeout {
+            host: addr.0.to_string(),
+            port: addr.1,
+        })?
+        .map_err(|source| RedisError::Connect {
+            host: addr.0.to_string(),
+            port: addr.1,
+            source,
+        })?;
         Ok(Self {
             conn,
             _forward: forward,
         })
     }
 
-    async fn cmd<T: redis::FromRedisValue>(&self, c: &mut redis::Cmd) -> Result<T, String> {
+    async fn cmd<T: redis::FromRedisValue>(&self, c: &mut redis::Cmd) -> Result<T, RedisError> {
         let mut conn = self.conn.clone();
-        c.query_async(&mut conn).await.map_err(err)
+        Ok(c.query_async(&mut conn).await?)
     }
 
     /// The index an app has, if any.
-    pub async fn assigned(&self, app: &str) -> Result<Option<u32>, String> {
+    pub async fn assigned(&self, app: &str) -> Result<Option<u32>, RedisError> {
         self.cmd(redis::cmd("HGET").arg(REGISTRY_KEY).arg(app))
             .await
     }
 
-    pub async fn registry(&self) -> Result<Vec<(String, u32)>, String> {
+    pub async fn registry(&self) -> Result<Vec<(String, u32)>, RedisError> {
         let mut v: Vec<(String, u32)> = self.cmd(redis::cmd("HGETALL").arg(REGISTRY_KEY)).await?;
         v.sort_by_key(|(_, i)| *i);
         Ok(v)
     }
 
-    async fn databases(&self) -> Result<u32, String> {
+    async fn databases(&self) -> Result<u32, RedisError> {
         let v: Vec<String> = self
             .cmd(redis::cmd("CONFIG").arg("GET").arg("databases"))
             .await?;
         Ok(v.get(1).and_then(|n| n.parse().ok()).unwrap_or(16))
     }
 
-    async fn dbsize(&self, index: u32) -> Result<u64, String> {
+    async fn dbsize(&self, index: u32) -> Result<u64, RedisError> {
         // A fresh connection per index: SELECT is per connection.
         let mut conn = self.conn.clone();
         redis::pipe()
@@ -105,7 +126,7 @@ impl RedisAdmin {
             .query_async::<(u64,)>(&mut conn)
             .await
             .map(|(n,)| n)
-            .map_err(err)
+            .map_err(RedisError::from)
     }
 
     async fn has_acl(&self) -> bool {
@@ -121,7 +142,7 @@ impl RedisAdmin {
         app: &str,
         password: &str,
         rotate: bool,
-    ) -> Result<Assignment, String> {
+    ) -> Result<Assignment, RedisError> {
         let acl = self.has_acl().await;
         if let Some(index) = self.assigned(app).await? {
             let mut password_out = None;
@@ -163,13 +184,11 @@ impl RedisAdmin {
                 existed: false,
             });
         }
-        Err(format!(
-            "no empty, unassigned DB index left (the server has {n})"
-        ))
+        Err(RedisError::Full { databases: n })
     }
 
     /// A user limited to `APP:*` keys, without FLUSHALL/FLUSHDB or other dangerous commands.
-    async fn set_acl_user(&self, app: &str, password: &str) -> Result<(), String> {
+    async fn set_acl_user(&self, app: &str, password: &str) -> Result<(), RedisError> {
         self.cmd::<String>(
             redis::cmd("ACL")
                 .arg("SETUSER")

@@ -515,12 +515,12 @@ pub(super) async fn assign_redis(
         ep.password.as_deref(),
     )
     .await
-    .map_err(Error::failed)?;
+    .map_err(|e| Error::failed(e.to_string()))?;
     let pw = db::generate_password(24).map_err(Error::failed)?;
     let a = admin
         .assign(app, &pw, rotate)
         .await
-        .map_err(Error::failed)?;
+        .map_err(|e| Error::failed(e.to_string()))?;
     let (h, p) = &ep.host_side;
     match &a.password {
         Some(pw) => secret(
