@@ -16,6 +16,40 @@ const MATCHERS: [&str; 11] = [
     "ClientIP",
 ];
 
+/// Why a rule is refused, said for the operator (with where in the rule, where it helps).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuleError {
+    #[error("a single {op:?} at position {at}; write && or ||")]
+    SingleOperator { op: char, at: usize },
+    #[error("the quote at position {at} is not closed")]
+    UnclosedQuote { at: usize },
+    #[error("unexpected {found:?} at position {at}")]
+    UnexpectedChar { found: char, at: usize },
+    #[error("a '(' is not closed")]
+    UnclosedParen,
+    #[error("unknown matcher {name:?}; Traefik knows {}", MATCHERS.join(", "))]
+    UnknownMatcher { name: String },
+    #[error("{name} must be followed by '('")]
+    NoArguments { name: String },
+    #[error("{name}(...) takes quoted arguments, e.g. {name}(`example.com`)")]
+    UnquotedArgument { name: String },
+    #[error("{name}(...) is not closed")]
+    UnclosedCall { name: String },
+    #[error("expected a matcher, found {found}")]
+    ExpectedMatcher { found: String },
+    #[error("the rule ends where a matcher was expected")]
+    EndsEarly,
+    #[error("unexpected {found} after a complete rule")]
+    TrailingInput { found: String },
+    #[error("the rule is longer than 1000 characters")]
+    TooLong,
+    #[error("the rule contains control characters")]
+    ControlCharacters,
+    /// A `Host(...)` argument that is not a DNS name.
+    #[error("{0}")]
+    BadHost(String),
+}
+
 #[derive(Debug, PartialEq)]
 enum Tok {
     Ident(String),
@@ -28,7 +62,7 @@ enum Tok {
     Not,
 }
 
-fn lex(rule: &str) -> Result<Vec<Tok>, String> {
+fn lex(rule: &str) -> Result<Vec<Tok>, RuleError> {
     let mut out = Vec::new();
     let chars: Vec<char> = rule.chars().collect();
     let mut i = 0;
@@ -54,7 +88,7 @@ fn lex(rule: &str) -> Result<Vec<Tok>, String> {
             }
             '&' | '|' => {
                 if chars.get(i + 1) != Some(&c) {
-                    return Err(format!("a single {c:?} at position {i}; write && or ||"));
+                    return Err(RuleError::SingleOperator { op: c, at: i });
                 }
                 out.push(if c == '&' { Tok::And } else { Tok::Or });
                 i += 2
@@ -68,7 +102,7 @@ fn lex(rule: &str) -> Result<Vec<Tok>, String> {
                     i += 1;
                 }
                 if i >= chars.len() {
-                    return Err(format!("the quote at position {start} is not closed"));
+                    return Err(RuleError::UnclosedQuote { at: start });
                 }
                 i += 1;
                 out.push(Tok::Str(s));
@@ -81,7 +115,12 @@ fn lex(rule: &str) -> Result<Vec<Tok>, String> {
                 }
                 out.push(Tok::Ident(s));
             }
-            other => return Err(format!("unexpected {other:?} at position {i}")),
+            other => {
+                return Err(RuleError::UnexpectedChar {
+                    found: other,
+                    at: i,
+                })
+            }
         }
     }
     Ok(out)
@@ -101,7 +140,7 @@ impl Parser {
         self.pos += 1;
         self.toks.get(self.pos - 1)
     }
-    fn expr(&mut self) -> Result<(), String> {
+    fn expr(&mut self) -> Result<(), RuleError> {
         self.term()?;
         while matches!(self.peek(), Some(Tok::And | Tok::Or)) {
             self.pos += 1;
@@ -109,53 +148,48 @@ impl Parser {
         }
         Ok(())
     }
-    fn term(&mut self) -> Result<(), String> {
+    fn term(&mut self) -> Result<(), RuleError> {
         match self.next() {
             Some(Tok::Not) => self.term(),
             Some(Tok::Open) => {
                 self.expr()?;
                 match self.next() {
                     Some(Tok::Close) => Ok(()),
-                    _ => Err("a '(' is not closed".into()),
+                    _ => Err(RuleError::UnclosedParen),
                 }
             }
             Some(Tok::Ident(name)) => {
                 let name = name.clone();
                 if !MATCHERS.contains(&name.as_str()) {
-                    return Err(format!(
-                        "unknown matcher {name:?}; Traefik knows {}",
-                        MATCHERS.join(", ")
-                    ));
+                    return Err(RuleError::UnknownMatcher { name });
                 }
                 if self.next() != Some(&Tok::Open) {
-                    return Err(format!("{name} must be followed by '('"));
+                    return Err(RuleError::NoArguments { name });
                 }
                 let mut args = Vec::new();
                 loop {
                     match self.next() {
                         Some(Tok::Str(s)) => args.push(s.clone()),
-                        _ => {
-                            return Err(format!(
-                                "{name}(...) takes quoted arguments, e.g. {name}(`example.com`)"
-                            ))
-                        }
+                        _ => return Err(RuleError::UnquotedArgument { name }),
                     }
                     match self.next() {
                         Some(Tok::Comma) => continue,
                         Some(Tok::Close) => break,
-                        _ => return Err(format!("{name}(...) is not closed")),
+                        _ => return Err(RuleError::UnclosedCall { name }),
                     }
                 }
                 if name == "Host" {
                     for a in &args {
-                        check_hostname(a)?;
+                        check_hostname(a).map_err(RuleError::BadHost)?;
                         self.hosts.push(a.to_ascii_lowercase());
                     }
                 }
                 Ok(())
             }
-            Some(t) => Err(format!("expected a matcher, found {t:?}")),
-            None => Err("the rule ends where a matcher was expected".into()),
+            Some(t) => Err(RuleError::ExpectedMatcher {
+                found: format!("{t:?}"),
+            }),
+            None => Err(RuleError::EndsEarly),
         }
     }
 }
@@ -166,12 +200,12 @@ pub fn check_hostname(h: &str) -> Result<(), String> {
 }
 
 /// Check a rule's syntax; returns the host names of its `Host(...)` matchers.
-pub fn check(rule: &str) -> Result<Vec<String>, String> {
+pub fn check(rule: &str) -> Result<Vec<String>, RuleError> {
     if rule.len() > 1000 {
-        return Err("the rule is longer than 1000 characters".into());
+        return Err(RuleError::TooLong);
     }
     if rule.chars().any(|c| c.is_control()) {
-        return Err("the rule contains control characters".into());
+        return Err(RuleError::ControlCharacters);
     }
     let mut p = Parser {
         toks: lex(rule)?,
@@ -180,10 +214,9 @@ pub fn check(rule: &str) -> Result<Vec<String>, String> {
     };
     p.expr()?;
     if p.pos != p.toks.len() {
-        return Err(format!(
-            "unexpected {:?} after a complete rule",
-            p.toks[p.pos]
-        ));
+        return Err(RuleError::TrailingInput {
+            found: format!("{:?}", p.toks[p.pos]),
+        });
     }
     Ok(p.hosts)
 }
