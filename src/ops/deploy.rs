@@ -6,15 +6,21 @@
 
 use super::step::{ComposeTarget, Plan, Step, StepKind};
 use super::Action;
-use crate::docker::compose::{self, dotenv, dotenv::DotEnv, ComposeFlavor};
+use crate::docker::compose::{self, dotenv::DotEnv};
 use crate::docker::{control, images};
 use crate::error::Error;
 use crate::host::{Cmd, Host};
 use crate::inventory::{AppSpec, DeployKind, Inventory};
 use crate::names;
-use std::path::PathBuf;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+
+mod exec;
+
+pub(super) use exec::{
+    build, compose_run, git_pull, git_reset, recreate, service_container, write_env,
+};
+use exec::{compose_flavor, run_checked};
 
 /// What a deploy or rollback plan is made from.
 #[derive(Debug, Clone, PartialEq)]
@@ -149,16 +155,6 @@ async fn recorded_pins(host: &Host, app: &str, version: &str) -> Result<Vec<Pin>
         });
     }
     Ok(out)
-}
-
-/// The app's `.env` on its host, parsed as compose parses it (none: empty).
-async fn read_env(host: &Host, path: &std::path::Path) -> Result<DotEnv, Error> {
-    let text = host
-        .read_optional(path)
-        .await?
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default();
-    DotEnv::parse(&text).map_err(|e| Error::usage(format!("{}: {e}", path.display())))
 }
 
 /// The image (name and ID) each service's running container uses.
@@ -481,36 +477,6 @@ pub fn plan_deploy(action: &Action, input: &DeployInput, host: &str) -> Result<P
     })
 }
 
-async fn compose_flavor(host: &Host) -> Result<ComposeFlavor, Error> {
-    compose::detect(host, &CancellationToken::new())
-        .await?
-        .ok_or_else(|| {
-            Error::failed(format!(
-                "{}: neither `docker compose` nor `docker-compose` is installed",
-                host.name()
-            ))
-        })
-}
-
-async fn run_checked(
-    host: &Host,
-    cmd: &Cmd,
-    cancel: &CancellationToken,
-    what: &str,
-) -> Result<String, Error> {
-    let out = host.exec(cmd, cancel).await?;
-    if !out.success() {
-        let err = out.stderr_str();
-        let tail: Vec<&str> = err.lines().rev().take(6).collect();
-        return Err(Error::failed(format!(
-            "{what} failed (exit {}): {}",
-            out.status,
-            tail.into_iter().rev().collect::<Vec<_>>().join(" / ")
-        )));
-    }
-    Ok(out.stdout_str())
-}
-
 /// Image names per service from `compose config` (normalized YAML: two-space indents).
 pub fn images_from_config(config: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
@@ -623,128 +589,6 @@ pub(super) async fn check_images(
     Ok(report.join("; "))
 }
 
-pub(super) async fn compose_run(
-    host: &Host,
-    compose: &ComposeTarget,
-    service: &str,
-    command: &str,
-    env: &[(String, String)],
-    cancel: &CancellationToken,
-) -> Result<String, Error> {
-    let flavor = compose_flavor(host).await?;
-    let mut cmd = compose
-        .cmd(
-            &flavor,
-            &["run", "--rm", "-T", service, "sh", "-c", command],
-        )
-        .timeout(Duration::from_secs(1800));
-    for (k, v) in env {
-        cmd = cmd.env(k, v);
-    }
-    run_checked(host, &cmd, cancel, "the migration")
-        .await
-        .map(|o| {
-            let lines: Vec<&str> = o.lines().rev().take(3).collect();
-            format!(
-                "migrated: {}",
-                lines.into_iter().rev().collect::<Vec<_>>().join(" / ")
-            )
-        })
-}
-
-pub(super) async fn recreate(
-    host: &Host,
-    compose: &ComposeTarget,
-    service: &str,
-    env: &[(String, String)],
-    build: bool,
-    cancel: &CancellationToken,
-) -> Result<String, Error> {
-    let flavor = compose_flavor(host).await?;
-    let mut args = vec!["up", "-d", "--no-deps", "--force-recreate"];
-    if !build {
-        args.push("--no-build");
-    }
-    args.push(service);
-    let mut cmd = compose
-        .cmd(&flavor, &args)
-        .timeout(Duration::from_secs(600));
-    for (k, v) in env {
-        cmd = cmd.env(k, v);
-    }
-    run_checked(host, &cmd, cancel, &format!("recreating {service}")).await?;
-    Ok(format!("{service} recreated"))
-}
-
-pub(super) async fn build(
-    host: &Host,
-    compose: &ComposeTarget,
-    services: &[String],
-    cancel: &CancellationToken,
-) -> Result<String, Error> {
-    let flavor = compose_flavor(host).await?;
-    let mut args = vec!["build"];
-    args.extend(services.iter().map(String::as_str));
-    run_checked(
-        host,
-        &compose
-            .cmd(&flavor, &args)
-            .timeout(Duration::from_secs(3600)),
-        cancel,
-        "compose build",
-    )
-    .await?;
-    Ok(format!("built {}", services.join(", ")))
-}
-
-pub(super) async fn git_pull(
-    host: &Host,
-    dir: &str,
-    cancel: &CancellationToken,
-) -> Result<String, Error> {
-    let head = |c: &'static str| {
-        Cmd::new("git")
-            .args(["rev-parse", "--short", c])
-            .cwd(dir.to_string())
-            .timeout(Duration::from_secs(30))
-    };
-    let old = run_checked(host, &head("HEAD"), cancel, "git rev-parse").await?;
-    run_checked(
-        host,
-        &Cmd::new("git")
-            .args(["pull", "--ff-only"])
-            .cwd(dir.to_string())
-            .timeout(Duration::from_secs(300)),
-        cancel,
-        "git pull",
-    )
-    .await?;
-    let new = run_checked(host, &head("HEAD"), cancel, "git rev-parse").await?;
-    Ok(format!("{} -> {}", old.trim(), new.trim()))
-}
-
-pub(super) async fn git_reset(
-    host: &Host,
-    dir: &str,
-    commit: &str,
-    cancel: &CancellationToken,
-) -> Result<String, Error> {
-    if !commit.chars().all(|c| c.is_ascii_hexdigit()) || commit.is_empty() {
-        return Err(Error::failed(format!("{commit:?} is not a commit id")));
-    }
-    run_checked(
-        host,
-        &Cmd::new("git")
-            .args(["reset", "--keep", commit])
-            .cwd(dir.to_string())
-            .timeout(Duration::from_secs(60)),
-        cancel,
-        "git reset",
-    )
-    .await?;
-    Ok(format!("{dir} back at {}", short_id(commit)))
-}
-
 pub(super) async fn tag_image(
     host: &Host,
     image_id: &str,
@@ -773,37 +617,6 @@ pub fn registry_of(image: &str) -> Option<&str> {
     let (first, rest) = image.split_once('/')?;
     (!rest.is_empty() && (first.contains('.') || first.contains(':') || first == "localhost"))
         .then_some(first)
-}
-
-/// The newest running container of `service` in the project.
-/// The newest container of `service` in the project (`all`: stopped ones too), matched by
-/// compose's project or working-directory label, so a project compose names from `.env`,
-/// `name:` or the environment is found either way.
-pub(super) async fn service_container(
-    docker: &crate::docker::Engine,
-    compose: &ComposeTarget,
-    service: &str,
-    all: bool,
-) -> Result<Option<String>, Error> {
-    let label = format!("com.docker.compose.service={service}");
-    let list = control::with_label(docker, &label, all)
-        .await
-        .map_err(|e| {
-            Error::failed(format!(
-                "listing {service}: {}",
-                crate::docker::describe_error(&e)
-            ))
-        })?;
-    Ok(list
-        .into_iter()
-        .filter(|c| {
-            compose.owns(
-                c.label("com.docker.compose.project"),
-                c.label("com.docker.compose.project.working_dir"),
-            )
-        })
-        .max_by_key(|c| c.created.unwrap_or(0))
-        .map(|c| c.id))
 }
 
 pub(super) async fn record_images(
@@ -897,30 +710,6 @@ pub(super) async fn pin_image(
 /// `sha256:0123456789ab…` or a commit as its first 12 hex digits.
 fn short_id(id: &str) -> String {
     id.trim_start_matches("sha256:").chars().take(12).collect()
-}
-
-pub(super) async fn write_env(
-    host: &Host,
-    path: &str,
-    pairs: &[(String, String)],
-) -> Result<String, Error> {
-    let p = PathBuf::from(path);
-    let current = read_env(host, &p).await?;
-    let refs: Vec<(&str, &str)> = pairs
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let updated = dotenv::set_all(current.text(), &refs)
-        .map_err(|e| Error::failed(format!("{path}: {e}")))?;
-    host.write_file_atomic(&p, updated.as_bytes(), Some(0o600))
-        .await?;
-    Ok(format!(
-        "{path}: {}",
-        refs.iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    ))
 }
 
 #[cfg(test)]
@@ -1173,20 +962,6 @@ mod tests {
             &recreate_a.undo[1],
             StepKind::ComposeRecreate { build: false, .. }
         ));
-    }
-
-    #[test]
-    fn dotenv_edits_keep_the_rest() {
-        let env = "# shop\nVERSION=1.4.1\nexport SECRET='x'\n";
-        let parsed = DotEnv::parse(env).unwrap();
-        assert_eq!(parsed.get("VERSION").as_deref(), Some("1.4.1"));
-        assert_eq!(parsed.get("SECRET").as_deref(), Some("x"));
-        let out =
-            dotenv::set_all(env, &[("VERSION", "1.4.2"), ("PREVIOUS_VERSION", "1.4.1")]).unwrap();
-        assert_eq!(
-            out,
-            "# shop\nVERSION=1.4.2\nexport SECRET='x'\nPREVIOUS_VERSION=1.4.1\n"
-        );
     }
 
     #[test]
