@@ -23,7 +23,6 @@ const MAX_LINES: usize = 600;
 /// Files over that size today, each to be split in its own step; the list may only shrink
 /// (a file that got under the limit must be taken off it).
 const OVERSIZE_KNOWN: &[&str] = &[
-    "src/ops/deploy.rs",
     "src/ops/doctor.rs",
     "src/storage/s3.rs",
     "src/host/ssh/mod.rs",
