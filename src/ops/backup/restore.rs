@@ -1,0 +1,208 @@
+//! Restoring a backup: into a scratch database first (checked as verify checks), then the
+//! apps that use the database stopped, the scratch database swapped in (the old one kept),
+//! the apps started and waited for; a failure after the swap puts the old database back.
+
+use super::super::event::ActionEvent;
+use super::super::step::{DbRef, StorageRef};
+use super::psql::Psql;
+use super::verify::restore_into_scratch;
+use super::{progress, Job, Manifest};
+use crate::docker::{control, Engine};
+use crate::error::Error;
+use crate::host::Host;
+use tokio::sync::mpsc::UnboundedSender;
+
+/// The containers of the apps that use a database (to stop them around a restore).
+async fn app_containers(
+    host: &Host,
+    d: &Engine,
+    apps: &[crate::inventory::AppSpec],
+) -> Result<Vec<(String, String)>, Error> {
+    let mut projects = Vec::new();
+    for a in apps {
+        projects.push(super::super::query::app_project(host, a).await?);
+    }
+    let list = crate::docker::list_containers(d, host.name())
+        .await
+        .map_err(|e| Error::failed(crate::docker::describe_error(&e)))?;
+    Ok(list
+        .into_iter()
+        .filter(|c| {
+            c.state == crate::docker::State::Running
+                && projects
+                    .iter()
+                    .any(|p| super::super::query::belongs_to_app(c, p))
+        })
+        .map(|c| (c.id, c.name))
+        .collect())
+}
+
+async fn wait_running(d: &Engine, id: &str, limit: std::time::Duration) -> Result<(), String> {
+    use crate::docker::Health;
+    let start = std::time::Instant::now();
+    loop {
+        let i = control::inspect(d, id)
+            .await
+            .map_err(|e| crate::docker::describe_error(&e))?;
+        match (i.running, i.health) {
+            (true, Health::None | Health::Healthy) => return Ok(()),
+            (true, Health::Unhealthy) => return Err("unhealthy".into()),
+            _ => {}
+        }
+        if start.elapsed() > limit {
+            return Err(format!("not healthy within {}s", limit.as_secs()));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
+/// Restore: scratch first (checked against the manifest), then stop the apps, swap the
+/// scratch database in (the old one kept as NAME_before_restore_TIME), start the apps and
+/// wait for their health; on any failure after the swap, swap back and restart the apps.
+pub(in crate::ops) async fn restore(
+    host: &Host,
+    db: &DbRef,
+    st: &StorageRef,
+    id: &str,
+    apps: &[crate::inventory::AppSpec],
+    seq: usize,
+    events: &UnboundedSender<ActionEvent>,
+) -> Result<String, Error> {
+    let store = st.open(host)?;
+    let m = store.read_manifest(id).await?;
+    let job = Job::open(host, &store, db, "postgres", seq, events).await?;
+    let done = swap_in(&job, &m, apps).await;
+    job.close().await;
+    done
+}
+
+/// [`restore`], its tools in place.
+async fn swap_in(
+    job: &Job<'_>,
+    m: &Manifest,
+    apps: &[crate::inventory::AppSpec],
+) -> Result<String, Error> {
+    let &Job {
+        host,
+        ref d,
+        ref tools,
+        ref db,
+        seq,
+        events,
+        ..
+    } = job;
+    let cid = tools.cid.as_str();
+    let id = &m.id;
+    let stamp = chrono::Utc::now().format("%Y%m%d%H%M%S").to_string();
+    let scratch = format!("opsdeck_restore_{stamp}");
+    let kept = format!("{}_before_restore_{stamp}", db.database);
+    let live = &db.database;
+    let mut admin = Psql::open(d, cid, &db.user, "postgres").await?;
+    admin
+        .query(&format!("CREATE DATABASE \"{scratch}\";"))
+        .await?;
+    // 1. Into the scratch database, checked. The live database is not touched yet.
+    let report = |n: u64| progress(events, seq, n);
+    let staged = restore_into_scratch(job, m, &scratch, &report).await;
+    if let Err(e) = staged {
+        let _ = admin
+            .query(&format!("DROP DATABASE IF EXISTS \"{scratch}\";"))
+            .await;
+        admin.close().await;
+        return Err(Error::failed(format!(
+            "{}; the live database and the apps were not touched",
+            e.error().message
+        )));
+    }
+    // 2. Stop the apps that use it (never the database's own container: seed 003 runs
+    // Postgres in the same compose project as its apps).
+    let stopped: Vec<(String, String)> = app_containers(host, d, apps)
+        .await?
+        .into_iter()
+        .filter(|(id, _)| id != cid)
+        .collect();
+    for (cid_app, _) in &stopped {
+        let _ = control::stop(d, cid_app, Some(10)).await;
+    }
+    let start_apps = |d: Engine, stopped: Vec<(String, String)>| async move {
+        let mut problems = Vec::new();
+        for (c, name) in &stopped {
+            if let Err(e) = control::start(&d, c).await {
+                problems.push(format!("{name}: {}", crate::docker::describe_error(&e)));
+                continue;
+            }
+            if let Err(e) = wait_running(&d, c, std::time::Duration::from_secs(120)).await {
+                problems.push(format!("{name}: {e}"));
+            }
+        }
+        problems
+    };
+    // 3. Swap, keeping the old database.
+    let terminate = |name: &str| {
+        format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid();")
+    };
+    let swap = async {
+        admin.query(&terminate(live)).await?;
+        admin
+            .query(&format!("ALTER DATABASE \"{live}\" RENAME TO \"{kept}\";"))
+            .await?;
+        if let Err(e) = admin
+            .query(&format!(
+                "ALTER DATABASE \"{scratch}\" RENAME TO \"{live}\";"
+            ))
+            .await
+        {
+            let _ = admin
+                .query(&format!("ALTER DATABASE \"{kept}\" RENAME TO \"{live}\";"))
+                .await;
+            return Err(e);
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(e) = swap {
+        let _ = admin
+            .query(&format!("DROP DATABASE IF EXISTS \"{scratch}\";"))
+            .await;
+        admin.close().await;
+        let problems = start_apps(d.clone(), stopped).await;
+        return Err(Error::failed(format!(
+            "swapping the databases failed: {}; the old database stays live{}",
+            e.message,
+            if problems.is_empty() {
+                String::new()
+            } else {
+                format!("; restarting apps: {}", problems.join(", "))
+            }
+        )));
+    }
+    // 4. Start the apps and wait for their health; if they fail, put the old database back.
+    let problems = start_apps(d.clone(), stopped.clone()).await;
+    if !problems.is_empty() {
+        for (c, _) in &stopped {
+            let _ = control::stop(d, c, None).await;
+        }
+        let failed_name = format!("{live}_failed_restore_{stamp}");
+        let _ = admin.query(&terminate(live)).await;
+        let _ = admin
+            .query(&format!(
+                "ALTER DATABASE \"{live}\" RENAME TO \"{failed_name}\";"
+            ))
+            .await;
+        let _ = admin
+            .query(&format!("ALTER DATABASE \"{kept}\" RENAME TO \"{live}\";"))
+            .await;
+        admin.close().await;
+        let again = start_apps(d.clone(), stopped).await;
+        return Err(Error::failed(format!(
+            "the apps were not healthy on the restored database ({}); the old database was put back and the apps restarted{}",
+            problems.join(", "),
+            if again.is_empty() { String::new() } else { format!(" (still failing: {})", again.join(", ")) }
+        )));
+    }
+    admin.close().await;
+    Ok(format!(
+        "{live} restored from {id}; the previous database is kept as {kept} (drop it when satisfied); {} app container(s) restarted healthy",
+        stopped.len()
+    ))
+}
