@@ -3,6 +3,29 @@
 use crate::journal::Outcome;
 use serde::Serialize;
 
+/// What a `Progress` event counts (`bytes` in JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unit {
+    Bytes,
+}
+
+impl std::fmt::Display for Unit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Unit::Bytes => "bytes",
+        })
+    }
+}
+
+/// Which output stream a line came from (`stdout`/`stderr` in JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum ActionEvent {
@@ -21,11 +44,11 @@ pub enum ActionEvent {
         seq: usize,
         done: u64,
         total: Option<u64>,
-        unit: String,
+        unit: Unit,
     },
     Output {
         seq: usize,
-        stream: String,
+        stream: Stream,
         line: String,
     },
     /// A secret shown once (a new DATABASE_URL): never journaled, never logged.

@@ -28,7 +28,7 @@ pub struct Moved {
     pub seq: usize,
     pub done: u64,
     pub total: Option<u64>,
-    pub unit: String,
+    pub unit: super::event::Unit,
 }
 
 /// An action's progress, folded from its events.
@@ -92,7 +92,7 @@ impl Progress {
                     seq: *seq,
                     done: *done,
                     total: *total,
-                    unit: unit.clone(),
+                    unit: *unit,
                 });
             }
             ActionEvent::StepDone {
@@ -230,7 +230,7 @@ mod tests {
             seq: 1,
             done: 10,
             total: None,
-            unit: "bytes".into(),
+            unit: crate::ops::event::Unit::Bytes,
         });
         assert_eq!(p.moved.as_ref().map(|m| m.done), Some(10));
         p.apply(&ActionEvent::StepDone {

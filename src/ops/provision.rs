@@ -492,7 +492,7 @@ pub(super) async fn provision_postgres(
             }
             let _ = events.send(ActionEvent::Output {
                 seq,
-                stream: "stdout".into(),
+                stream: super::event::Stream::Stdout,
                 line: format!("DATABASE_URL=postgres://{ident}:***@{h}:{p}/{ident} (exists; --rotate-password for a new password)"),
             });
         }
@@ -537,7 +537,7 @@ pub(super) async fn assign_redis(
             };
             let _ = events.send(ActionEvent::Output {
                 seq,
-                stream: "stdout".into(),
+                stream: super::event::Stream::Stdout,
                 line,
             });
         }

@@ -2,7 +2,7 @@
 
 use super::action::ContainerOp;
 use super::deploy;
-use super::event::ActionEvent;
+use super::event::{ActionEvent, Stream};
 use super::step::StepKind;
 use crate::docker::control::{self, Inspected};
 use crate::docker::exec::{self, Frame};
@@ -265,8 +265,8 @@ async fn exec(cx: &StepCtx<'_>, id: &str, name: &str, command: &[String]) -> Res
         };
         let Some(chunk) = next else { break };
         let (idx, stream, bytes) = match chunk.map_err(failed)? {
-            Frame::Stderr(message) => (1, "stderr", message),
-            Frame::Stdout(message) => (0, "stdout", message),
+            Frame::Stderr(message) => (1, Stream::Stderr, message),
+            Frame::Stdout(message) => (0, Stream::Stdout, message),
         };
         pending[idx].push_str(&String::from_utf8_lossy(&bytes));
         while let Some(pos) = pending[idx].find('\n') {
@@ -274,7 +274,7 @@ async fn exec(cx: &StepCtx<'_>, id: &str, name: &str, command: &[String]) -> Res
             lines += 1;
             let _ = cx.events.send(ActionEvent::Output {
                 seq: cx.seq,
-                stream: stream.into(),
+                stream,
                 line: crate::secrets::mask_text(line.trim_end_matches(['\n', '\r'])),
             });
         }
@@ -284,7 +284,11 @@ async fn exec(cx: &StepCtx<'_>, id: &str, name: &str, command: &[String]) -> Res
             lines += 1;
             let _ = cx.events.send(ActionEvent::Output {
                 seq: cx.seq,
-                stream: if idx == 0 { "stdout" } else { "stderr" }.into(),
+                stream: if idx == 0 {
+                    Stream::Stdout
+                } else {
+                    Stream::Stderr
+                },
                 line: crate::secrets::mask_text(rest),
             });
         }

@@ -32,14 +32,14 @@ pub struct Run {
 #[derive(Debug, Clone)]
 pub struct Rate {
     pub done: u64,
-    pub unit: String,
+    pub unit: crate::ops::event::Unit,
     pub started: std::time::Instant,
 }
 
 impl Rate {
     /// `12.0MiB at 40.1MiB/s`
     pub fn describe(&self) -> String {
-        if self.unit != "bytes" {
+        if self.unit != crate::ops::event::Unit::Bytes {
             return format!("{} {}", self.done, self.unit);
         }
         let secs = self.started.elapsed().as_secs_f64().max(0.001);

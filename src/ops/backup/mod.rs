@@ -275,7 +275,7 @@ fn progress(events: &UnboundedSender<ActionEvent>, seq: usize, done: u64) {
         seq,
         done,
         total: None,
-        unit: "bytes".into(),
+        unit: super::event::Unit::Bytes,
     });
 }
 

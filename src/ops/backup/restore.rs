@@ -38,22 +38,22 @@ async fn app_containers(
 }
 
 async fn wait_running(d: &Engine, id: &str, limit: std::time::Duration) -> Result<(), String> {
-    use crate::docker::Health;
-    let start = std::time::Instant::now();
-    loop {
-        let i = control::inspect(d, id)
-            .await
-            .map_err(|e| crate::docker::describe_error(&e))?;
-        match (i.running, i.health) {
-            (true, Health::None | Health::Healthy) => return Ok(()),
-            (true, Health::Unhealthy) => return Err("unhealthy".into()),
-            _ => {}
-        }
-        if start.elapsed() > limit {
-            return Err(format!("not healthy within {}s", limit.as_secs()));
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    }
+    use crate::docker::wait::{self, Look, Verdict, WaitError};
+    let never = tokio_util::sync::CancellationToken::new();
+    let waited = wait::until(limit, &never, || async {
+        let i = control::inspect(d, id).await?;
+        Ok(match (i.running, wait::verdict(&i)) {
+            (true, Verdict::Running | Verdict::Healthy) => Look::Ready(()),
+            (true, Verdict::Unhealthy) => Look::Failed("unhealthy".into()),
+            _ => Look::NotYet(String::new()),
+        })
+    })
+    .await;
+    waited.map_err(|e| match e {
+        WaitError::Look(e) => crate::docker::describe_error(&e),
+        WaitError::TimedOut { limit, .. } => format!("not healthy within {}s", limit.as_secs()),
+        other => other.to_string(),
+    })
 }
 
 /// Restore: scratch first (checked against the manifest), then stop the apps, swap the

@@ -65,7 +65,7 @@ fn actions_and_history_panes() {
         1,
         ActionEvent::Output {
             seq: 2,
-            stream: "stdout".into(),
+            stream: crate::ops::event::Stream::Stdout,
             line: "probe ok".into(),
         },
     );

@@ -56,7 +56,7 @@ fn backups_pane_and_backup_progress() {
             seq: 1,
             done: 12 << 20,
             total: None,
-            unit: "bytes".into(),
+            unit: crate::ops::event::Unit::Bytes,
         },
     );
     assert!(text(&render(&app, &dark(), 120, 10)).contains("12.0MiB at"));
