@@ -178,14 +178,7 @@ pub fn plan_containers(action: &Action, input: &PlanInput) -> Result<Plan, Error
             });
         }
     }
-    Ok(Plan {
-        action: action.clone(),
-        host,
-        lock,
-        app,
-        destructive: action.is_destructive(),
-        steps,
-    })
+    Ok(Plan::new(action, host, lock, app, steps))
 }
 
 /// Look the target up on the hosts it can live on. `hosts` is the `--host` selection.

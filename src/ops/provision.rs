@@ -154,18 +154,17 @@ pub fn plan_provision(inv: &Inventory, action: &Action) -> Result<Plan, Error> {
         }
         _ => return Err(Error::usage("not a provisioning action")),
     };
-    Ok(Plan {
-        action: action.clone(),
+    Ok(Plan::new(
+        action,
         host,
-        lock: format!("db-{app}"),
-        app: Some(app.clone()),
-        destructive: action.is_destructive(),
-        steps: vec![Step {
+        format!("db-{app}"),
+        Some(app.clone()),
+        vec![Step {
             name,
             kind,
             undo: vec![],
         }],
-    })
+    ))
 }
 
 /// Where to reach the server from the host, and how apps on the host name it.

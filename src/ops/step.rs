@@ -179,6 +179,17 @@ pub struct Plan {
     pub app: Option<String>,
     pub destructive: bool,
     pub steps: Vec<Step>,
+    /// Further locks held for the whole run (taken after `lock`, in this order): a restore
+    /// holds the lock of every app that uses the database, on the apps' own hosts.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub also_lock: Vec<LockRef>,
+}
+
+/// A lock on a host other than (or beside) the plan's own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LockRef {
+    pub host: String,
+    pub lock: String,
 }
 
 /// Who would answer a confirmation.
@@ -191,6 +202,26 @@ pub enum Asker {
 }
 
 impl Plan {
+    /// A plan whose `destructive` flag is the action's own rule (a planner that knows more,
+    /// such as a routes apply that drops routers, sets it after).
+    pub fn new(
+        action: &Action,
+        host: impl Into<String>,
+        lock: impl Into<String>,
+        app: Option<String>,
+        steps: Vec<Step>,
+    ) -> Self {
+        Plan {
+            action: action.clone(),
+            host: host.into(),
+            lock: lock.into(),
+            app,
+            destructive: action.is_destructive(),
+            steps,
+            also_lock: Vec::new(),
+        }
+    }
+
     /// The one confirmation rule. A destructive plan (it stops, drops or overwrites
     /// something) needs a yes everywhere: `--yes` headless, `y` in the console. In the
     /// console, where a person reads the plan before it runs, a plan that changes what serves

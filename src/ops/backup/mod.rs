@@ -256,14 +256,13 @@ pub fn plan_backup(inv: &Inventory, action: &Action) -> Result<Plan, Error> {
         }
         _ => String::new(),
     };
-    Ok(Plan {
-        action: action.clone(),
+    Ok(Plan::new(
+        action,
         host,
-        lock: format!("db-{db}"),
-        app: Some(db),
-        destructive: action.is_destructive(),
-        steps: vec![step],
-    })
+        format!("db-{db}"),
+        Some(db),
+        vec![step],
+    ))
 }
 
 fn check_id(id: &str) -> Result<(), Error> {

@@ -288,14 +288,13 @@ pub fn plan_deploy(action: &Action, input: &DeployInput, host: &str) -> Result<P
             undo: vec![],
         });
     }
-    Ok(Plan {
-        action: action.clone(),
-        host: host.to_string(),
-        lock: input.app.clone(),
-        app: Some(input.app.clone()),
-        destructive: action.is_destructive(),
+    Ok(Plan::new(
+        action,
+        host,
+        input.app.clone(),
+        Some(input.app.clone()),
         steps,
-    })
+    ))
 }
 
 #[cfg(test)]

@@ -245,26 +245,14 @@ pub fn plan_routes(action: &Action, input: &RoutesInput) -> Result<Plan, Error> 
         }
         Action::RoutesApply { contents, .. } => {
             let removed = plan_apply(input, contents, restore, &mut steps)?;
-            return Ok(Plan {
-                action: action.clone(),
-                host: input.host.clone(),
-                lock: "routes".into(),
-                app: None,
-                // Dropping routers takes sites offline: that needs a confirmation.
-                destructive: removed > 0,
-                steps,
-            });
+            let mut plan = Plan::new(action, input.host.clone(), "routes", None, steps);
+            // Dropping routers takes sites offline: that needs a confirmation.
+            plan.destructive = removed > 0;
+            return Ok(plan);
         }
         _ => return Err(Error::usage("not a route action")),
     }
-    Ok(Plan {
-        action: action.clone(),
-        host: input.host.clone(),
-        lock: "routes".into(),
-        app: None,
-        destructive: action.is_destructive(),
-        steps,
-    })
+    Ok(Plan::new(action, input.host.clone(), "routes", None, steps))
 }
 
 /// Steps of `routes apply`: check the whole new file, write it, then prove every router of it
