@@ -20,7 +20,8 @@
 //!   container labels, the API), [`http`] (probes and small requests).
 //! - Shared leaves: [`names`] (validation of every name that reaches a host), [`secrets`]
 //!   (masking), [`paths`] (XDG directories), [`error`] (error kinds and exit codes), [`units`]
-//!   (sizes and durations for people), [`term`] (terminal conventions: `NO_COLOR`).
+//!   (sizes and durations for people), [`term`] (terminal conventions: `NO_COLOR`), [`process`]
+//!   (which process wrote a lock or journal entry, and whether it still runs).
 #![forbid(unsafe_code)]
 
 pub mod cli;
@@ -35,6 +36,7 @@ pub mod model;
 pub mod names;
 pub mod ops;
 pub mod paths;
+pub mod process;
 pub mod routes;
 pub mod secrets;
 pub mod storage;

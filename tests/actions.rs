@@ -250,7 +250,7 @@ fn a_second_action_on_the_same_app_is_refused_naming_the_holder() {
 }
 
 #[test]
-fn a_lock_left_by_a_killed_process_is_stale_and_can_be_released_deliberately() {
+fn a_lock_left_by_a_killed_process_is_taken_over_and_its_entry_is_interrupted() {
     let a = app();
     let mut holder = a.hold_lock(60);
     holder.kill().expect("kill -9");
@@ -260,17 +260,68 @@ fn a_lock_left_by_a_killed_process_is_stale_and_can_be_released_deliberately() {
     let v: Value = serde_json::from_str(&out).expect("json");
     assert_eq!(v["lock"]["state"], "held");
     assert_eq!(v["lock"]["stale"], true, "{v}");
+    assert_eq!(v["lock"]["holder_gone"], true, "{v}");
     assert!(v["lock"]["age_secs"].is_u64());
-    // Still refused until released.
+    // The killed run's journal entry is not `running` forever.
+    let h = a.history();
+    assert_eq!(h[0]["action"], "exec", "{:?}", h[0]);
+    assert_eq!(h[0]["outcome"], "interrupted", "{:?}", h[0]);
+    assert!(
+        h[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("ended without finishing")),
+        "{:?}",
+        h[0]
+    );
+    // The next action takes the dead run's lock over by itself, and says so.
+    let (code, out, err) = a.run(&["restart", "shop/web"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        format!("{out}{err}").contains("took over the lock shop"),
+        "{out}{err}"
+    );
+    let (_, out, _) = a.run(&["lock", "status", "shop"]);
+    assert!(out.contains("not locked"), "{out}");
+}
+
+#[test]
+fn a_stale_lock_of_another_machine_needs_a_deliberate_release() {
+    let a = app();
+    // A lock left by a run on another machine (its process cannot be checked from here)
+    // whose heartbeat stopped two minutes ago: written as opsdeck writes lock records.
+    let dir = a.sb.path().join("locks/shop.lock");
+    std::fs::create_dir_all(&dir).expect("mkdir lock");
+    let owner = dir.join("owner");
+    std::fs::write(
+        &owner,
+        r#"{"token":"0123456789abcdef","actor":"ops@laptop","machine":"laptop","pid":4242,"action":"deploy","target":"shop","started_at":"2026-01-01T00:00:00Z","machine_id":"another-machine"}"#,
+    )
+    .expect("owner");
+    assert!(Command::new("touch")
+        .args(["-d", "2 minutes ago"])
+        .arg(&owner)
+        .status()
+        .expect("touch")
+        .success());
     let (code, _, err) = a.run(&["restart", "shop/web"]);
-    assert_eq!(code, 4);
-    assert!(err.contains("STALE"), "{err}");
+    assert_eq!(code, 4, "{err}");
+    assert!(
+        err.contains("STALE") && err.contains("no heartbeat"),
+        "{err}"
+    );
     // Release needs --yes.
     let (code, _, _) = a.run(&["lock", "release", "shop"]);
     assert_eq!(code, 4);
     let (code, out, err) = a.run(&["lock", "release", "shop", "--yes"]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("released"), "{out}");
+    assert!(out.contains("released shop"), "{out}");
+    // Releasing again says there was nothing to release (not "released").
+    let (code, out, err) = a.run(&["lock", "release", "shop", "--yes"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("not locked") && !out.contains("released shop"),
+        "{out}"
+    );
     let (code, _, err) = a.run(&["restart", "shop/web"]);
     assert_eq!(code, 0, "{err}");
 }
@@ -421,4 +472,63 @@ fn hostile_input_corpus_is_refused_and_changes_nothing() {
     assert_eq!(a.state("api"), before_api, "api untouched");
     assert!(!pwned.exists(), "a command ran");
     assert!(a.history().is_empty(), "nothing was even journaled");
+}
+
+/// Two operators: one plans a restart; before it takes the lock, the other recreates the
+/// container. The first run, planned from a container that no longer exists, must notice once
+/// it holds the lock and refuse, changing nothing (library API: the window between planning
+/// and locking cannot be hit reliably through two processes).
+#[test]
+fn a_plan_outdated_before_its_lock_was_taken_is_refused_and_changes_nothing() {
+    let a = app();
+    // This test's own lock dir, as the binary's tests have theirs (read by the lock layer).
+    std::env::set_var("OPSDECK_LOCK_DIR", a.sb.path().join("locks"));
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        use opsdeck::journal::Outcome;
+        use opsdeck::ops::{self, Action, ContainerOp, Engine, HostSelection, Target};
+        let inv = opsdeck::inventory::load_file(&a.sb.path().join("opsdeck.toml")).expect("inv");
+        let hosts = ops::select_hosts(&inv, &HostSelection(vec![])).expect("hosts");
+        let action = Action::Lifecycle {
+            op: ContainerOp::Restart,
+            target: Target::AppService {
+                app: "shop".into(),
+                service: "web".into(),
+            },
+        };
+        let plan = ops::plan(&inv, &hosts, &action).await.expect("plan");
+        // Meanwhile, someone else recreates the container.
+        compose(
+            &a.sb.path().join("shop"),
+            &a.project,
+            &["up", "-d", "--force-recreate", "web"],
+        );
+        let after_other = a.state("web");
+        let journal = opsdeck::journal::Journal::open(&a.sb.path().join("j.db"))
+            .await
+            .expect("journal");
+        let engine = Engine::new(journal);
+        let host = ops::plan_host(&inv, hosts.clone(), &plan).expect("host");
+        let run = |plan: ops::Plan| {
+            let (inv, hosts, host, engine) = (&inv, &hosts, &host, &engine);
+            async move {
+                let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+                engine
+                    .execute(inv, hosts, &plan, host, tx, Default::default())
+                    .await
+            }
+        };
+        let report = run(plan).await;
+        assert_eq!(report.outcome, Outcome::Refused, "{:?}", report.error);
+        let msg = report.error.map(|e| e.message).unwrap_or_default();
+        assert!(msg.contains("changed before its lock was taken"), "{msg}");
+        assert_eq!(a.state("web"), after_other, "nothing was restarted");
+        // The lock is free again, and a plan made now runs.
+        let (_, out, _) = a.run(&["lock", "status", "shop"]);
+        assert!(out.contains("not locked"), "{out}");
+        let fresh = ops::plan(&inv, &hosts, &action).await.expect("plan");
+        let report = run(fresh).await;
+        assert_eq!(report.outcome, Outcome::Succeeded, "{:?}", report.error);
+        assert_ne!(a.state("web"), after_other, "restarted this time");
+    });
 }

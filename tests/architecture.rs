@@ -13,7 +13,9 @@ const ADAPTERS: &[&str] = &[
     "host", "docker", "db", "storage", "routes", "http", "journal",
 ];
 /// Leaves every layer may use.
-const SHARED: &[&str] = &["error", "names", "secrets", "paths", "units", "term"];
+const SHARED: &[&str] = &[
+    "error", "names", "secrets", "paths", "units", "term", "process",
+];
 /// Frontends.
 const FRONTENDS: &[&str] = &["cli", "tui"];
 /// Crates only adapters may name (`journal` is the SQLite adapter, so sqlx is its own).

@@ -47,15 +47,30 @@ pub async fn run(inv: &Inventory, cli: &Cli, action: Action) -> Result<u8, Error
     }
     let journal = Journal::open_default().await?;
     let engine = Engine::new(journal);
-    let host = ops::plan_host(inv, hosts, &plan)?;
+    let host = ops::plan_host(inv, hosts.clone(), &plan)?;
     let (tx, rx) = mpsc::unbounded_channel();
     let cancel = CancellationToken::new();
+    // Ctrl-C or SIGTERM cancels at the next safe point; what was done is then put back.
+    // Until the engine returns, further signals do not kill the process half-way.
     let ctrl_c = {
         let cancel = cancel.clone();
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                cancel.cancel();
+            let term = async {
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(mut s) => {
+                        s.recv().await;
+                    }
+                    Err(_) => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                r = tokio::signal::ctrl_c() => if r.is_err() { return },
+                _ = term => {}
             }
+            eprintln!(
+                "opsdeck: cancelling: the running step stops at its next safe point, then what was done is put back"
+            );
+            cancel.cancel();
         })
     };
     let mode = match cli.output {
@@ -64,7 +79,7 @@ pub async fn run(inv: &Inventory, cli: &Cli, action: Action) -> Result<u8, Error
         OutputFormat::Human => Mode::Lines,
     };
     let printer = tokio::spawn(print_events(rx, mode));
-    let report = engine.execute(&plan, &host, tx, cancel).await;
+    let report = engine.execute(inv, &hosts, &plan, &host, tx, cancel).await;
     ctrl_c.abort();
     let _ = printer.await;
     if let (Some(e), false) = (&report.error, cli.output == OutputFormat::Json) {
@@ -149,6 +164,7 @@ async fn print_events(mut rx: mpsc::UnboundedReceiver<ActionEvent>, mode: Mode) 
                 ActionEvent::StepFailed { seq, name, error } => {
                     outln!("{} [{}] {name}: FAILED: {error}", ts(), at(seq))
                 }
+                ActionEvent::Notice { message } => outln!("{} note: {message}", ts()),
                 ActionEvent::Finished {
                     action,
                     target,
@@ -228,6 +244,10 @@ async fn print_events(mut rx: mpsc::UnboundedReceiver<ActionEvent>, mode: Mode) 
                     }
                     eprintln!("✗ [{}] {name}: {error}", at(seq));
                 }
+                ActionEvent::Notice { message } => match &bar {
+                    Some(b) => b.println(format!("! {message}")),
+                    None => eprintln!("! {message}"),
+                },
                 ActionEvent::Finished {
                     outcome,
                     elapsed_ms,

@@ -48,6 +48,8 @@ pub enum Outcome {
     Failed,
     Cancelled,
     Refused,
+    /// The process running it ended without finishing it (killed, crashed, rebooted).
+    Interrupted,
 }
 
 impl Outcome {
@@ -58,6 +60,7 @@ impl Outcome {
             Outcome::Failed => "failed",
             Outcome::Cancelled => "cancelled",
             Outcome::Refused => "refused",
+            Outcome::Interrupted => "interrupted",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -67,6 +70,7 @@ impl Outcome {
             "failed" => Outcome::Failed,
             "cancelled" => Outcome::Cancelled,
             "refused" => Outcome::Refused,
+            "interrupted" => Outcome::Interrupted,
             _ => return None,
         })
     }
@@ -81,6 +85,14 @@ pub struct NewEntry {
     pub app: Option<String>,
     pub actor: String,
     pub params: serde_json::Value,
+}
+
+/// The process an entry was recorded by (stored as JSON in `actions.process`).
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+struct Recorder {
+    machine_id: String,
+    #[serde(flatten)]
+    process: crate::process::ProcessId,
 }
 
 /// One step of an entry.
@@ -211,10 +223,16 @@ impl Journal {
                 path: shown,
                 source,
             })?;
-        Ok(Self {
+        let journal = Self {
             pool,
             path: path.to_path_buf(),
-        })
+        };
+        // Whoever opens the journal next (history, status, the next action) sees a run
+        // whose process died as `interrupted`, never `running` forever.
+        if let Err(e) = journal.close_interrupted().await {
+            tracing::warn!("journal: closing interrupted entries: {e}");
+        }
+        Ok(journal)
     }
 
     pub fn path(&self) -> &Path {
@@ -225,9 +243,14 @@ impl Journal {
     pub async fn begin(&self, e: &NewEntry) -> Result<i64, JournalError> {
         let mut params = e.params.clone();
         crate::secrets::mask_json(&mut params);
+        let recorder = serde_json::to_string(&Recorder {
+            machine_id: crate::process::machine_id(),
+            process: crate::process::ProcessId::current(),
+        })
+        .unwrap_or_default();
         let row = sqlx::query(
-            "INSERT INTO actions (action, target, host, app, actor, params, started_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            "INSERT INTO actions (action, target, host, app, actor, params, started_at, process)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(&e.action)
         .bind(crate::secrets::mask_text(&e.target))
@@ -236,6 +259,7 @@ impl Journal {
         .bind(&e.actor)
         .bind(params.to_string())
         .bind(now())
+        .bind(recorder)
         .fetch_one(&self.pool)
         .await?;
         Ok(row.get::<i64, _>(0))
@@ -290,6 +314,54 @@ impl Journal {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    /// Close the entries still `running` whose process is certainly gone (recorded on this
+    /// machine; same boot without that process, or another boot) as `interrupted`, and their
+    /// unfinished steps with them. Entries of live processes, of other machines, and of
+    /// versions that did not record the process are left as they are. Returns the ids closed.
+    pub async fn close_interrupted(&self) -> Result<Vec<i64>, JournalError> {
+        let rows = sqlx::query(
+            "SELECT id, process FROM actions WHERE outcome = 'running' AND process IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mid = crate::process::machine_id();
+        let mut closed = Vec::new();
+        for r in rows {
+            let id: i64 = r.get("id");
+            let text: String = r.get("process");
+            let Ok(rec) = serde_json::from_str::<Recorder>(&text) else {
+                continue;
+            };
+            let here = !mid.is_empty() && rec.machine_id == mid;
+            if !here || rec.process.liveness() != crate::process::Liveness::Gone {
+                continue;
+            }
+            let why = format!(
+                "interrupted: the opsdeck process running it (pid {}) ended without finishing it (killed, crashed or the machine restarted); check the state before running it again",
+                rec.process.pid
+            );
+            sqlx::query(
+                "UPDATE steps SET finished_at = ?, outcome = 'interrupted'
+                 WHERE action_id = ? AND outcome = 'running'",
+            )
+            .bind(now())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+            sqlx::query(
+                "UPDATE actions SET finished_at = ?, outcome = 'interrupted', error = ?
+                 WHERE id = ? AND outcome = 'running'",
+            )
+            .bind(now())
+            .bind(&why)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+            closed.push(id);
+        }
+        Ok(closed)
     }
 
     /// Record the image a service ran (as action `id` saw it).

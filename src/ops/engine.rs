@@ -1,13 +1,19 @@
-//! The one engine that executes plans: takes the host lock, writes the journal, runs the
-//! steps in order, honours cancellation between and within steps, and emits
-//! [`ActionEvent`]s. It never prints or draws.
+//! The one engine that executes plans: takes the host lock (and the plan's further locks),
+//! checks the plan still holds once locked, writes the journal, runs the steps in order, and
+//! emits [`ActionEvent`]s. It never prints or draws.
+//!
+//! Cancellation (Ctrl-C, the console's cancel, a lost lock) happens only at safe points: a
+//! running step is never dropped half-way. It sees the token and stops where it can stop
+//! cleanly (a wait, a stream between chunks); critical sections (a database swap, an atomic
+//! file write) do not look at it. Then the undo of everything done so far runs.
 
 use super::event::ActionEvent;
 use super::lock;
-use super::step::{Plan, StepKind};
+use super::step::{LockRef, Plan, StepKind};
 use super::steps::{self, StepCtx};
 use crate::error::{Error, ExitKind};
 use crate::host::Host;
+use crate::inventory::Inventory;
 use crate::journal::{Journal, NewEntry, Outcome};
 use std::time::Instant;
 use tokio::sync::mpsc::UnboundedSender;
@@ -47,9 +53,14 @@ impl Engine {
     }
 
     /// Execute `plan` on `host` (the plan's host). Every outcome, including refusal and
-    /// cancellation, is journaled and ends with a `Finished` event.
+    /// cancellation, is journaled and ends with a `Finished` event. Once the locks are
+    /// held, the action is planned again from `inv` and `hosts` (what the frontends planned
+    /// it from): if anything changed in between (another run wrote the routes file, moved
+    /// VERSION), the run is refused and nothing is changed.
     pub async fn execute(
         &self,
+        inv: &Inventory,
+        hosts: &[Host],
         plan: &Plan,
         host: &Host,
         events: UnboundedSender<ActionEvent>,
@@ -64,7 +75,7 @@ impl Engine {
             host: plan.host.clone(),
             steps: plan.steps.iter().map(|s| s.name.clone()).collect(),
         });
-        let params = serde_json::to_value(&plan.action).unwrap_or(serde_json::Value::Null);
+        let params = journal_params(&plan.action);
         let journal_id = self
             .journal
             .begin(&NewEntry {
@@ -95,7 +106,7 @@ impl Engine {
                     .await;
             }
         };
-        let lock = match lock::acquire(host, &plan.lock, &action, &target).await {
+        let locks = match take_locks(inv, plan, host, &action, &target, &events).await {
             Ok(l) => l,
             Err(e) => {
                 let outcome = if e.kind == ExitKind::Refused {
@@ -116,12 +127,48 @@ impl Engine {
                     .await;
             }
         };
-        let (outcome, error) = tokio::select! {
-            r = self.run_steps(plan, host, journal_id, &events, &cancel) => r,
-            _ = heartbeat(&lock, host) => (Outcome::Failed, Some(Error::failed("lost the lock"))),
+        let (outcome, error) = match still_holds(inv, hosts, plan).await {
+            Err(e) => (Outcome::Refused, Some(e)),
+            Ok(()) => {
+                // A lost lock cancels the run the way Ctrl-C does: at a safe point, then undo.
+                let run_cancel = cancel.child_token();
+                let lost = std::sync::Mutex::new(None::<String>);
+                let watch = heartbeat(&locks, &run_cancel, &lost);
+                let steps = self.run_steps(plan, host, journal_id, &events, &run_cancel);
+                tokio::pin!(watch);
+                tokio::pin!(steps);
+                let r = tokio::select! {
+                    r = &mut steps => r,
+                    _ = &mut watch => steps.await,
+                };
+                match lost.lock().ok().and_then(|mut l| l.take()) {
+                    Some(why) => {
+                        let message = match &r.1 {
+                            Some(e) => format!("{why}; {}", e.message),
+                            None => why,
+                        };
+                        (Outcome::Failed, Some(Error::failed(message)))
+                    }
+                    None => r,
+                }
+            }
         };
-        if let Err(e) = lock.release(host).await {
-            tracing::warn!("releasing lock {} on {}: {e}", plan.lock, plan.host);
+        let mut error = error;
+        for (h, l) in locks.into_iter().rev() {
+            let name = l.name().to_string();
+            if let Err(e) = l.release(&h).await {
+                tracing::warn!("releasing the lock {name} on {}: {e}", h.name());
+                let _ = events.send(ActionEvent::Notice {
+                    message: crate::secrets::mask_text(&e.message),
+                });
+                if outcome == Outcome::Succeeded && error.is_none() {
+                    // Succeeded, but someone else removed our lock meanwhile: say so.
+                    error = Some(Error::failed(format!(
+                        "the action succeeded, but {}",
+                        e.message
+                    )));
+                }
+            }
         }
         self.finish(
             &events,
@@ -256,13 +303,8 @@ impl Engine {
             cancel: token,
             journal: (&self.journal, journal_id),
         };
-        let result = match cancel {
-            Some(c) => tokio::select! {
-                r = steps::run(kind, &cx) => r,
-                _ = c.cancelled() => Err(Error::cancelled()),
-            },
-            None => steps::run(kind, &cx).await,
-        };
+        // Never dropped half-way: the step watches the token and stops at its safe points.
+        let result = steps::run(kind, &cx).await;
         match &result {
             Ok(summary) => {
                 let _ = self
@@ -331,16 +373,143 @@ impl Engine {
     }
 }
 
-/// Keep the lock fresh; returns only if the lock was taken from us.
-async fn heartbeat(lock: &lock::Lock, host: &Host) {
-    let mut tick = tokio::time::interval(lock::HEARTBEAT);
-    tick.tick().await;
-    loop {
-        tick.tick().await;
-        if let Ok(false) = lock.heartbeat(host).await {
-            return;
+/// Take the plan's lock on its host, then every `also_lock` on its own host; on a refusal
+/// the ones already taken are released. A lock taken over from a dead run is announced.
+async fn take_locks(
+    inv: &Inventory,
+    plan: &Plan,
+    host: &Host,
+    action: &str,
+    target: &str,
+    events: &UnboundedSender<ActionEvent>,
+) -> Result<Vec<(Host, lock::Lock)>, Error> {
+    let mut wanted = vec![(host.clone(), plan.lock.clone())];
+    for LockRef {
+        host: h,
+        lock: name,
+    } in &plan.also_lock
+    {
+        let other = if h == host.name() {
+            host.clone()
+        } else {
+            super::select::host(inv, h)?
+        };
+        wanted.push((other, name.clone()));
+    }
+    let mut held: Vec<(Host, lock::Lock)> = Vec::new();
+    for (h, name) in wanted {
+        match lock::acquire(&h, &name, action, target).await {
+            Ok(l) => {
+                if let Some(msg) = &l.recovered {
+                    tracing::warn!("{msg}");
+                    let _ = events.send(ActionEvent::Notice {
+                        message: crate::secrets::mask_text(msg),
+                    });
+                }
+                held.push((h, l));
+            }
+            Err(e) => {
+                for (h, l) in held.into_iter().rev() {
+                    let _ = l.release(&h).await;
+                }
+                return Err(e);
+            }
         }
     }
+    Ok(held)
+}
+
+/// Plan the action again now that its locks are held; refuse if the plan changed.
+async fn still_holds(inv: &Inventory, hosts: &[Host], plan: &Plan) -> Result<(), Error> {
+    let fresh = super::plan(inv, hosts, &plan.action)
+        .await
+        .map_err(|e| Error::new(e.kind, format!("planning again once locked: {}", e.message)))?;
+    if fresh.steps == plan.steps && fresh.also_lock == plan.also_lock && fresh.host == plan.host {
+        return Ok(());
+    }
+    let first = fresh
+        .steps
+        .iter()
+        .zip(&plan.steps)
+        .position(|(a, b)| a != b)
+        .unwrap_or(fresh.steps.len().min(plan.steps.len()));
+    let what = plan
+        .steps
+        .get(first)
+        .or(fresh.steps.get(first))
+        .map(|s| format!(" (from step {}: {})", first + 1, s.name))
+        .unwrap_or_default();
+    Err(Error::refused(crate::secrets::mask_text(&format!(
+        "what `{} {}` was planned from changed before its lock was taken (another action ran meanwhile){what}: nothing was changed; run it again to plan from the current state",
+        plan.action.name(),
+        plan.action.target()
+    ))))
+}
+
+/// Keep the locks fresh. Returns (after cancelling `run`) when one was taken from us, or
+/// when heartbeats failed for so long that another run may by now take it as stale.
+async fn heartbeat(
+    locks: &[(Host, lock::Lock)],
+    run: &CancellationToken,
+    lost: &std::sync::Mutex<Option<String>>,
+) {
+    let mut tick = tokio::time::interval(lock::HEARTBEAT);
+    tick.tick().await;
+    let give_up = lock::STALE_AFTER.saturating_sub(lock::HEARTBEAT * 2);
+    let mut failing_since: Vec<Option<Instant>> = vec![None; locks.len()];
+    loop {
+        tick.tick().await;
+        for (i, (h, l)) in locks.iter().enumerate() {
+            let why = match l.heartbeat(h).await {
+                Ok(true) => {
+                    failing_since[i] = None;
+                    continue;
+                }
+                Ok(false) => Some(format!(
+                    "lost the lock {} on {}: someone released or took it",
+                    l.name(),
+                    h.name()
+                )),
+                Err(e) => {
+                    let since = *failing_since[i].get_or_insert_with(Instant::now);
+                    tracing::warn!("heartbeat of a lock on {}: {}", h.name(), e.message);
+                    (since.elapsed() >= give_up).then(|| {
+                        format!(
+                            "lost the lock on {}: its heartbeat failed for {}s ({}), so another run may take it as stale",
+                            h.name(),
+                            since.elapsed().as_secs(),
+                            e.message
+                        )
+                    })
+                }
+            };
+            if let Some(why) = why {
+                if let Ok(mut l) = lost.lock() {
+                    *l = Some(why);
+                }
+                run.cancel();
+                return;
+            }
+        }
+    }
+}
+
+/// The action as the journal keeps it: masked (by the journal) and without bulk content (a
+/// routes file applied from the editor is recorded by its size and SHA-256, not its text).
+fn journal_params(action: &super::action::Action) -> serde_json::Value {
+    let mut v = serde_json::to_value(action).unwrap_or(serde_json::Value::Null);
+    if let super::action::Action::RoutesApply { contents, .. } = action {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(contents.as_bytes());
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        if let Some(o) = v.as_object_mut() {
+            o.insert(
+                "contents".into(),
+                serde_json::json!({"bytes": contents.len(), "sha256": hex}),
+            );
+        }
+    }
+    v
 }
 
 fn describe_undo(kind: &super::step::StepKind) -> String {

@@ -70,6 +70,11 @@ pub enum ActionEvent {
         name: String,
         error: String,
     },
+    /// Something the operator should know that is not a step (a lock taken over from a
+    /// dead run, a lock someone else removed meanwhile). Masked.
+    Notice {
+        message: String,
+    },
     Finished {
         action: String,
         target: String,

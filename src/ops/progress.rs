@@ -125,7 +125,9 @@ impl Progress {
                 self.error = error.clone();
                 self.journal_id = *journal_id;
             }
-            ActionEvent::Output { .. } | ActionEvent::Secret { .. } => {}
+            ActionEvent::Output { .. }
+            | ActionEvent::Secret { .. }
+            | ActionEvent::Notice { .. } => {}
         }
     }
 

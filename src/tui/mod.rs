@@ -179,8 +179,10 @@ impl Runner {
                     let result = async {
                         let engine = Runner::engine(&engine).await?;
                         let hosts = ops::select_hosts(&inv, &selection)?;
-                        let host = ops::plan_host(&inv, hosts, &plan)?;
-                        engine.execute(&plan, &host, etx, cancel).await;
+                        let host = ops::plan_host(&inv, hosts.clone(), &plan)?;
+                        engine
+                            .execute(&inv, &hosts, &plan, &host, etx, cancel)
+                            .await;
                         Ok::<(), Error>(())
                     }
                     .await;
@@ -468,10 +470,7 @@ pub async fn run(inv: Inventory, hosts: Vec<String>, no_color: bool) -> Result<(
         for effect in std::mem::take(&mut app.effects) {
             runner.spawn(effect, &app);
         }
-        if app.quit {
-            for r in app.runs.iter().filter(|r| r.is_running()) {
-                r.cancel.cancel();
-            }
+        if app.ready_to_quit() {
             break;
         }
     }

@@ -27,6 +27,8 @@ pub struct Run {
     pub secret: Option<String>,
     /// Bytes (or other units) moved so far by the running step, for a rate.
     pub rate: Option<Rate>,
+    /// Handed to the engine (confirmed, or needing no confirmation).
+    pub started: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -62,11 +64,17 @@ impl Run {
             cancel: CancellationToken::new(),
             secret: None,
             rate: None,
+            started: false,
         }
     }
 
     pub fn is_running(&self) -> bool {
         self.progress.outcome.is_none()
+    }
+
+    /// Running in the engine: quitting now would leave it half-done.
+    pub fn is_executing(&self) -> bool {
+        self.started && self.is_running()
     }
 
     pub fn set_plan(&mut self, plan: Plan) {
@@ -97,6 +105,7 @@ impl Run {
                 self.secret = Some(format!("{name}={value}"));
             }
             ActionEvent::Output { line, .. } => self.push_output(line),
+            ActionEvent::Notice { message } => self.push_output(format!("note: {message}")),
             ActionEvent::StepDone { seq, summary, .. } if !summary.is_empty() => {
                 let label = self.progress.label(seq);
                 self.push_output(format!("[{label}] {summary}"));

@@ -28,7 +28,7 @@ impl App {
                 if destructive {
                     self.popup = Popup::Confirm { run: id };
                 } else {
-                    self.effects.push(Effect::Execute { run: id });
+                    self.execute(id);
                 }
             }
         }

@@ -51,7 +51,7 @@ impl App {
             return;
         }
         match cmd {
-            KeyCommand::Quit => self.quit = true,
+            KeyCommand::Quit => self.request_quit(),
             KeyCommand::Help => {
                 self.popup = if self.popup == Popup::Help {
                     Popup::None

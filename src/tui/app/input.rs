@@ -1,7 +1,7 @@
 //! Terminal input: keys (text inputs and popups first, then the key map) and the mouse.
 
 use super::palette::new_palette;
-use super::{App, Effect, Pane, Popup, Row};
+use super::{App, Pane, Popup, Row};
 use crate::journal::Outcome;
 use crate::tui::keymap::{KeyCommand, KeySpec};
 use crate::tui::layout::{tab_at, FIRST_TABLE_ROW, TABS_ROW};
@@ -71,7 +71,7 @@ impl App {
                 match k.code {
                     KeyCode::Char('y') | KeyCode::Char('Y') => {
                         self.popup = Popup::None;
-                        self.effects.push(Effect::Execute { run });
+                        self.execute(run);
                     }
                     KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => {
                         self.popup = Popup::None;
@@ -80,7 +80,24 @@ impl App {
                         }
                     }
                     KeyCode::Char('c') if k.modifiers.contains(KeyModifiers::CONTROL) => {
-                        self.quit = true
+                        self.popup = Popup::None;
+                        if let Some(r) = self.run_mut(run) {
+                            r.fail_before_start("not confirmed".into(), Outcome::Refused);
+                        }
+                        self.request_quit()
+                    }
+                    _ => return false,
+                }
+                return true;
+            }
+            Popup::Quit => {
+                match k.code {
+                    KeyCode::Char('y') | KeyCode::Char('Y') => self.quit_after_cancelling(),
+                    KeyCode::Char('c') if k.modifiers.contains(KeyModifiers::CONTROL) => {
+                        self.quit_after_cancelling()
+                    }
+                    KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => {
+                        self.popup = Popup::None
                     }
                     _ => return false,
                 }

@@ -38,6 +38,8 @@ pub enum Popup {
     },
     /// The routes file editor ([`App::editor`]).
     Editor,
+    /// Quit asked while actions run: `y` cancels them and quits once they are put back.
+    Quit,
 }
 
 /// The doctor's checklist for an app, as the console holds it.
@@ -127,6 +129,8 @@ pub struct App {
     /// Problems to show once (bad key map or theme file).
     pub notices: Vec<String>,
     pub quit: bool,
+    /// Quitting once every executing action has ended (cancelled, its undo done).
+    pub quitting: bool,
     /// The time the view uses for uptimes (set by the loop, so drawing stays pure).
     pub now: chrono::DateTime<chrono::Utc>,
     /// Rows visible in the table at the last draw (for paging).
@@ -136,6 +140,41 @@ pub struct App {
 }
 
 impl App {
+    /// Hand a planned run to the engine.
+    pub fn execute(&mut self, run: usize) {
+        if let Some(r) = self.run_mut(run) {
+            r.started = true;
+        }
+        self.effects.push(Effect::Execute { run });
+    }
+
+    /// `q` / Ctrl-C: quit at once when nothing executes; otherwise ask first, because an
+    /// action stopped by quitting must be cancelled and put back before the console exits.
+    pub fn request_quit(&mut self) {
+        if self.runs.iter().any(|r| r.is_executing()) {
+            self.popup = Popup::Quit;
+        } else {
+            self.quit = true;
+        }
+    }
+
+    /// Quitting confirmed with actions running: cancel them; the console exits once each
+    /// has ended (see [`App::ready_to_quit`]).
+    pub fn quit_after_cancelling(&mut self) {
+        self.popup = Popup::None;
+        self.quitting = true;
+        for r in self.runs.iter().filter(|r| r.is_executing()) {
+            r.cancel.cancel();
+        }
+        self.notices
+            .push("quitting: cancelling the running actions and putting back what they did".into());
+    }
+
+    /// Whether the event loop may exit now.
+    pub fn ready_to_quit(&self) -> bool {
+        self.quit || (self.quitting && !self.runs.iter().any(|r| r.is_executing()))
+    }
+
     pub fn new(
         model: Model,
         keymap: Keymap,
@@ -175,6 +214,7 @@ impl App {
             sort: SortKey::Project,
             notices,
             quit: false,
+            quitting: false,
             now: chrono::Utc::now(),
             page: 10,
             width: 200,

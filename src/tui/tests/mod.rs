@@ -41,6 +41,7 @@ mod logs;
 mod monitoring;
 mod mouse;
 mod palette;
+mod quit;
 mod routes;
 mod themes;
 

@@ -61,6 +61,7 @@ pub fn draw(f: &mut Frame, app: &App, theme: &Theme) {
         Popup::Palette => popups::draw_palette(f, app, theme, area),
         Popup::Confirm { run } => popups::draw_confirm(f, app, theme, area, *run),
         Popup::Editor => editor::draw(f, app, theme, area),
+        Popup::Quit => popups::draw_quit(f, app, theme, area),
         Popup::None if !app.notices.is_empty() => popups::draw_notices(f, app, theme, area),
         Popup::None => {}
     }

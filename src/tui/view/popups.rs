@@ -92,6 +92,39 @@ pub(super) fn draw_confirm(f: &mut Frame, app: &App, theme: &Theme, area: Rect, 
     );
 }
 
+pub(super) fn draw_quit(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
+    let mut lines: Vec<Line> = vec![Line::from(
+        "These actions are running. Quitting cancels them at their next safe point and puts back what they did, then exits:",
+    )];
+    lines.extend(
+        app.runs
+            .iter()
+            .filter(|r| r.is_executing())
+            .map(|r| Line::from(format!("  • {}", r.title))),
+    );
+    lines.push(Line::from(""));
+    lines.push(Line::from(vec![
+        Span::styled(" y ", theme.key()),
+        Span::raw("cancel them and quit   "),
+        Span::styled(" n ", theme.key()),
+        Span::raw("/ esc: keep working"),
+    ]));
+    let r = popup(area, 76, lines.len() as u16 + 3);
+    f.render_widget(Clear, r);
+    f.render_widget(
+        Paragraph::new(lines)
+            .style(theme.base())
+            .wrap(Wrap { trim: false })
+            .block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .border_style(theme.danger())
+                    .title(Span::styled(" Quit while actions run? ", theme.danger())),
+            ),
+        r,
+    );
+}
+
 pub(super) fn draw_notices(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
     let lines: Vec<Line> = app
         .notices

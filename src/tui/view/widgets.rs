@@ -49,7 +49,7 @@ pub(super) fn outcome_style(theme: &Theme, o: Option<Outcome>) -> Style {
         None | Some(Outcome::Running) => theme.info(),
         Some(Outcome::Succeeded) => theme.ok(),
         Some(Outcome::Cancelled) | Some(Outcome::Refused) => theme.warn(),
-        Some(Outcome::Failed) => theme.danger(),
+        Some(Outcome::Failed) | Some(Outcome::Interrupted) => theme.danger(),
     }
 }
 
