@@ -73,7 +73,11 @@ impl Engine {
             action: action.clone(),
             target: target.clone(),
             host: plan.host.clone(),
-            steps: plan.steps.iter().map(|s| s.name.clone()).collect(),
+            steps: plan
+                .steps
+                .iter()
+                .map(|s| crate::secrets::mask_text(&s.name))
+                .collect(),
         });
         let params = journal_params(&plan.action);
         let journal_id = self
