@@ -158,19 +158,72 @@ fn no_command_prints_or_stores_a_secret() {
             "-vv", "db", "create", "other", "--server", "shared", "--yes",
         ],
     ];
+    // A PATH shim in front of `docker` and `docker-compose` (the programs opsdeck spawns on a
+    // local host) records each child's argv and environment, then execs the real binary:
+    // what /proc/PID/cmdline and /proc/PID/environ of the children show.
+    let shims = sb.path().join("shims");
+    let seen = sb.path().join("children");
+    std::fs::create_dir_all(&shims).expect("mkdir");
+    std::fs::create_dir_all(&seen).expect("mkdir");
+    let path = std::env::var("PATH").unwrap_or_default();
+    for prog in ["docker", "docker-compose"] {
+        let real = path
+            .split(':')
+            .map(|d| Path::new(d).join(prog))
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| panic!("{prog} on PATH"));
+        let shim = shims.join(prog);
+        std::fs::write(
+            &shim,
+            format!(
+                "#!/bin/sh
+f={}/$$-{prog}
+printf '%s\\n' \"$@\" > \"$f.argv\"
+env > \"$f.env\"
+exec {} \"$@\"
+",
+                seen.display(),
+                real.display()
+            ),
+        )
+        .expect("shim");
+        chmod(&shim, "755");
+    }
+    let mut env = env();
+    env.push(("PATH".into(), format!("{}:{path}", shims.display())));
     for args in &runs {
         for json in [false, true] {
             let mut all = args.clone();
             if json {
                 all.extend(["--output", "json"]);
             }
-            let (_code, out, err) = sb.run_env(&env(), &all);
+            let (_code, out, err) = sb.run_env(&env, &all);
             found.extend(leaks(&format!("{all:?} stdout"), &out));
             found.extend(leaks(&format!("{all:?} stderr"), &err));
         }
     }
+    // The children's environment: opsdeck's own (with the S3 keys and the passphrase the
+    // test gave it) is inherited by design; what opsdeck adds must carry no secret.
+    let inherited = ["AKIA-S3-6n2d", "S3sec-8b4c", "Pass-1x9e"];
+    let mut children = 0;
+    for e in std::fs::read_dir(&seen).expect("children").flatten() {
+        children += 1;
+        let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+        let name = e.path().display().to_string();
+        found.extend(
+            leaks(&name, &text)
+                .into_iter()
+                .filter(|l| !(name.ends_with(".env") && inherited.iter().any(|s| l.ends_with(s)))),
+        );
+    }
+    assert!(children > 0, "no child was spawned through the shim");
+    let seen_dir = seen.clone();
     let inv = sb.path().join("opsdeck.toml");
     let dotenv = sb.path().join("shop/.env");
-    scan_files(sb.path(), &[inv.as_path(), dotenv.as_path()], &mut found);
+    scan_files(
+        sb.path(),
+        &[inv.as_path(), dotenv.as_path(), seen_dir.as_path()],
+        &mut found,
+    );
     assert!(found.is_empty(), "secrets found:\n{}", found.join("\n"));
 }
