@@ -81,6 +81,7 @@ pub fn mask_text(text: &str) -> String {
     if !text.contains("://") && !text.contains('=') {
         return text.to_string();
     }
+    let text = &mask_spaced_passwords(text);
     text.split_inclusive(char::is_whitespace)
         .map(|word| {
             let trimmed = word.trim_end();
@@ -110,6 +111,69 @@ pub fn mask_text(text: &str) -> String {
             format!("{prefix}{}{ws}", mask_url(url))
         })
         .collect()
+}
+
+/// A URL password holding whitespace (`postgres://u:pa ss@h`) spans words, which the
+/// word-wise masking cannot see: the text from `user:` to the last `@` of the first later
+/// word of the same line that has one becomes `***` (masking too much rather than too little).
+fn mask_spaced_passwords(text: &str) -> String {
+    static START: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s/@:]*:").ok()
+    });
+    let Some(re) = START.as_ref() else {
+        return text.to_string();
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut pos = 0;
+    while let Some(m) = re.find_at(text, pos) {
+        let after = m.end();
+        let line_end = text[after..].find('\n').map_or(text.len(), |i| after + i);
+        let word_end = text[after..line_end]
+            .find(char::is_whitespace)
+            .map_or(line_end, |i| after + i);
+        let first = &text[after..word_end];
+        // `host:8080 ...` is a port, not a password; with an empty user (`redis://:pw`) it
+        // cannot be. (`admin:1234 5@h` stays ambiguous and is read as a port.)
+        let has_user = !m.as_str().ends_with("://:");
+        let port = has_user
+            && first
+                .split('/')
+                .next()
+                .is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+        // `user:p@host` in one word is the ordinary case; `user:p@ rest` has no host yet.
+        let whole = first.contains('@') && !first.ends_with('@');
+        if whole || word_end == line_end || port {
+            out.push_str(&text[pos..after]);
+            pos = after;
+            continue;
+        }
+        // The first later word of the line that holds an `@` ends the password.
+        let mut end = None;
+        let mut i = word_end;
+        while i < line_end {
+            let w_end = text[i..line_end]
+                .find(char::is_whitespace)
+                .map_or(line_end, |j| i + j);
+            if let Some(at) = text[i..w_end].rfind('@') {
+                end = Some(i + at);
+                break;
+            }
+            i = w_end + text[w_end..].chars().next().map_or(1, char::len_utf8);
+        }
+        match end {
+            Some(at) => {
+                out.push_str(&text[pos..after]);
+                out.push_str("***");
+                pos = at;
+            }
+            None => {
+                out.push_str(&text[pos..after]);
+                pos = after;
+            }
+        }
+    }
+    out.push_str(&text[pos..]);
+    out
 }
 
 /// Mask a JSON value in place: secret-named keys and URL passwords in strings.
@@ -180,5 +244,19 @@ mod tests {
             "{s}"
         );
         assert!(s.contains("prod"));
+    }
+
+    #[test]
+    fn a_url_password_with_spaces_is_masked_in_text() {
+        // Found by tests/fuzz.rs (mask_url_never_shows_the_password).
+        let t = mask_text("connecting to postgres://u:pa ss w@rd@db:5432/x failed");
+        assert_eq!(t, "connecting to postgres://u:***@db:5432/x failed");
+        let t = mask_text("postgres://: aa0@a");
+        assert!(!t.contains("aa0"), "{t}");
+        // A port is not a password.
+        let t = mask_text("GET http://127.0.0.1:8080/health as deploy@alpha");
+        assert_eq!(t, "GET http://127.0.0.1:8080/health as deploy@alpha");
+        let t = mask_text("redis://h:6379 down");
+        assert_eq!(t, "redis://h:6379 down");
     }
 }

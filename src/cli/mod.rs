@@ -41,6 +41,7 @@ mod logs;
 mod routes;
 mod stats;
 mod status;
+mod verbose;
 
 pub use action::confirmation_needed;
 pub use args::{
@@ -65,6 +66,7 @@ pub type Console = fn(
 /// Entry point of the binary.
 pub fn main(console: Console) -> ExitCode {
     let cli = Cli::parse();
+    verbose::init(cli.verbose);
     // `logs` is one pipeline (the engine's stream, hyper's connection task, our reader, the
     // printer): on one thread its tasks hand batches over without cross-thread wake-ups,
     // which made it half as fast as `docker logs`. The console likewise (watchers, stats
@@ -112,6 +114,12 @@ pub async fn run(cli: Cli, console: Console) -> Result<u8, Error> {
     }
     let (inv, _source) = inventory::load(cli.config.as_deref())
         .map_err(|e| Error::usage(format!("bad inventory:\n{e}")))?;
+    tracing::debug!(
+        source = ?_source.path(),
+        hosts = inv.hosts.len(),
+        apps = inv.apps.len(),
+        "inventory loaded"
+    );
     match cli.command {
         None => console(inv, cli.hosts.clone(), cli.no_color)
             .await
