@@ -45,7 +45,10 @@ fn interrupt(mut cmd: Command, at: At, fault: Fault<'_>) -> (bool, Option<i32>) 
     let mut armed: Option<(Instant, u64)> = None;
     let (tx, rx) = std::sync::mpsc::channel::<String>();
     std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
             if tx.send(line).is_err() {
                 return;
             }
@@ -104,9 +107,11 @@ fn interrupt(mut cmd: Command, at: At, fault: Fault<'_>) -> (bool, Option<i32>) 
             }
         }
     }
-    let status = wait_for("the interrupted run to end", Duration::from_secs(240), || {
-        child.try_wait().ok().flatten()
-    });
+    let status = wait_for(
+        "the interrupted run to end",
+        Duration::from_secs(240),
+        || child.try_wait().ok().flatten(),
+    );
     (landed, status.code())
 }
 
@@ -211,7 +216,11 @@ impl Shop {
             "--filter",
             &format!("label=com.docker.compose.project={}", self.project),
         ]);
-        assert_eq!(ids.lines().count(), 2, "two containers, no leftovers: {ids}");
+        assert_eq!(
+            ids.lines().count(),
+            2,
+            "two containers, no leftovers: {ids}"
+        );
         ["web", "api"]
             .iter()
             .map(|s| {
@@ -250,9 +259,8 @@ fn every_step<'a>(
     for k in 1..=n {
         let f = fault();
         let killed = matches!(f, Fault::Kill);
-        // Mid-step for the long steps; at the very start for the last one (it is short).
-        let delay = if k < n { 150 } else { 0 };
-        let (hit, _) = interrupt(s.cmd(action), At::Step(k, delay), f);
+        // As the step starts (some steps take only milliseconds).
+        let (hit, _) = interrupt(s.cmd(action), At::Step(k, 0), f);
         assert!(hit || k == n, "{action:?}: the fault landed at step {k}");
         landed += usize::from(hit);
         let v = s.version();
@@ -262,7 +270,10 @@ fn every_step<'a>(
         );
         assert_journaled_end(&s.sb, &s.env, killed, &format!("{action:?} step {k}"));
         let (code, out, err) = s.run(action);
-        assert_eq!(code, 0, "{action:?}: re-run after a fault at step {k}: {out}{err}");
+        assert_eq!(
+            code, 0,
+            "{action:?}: re-run after a fault at step {k}: {out}{err}"
+        );
         assert_eq!(s.version(), after, "{action:?} step {k}");
         let img = format!("opsdeck-test/busybox:{after} running");
         assert_eq!(s.images(), [img.clone(), img], "{action:?} step {k}");
@@ -276,17 +287,29 @@ fn deploy_and_rollback_killed_at_every_step_end_whole_and_rerun() {
     let s = shop(None);
     let deploy = ["deploy", "shop", "--version", "v2"];
     let rollback = ["rollback", "shop", "--to", "v1", "--yes"];
-    let landed = every_step(&s, &deploy, "v2", || Fault::Kill, || {
-        let (code, out, err) = s.run(&rollback);
-        assert_eq!(code, 0, "reset: {out}{err}");
-    });
+    let landed = every_step(
+        &s,
+        &deploy,
+        "v2",
+        || Fault::Kill,
+        || {
+            let (code, out, err) = s.run(&rollback);
+            assert_eq!(code, 0, "reset: {out}{err}");
+        },
+    );
     // From v2, roll back to v1 at every step.
     let (code, out, err) = s.run(&deploy);
     assert_eq!(code, 0, "{out}{err}");
-    let landed2 = every_step(&s, &rollback, "v1", || Fault::Kill, || {
-        let (code, out, err) = s.run(&deploy);
-        assert_eq!(code, 0, "reset: {out}{err}");
-    });
+    let landed2 = every_step(
+        &s,
+        &rollback,
+        "v1",
+        || Fault::Kill,
+        || {
+            let (code, out, err) = s.run(&deploy);
+            assert_eq!(code, 0, "reset: {out}{err}");
+        },
+    );
     eprintln!("fault matrix: deploy {landed} points, rollback {landed2} points (kill -9)");
     assert!(landed + landed2 >= 8);
 }
@@ -398,24 +421,31 @@ fn backup_verify_and_restore_killed_mid_way_leave_whole_state_and_rerun() {
     }
     for other in &ids[1..] {
         let (code, out, err) = sb.run(&["verify", "shopdb", other]);
-        assert_eq!(code, 0, "every published backup is whole: {other}: {out}{err}");
+        assert_eq!(
+            code, 0,
+            "every published backup is whole: {other}: {out}{err}"
+        );
     }
 
     // restore: the data changes, then a restore is killed at several moments. The live
     // database always exists and holds either the changed data or the backup's, whole;
     // the re-run restores the backup's.
     let backed_up = pg.checksum();
-    for (i, at) in [At::Step(1, 0), At::FirstProgress, At::Step(1, 1500), At::Step(1, 4000)]
-        .into_iter()
-        .enumerate()
+    for (i, at) in [
+        At::Step(1, 0),
+        At::FirstProgress,
+        At::Step(1, 1500),
+        At::Step(1, 4000),
+    ]
+    .into_iter()
+    .enumerate()
     {
-        pg.sql("shop", &format!("UPDATE users SET email = 'changed{i}@x' WHERE id = 1"));
-        let changed = pg.checksum();
-        let (hit, _) = interrupt(
-            json_cmd(&sb, &["restore", "shopdb", &id]),
-            at,
-            Fault::Kill,
+        pg.sql(
+            "shop",
+            &format!("UPDATE users SET email = 'changed{i}@x' WHERE id = 1"),
         );
+        let changed = pg.checksum();
+        let (hit, _) = interrupt(json_cmd(&sb, &["restore", "shopdb", &id]), at, Fault::Kill);
         if !hit {
             continue;
         }
@@ -461,7 +491,14 @@ fn db_create_killed_mid_way_reruns_to_a_working_url_in_env() {
         sb.write(
             "opsdeck.toml",
             &inv.replace(
-                &format!("[apps.{}]", if i == 0 { "fmapp".to_string() } else { made[i - 1].clone() }),
+                &format!(
+                    "[apps.{}]",
+                    if i == 0 {
+                        "fmapp".to_string()
+                    } else {
+                        made[i - 1].clone()
+                    }
+                ),
                 &format!("[apps.{app}]"),
             ),
         );

@@ -61,7 +61,10 @@ impl Local {
         cancel: &CancellationToken,
     ) -> Result<mpsc::Receiver<ExecEvent>, HostError> {
         let mut c = tokio::process::Command::new(&cmd.program);
+        // opsdeck's own secret (a key passphrase given by the environment) is not for the
+        // programs it runs.
         c.args(&cmd.args)
+            .env_remove("OPSDECK_SSH_PASSPHRASE")
             .envs(cmd.env.iter().map(|(k, v)| (k, v)))
             .stdin(if cmd.stdin.is_some() {
                 Stdio::piped()

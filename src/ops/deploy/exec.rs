@@ -60,20 +60,13 @@ pub(in crate::ops) async fn compose_run(
     cancel: &CancellationToken,
 ) -> Result<String, Error> {
     let flavor = compose_flavor(host).await?;
-    // `PGPASSWORD=... bunx migrate`: the assignments go to the container as `-e NAME`, their
-    // values through compose's environment, so no password is in a command line (which any
-    // local user can read in /proc/PID/cmdline).
-    let (assigned, rest) = leading_assignments(command);
-    let mut args: Vec<String> = vec!["run".into(), "--rm".into(), "-T".into()];
-    for (k, _) in &assigned {
-        args.extend(["-e".to_string(), k.clone()]);
-    }
-    args.extend([service.to_string(), "sh".into(), "-c".into(), rest.to_string()]);
-    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    // The command goes to `sh -s` on stdin: a `PGPASSWORD=...` in it is in no command line
+    // (which any local user can read in /proc/PID/cmdline) and no process environment.
     let mut cmd = compose
-        .cmd(&flavor, &argv)
+        .cmd(&flavor, &["run", "--rm", "-T", service, "sh", "-s"])
+        .stdin(format!("{command}\n").into_bytes())
         .timeout(Duration::from_secs(1800));
-    for (k, v) in env.iter().chain(assigned.iter()) {
+    for (k, v) in env {
         cmd = cmd.env(k, v);
     }
     run_checked(host, &cmd, cancel, "the migration")
@@ -85,35 +78,6 @@ pub(in crate::ops) async fn compose_run(
                 lines.into_iter().rev().collect::<Vec<_>>().join(" / ")
             )
         })
-}
-
-/// The `NAME=value` words a shell command starts with (plain values only: a quoted value
-/// or one with shell syntax stays in the command), and the rest of the command.
-fn leading_assignments(command: &str) -> (Vec<(String, String)>, &str) {
-    let mut out = Vec::new();
-    let mut rest = command.trim_start();
-    loop {
-        let word_end = rest.find(char::is_whitespace).unwrap_or(rest.len());
-        let word = &rest[..word_end];
-        let Some((name, value)) = word.split_once('=') else {
-            break;
-        };
-        let name_ok = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        let plain = !value.chars().any(|c| {
-            matches!(
-                c,
-                '\'' | '"' | '\\' | '$' | '`' | ';' | '&' | '|' | '<' | '>' | '(' | ')' | '*' | '?'
-            )
-        });
-        let after = rest[word_end..].trim_start();
-        if !name_ok || !plain || after.is_empty() {
-            break;
-        }
-        out.push((name.to_string(), value.to_string()));
-        rest = after;
-    }
-    (out, rest)
 }
 
 pub(in crate::ops) async fn recreate(
@@ -267,25 +231,6 @@ pub(in crate::ops) async fn write_env(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_migrate_commands_leading_assignments_leave_the_command_line() {
-        let (a, rest) = leading_assignments("PGPASSWORD=Mig/7 FOO=1 bunx drizzle-kit migrate");
-        assert_eq!(
-            a,
-            vec![
-                ("PGPASSWORD".to_string(), "Mig/7".to_string()),
-                ("FOO".to_string(), "1".to_string())
-            ]
-        );
-        assert_eq!(rest, "bunx drizzle-kit migrate");
-        // Quoted or shell-expanded values, and a lone assignment, stay as they are.
-        for kept in ["A='x y' run", "A=$B run", "A=1", "run --x=1", "1A=2 run"] {
-            let (a, rest) = leading_assignments(kept);
-            assert!(a.is_empty(), "{kept}");
-            assert_eq!(rest, kept);
-        }
-    }
 
     #[test]
     fn dotenv_edits_keep_the_rest() {
