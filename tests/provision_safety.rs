@@ -88,3 +88,111 @@ fn concurrent_redis_assigns_of_two_apps_get_different_indexes() {
         );
     }
 }
+
+const PG: &str = "postgres://opsdeck:opsdeck-test@127.0.0.1:5432/postgres";
+
+fn psql(sql: &str) -> String {
+    let o = Command::new("psql")
+        .args([PG, "-tAc", sql])
+        .output()
+        .expect("psql runs");
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+fn can_connect(url: &str) -> bool {
+    use sqlx::Connection;
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(async { sqlx::PgConnection::connect(url).await.is_ok() })
+}
+
+/// An app directory on a disk that supports `chattr +i` (ext4, not tmpfs): made immutable,
+/// even root cannot create the new `.env` beside the old one, so the atomic write fails for
+/// real. Made mutable again (and removed) on drop.
+struct ImmutableDir(std::path::PathBuf);
+
+impl ImmutableDir {
+    fn new() -> Self {
+        let d = std::path::PathBuf::from(format!("/var/tmp/{}", unique("envro")));
+        std::fs::create_dir_all(&d).expect("mkdir");
+        std::fs::write(d.join(".env"), "VERSION=v1\n").expect(".env");
+        Self(d)
+    }
+    fn freeze(&self, on: bool) {
+        let st = Command::new("chattr")
+            .arg(if on { "+i" } else { "-i" })
+            .arg(&self.0)
+            .status()
+            .expect("chattr runs");
+        assert!(
+            st.success(),
+            "chattr on {} (needs ext4 and root)",
+            self.0.display()
+        );
+    }
+}
+
+impl Drop for ImmutableDir {
+    fn drop(&mut self) {
+        let _ = Command::new("chattr").arg("-i").arg(&self.0).status();
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn a_rotation_whose_env_write_fails_keeps_the_old_password() {
+    let app = unique("rotro").replace('-', "_");
+    let dir = ImmutableDir::new();
+    let sb = Sandbox::new();
+    let pg = testbed_var("OPSDECK_TB_PG_URL");
+    sb.write(
+        "opsdeck.toml",
+        &format!(
+            "[hosts.local]\n[apps.{app}]\nhost = \"local\"\ndir = \"{}\"\n[databases.shared]\nhost = \"local\"\nengine = \"postgres\"\nurl = \"{pg}\"\n",
+            dir.0.display()
+        ),
+    );
+    let run = |args: &[&str]| {
+        sb.opsdeck()
+            .env("OPSDECK_LOCK_DIR", sb.path().join("locks"))
+            .args(args)
+            .output()
+            .expect("runs")
+    };
+    let cleanup = || {
+        psql(&format!("DROP DATABASE IF EXISTS \"{app}\""));
+        psql(&format!("DROP ROLE IF EXISTS \"{app}\""));
+    };
+    let first = run(&["db", "create", &app]);
+    let out = String::from_utf8_lossy(&first.stdout).to_string();
+    let old_url = out
+        .lines()
+        .find_map(|l| l.strip_prefix("DATABASE_URL="))
+        .map(str::to_string);
+    let result = std::panic::catch_unwind(|| {
+        assert!(first.status.success(), "{out}");
+        let old_url = old_url.clone().expect("a DATABASE_URL printed");
+        assert!(can_connect(&old_url));
+        dir.freeze(true);
+        let rot = run(&["db", "create", &app, "--rotate-password", "--write-env"]);
+        dir.freeze(false);
+        let (o, e) = (
+            String::from_utf8_lossy(&rot.stdout),
+            String::from_utf8_lossy(&rot.stderr),
+        );
+        assert!(!rot.status.success(), "the write cannot succeed: {o}{e}");
+        assert!(e.contains("put back"), "{o}{e}");
+        // Nothing lost: the old password still logs in, the .env is as it was.
+        assert!(can_connect(&old_url), "the old password was lost: {o}{e}");
+        assert_eq!(
+            std::fs::read_to_string(dir.0.join(".env")).expect(".env"),
+            "VERSION=v1\n"
+        );
+    });
+    cleanup();
+    if let Err(p) = result {
+        std::panic::resume_unwind(p);
+    }
+}

@@ -6,7 +6,7 @@
 use super::event::ActionEvent;
 use super::step::{Plan, ServerRef, Step, StepKind};
 use super::Action;
-use crate::db::{self, RedisAdmin};
+use crate::db::{self, PgAdmin, RedisAdmin};
 use crate::error::Error;
 use crate::host::Host;
 use crate::inventory::{DbEngine, Inventory};
@@ -269,17 +269,17 @@ pub(super) async fn provision_postgres(
         Ok(())
     }
     .await;
+    let put_back = || {
+        put_back(
+            admin,
+            ident,
+            db_existed,
+            role_existed,
+            old_verifier.as_deref(),
+        )
+    };
     if let Err(e) = made {
-        // Put back what this run changed: a database and role it created, a password it
-        // rotated.
-        if !db_existed {
-            let _ = admin.drop_database(ident).await;
-        }
-        if !role_existed {
-            let _ = admin.drop_role(ident).await;
-        } else if let Some(v) = &old_verifier {
-            let _ = admin.set_verifier(ident, v).await;
-        }
+        let _ = put_back().await;
         return Err(e);
     }
     let (h, p) = &pg.host_side;
@@ -307,8 +307,30 @@ pub(super) async fn provision_postgres(
         Some(pw) => {
             let url = format!("postgres://{ident}:{pw}@{h}:{p}/{ident}");
             if let Some(f) = env_file {
-                super::deploy::write_env(host, f, &[("DATABASE_URL".to_string(), url.clone())])
-                    .await?;
+                let wrote =
+                    super::deploy::write_env(host, f, &[("DATABASE_URL".to_string(), url.clone())])
+                        .await;
+                if let Err(e) = wrote {
+                    // Nothing lost: put back what was there, or (if that fails) hand over
+                    // the new password, which is then the only one that works.
+                    // A role that had no password has none to put back: keep the new one.
+                    let undone = if role_existed && old_verifier.is_none() {
+                        Err("the role had no password before".to_string())
+                    } else {
+                        put_back().await.map_err(|u| u.to_string())
+                    };
+                    return Err(match undone {
+                        Ok(()) => failed(format!(
+                            "writing DATABASE_URL to {f} failed ({e}); role and database {ident} were put back as they were (old password kept)"
+                        )),
+                        Err(u) => {
+                            secret(events, seq, "DATABASE_URL", url);
+                            failed(format!(
+                                "writing DATABASE_URL to {f} failed ({e}), and the old password could not be put back ({u}): the new DATABASE_URL above is the one that works; put it in {f} yourself"
+                            ))
+                        }
+                    });
+                }
             }
             secret(events, seq, "DATABASE_URL", url);
         }
@@ -326,6 +348,26 @@ pub(super) async fn provision_postgres(
         }
     }
     Ok(summary)
+}
+
+/// Undo what a `db create` run changed: a database and role it created, a password it
+/// rotated (its old verifier set again). An error when something could not be put back.
+async fn put_back(
+    admin: &PgAdmin,
+    ident: &str,
+    db_existed: bool,
+    role_existed: bool,
+    old_verifier: Option<&str>,
+) -> Result<(), db::postgres::PgError> {
+    if !db_existed {
+        admin.drop_database(ident).await?;
+    }
+    if !role_existed {
+        admin.drop_role(ident).await?;
+    } else if let Some(v) = old_verifier {
+        admin.set_verifier(ident, v).await?;
+    }
+    Ok(())
 }
 
 pub(super) async fn assign_redis(
