@@ -196,3 +196,45 @@ fn a_rotation_whose_env_write_fails_keeps_the_old_password() {
         std::panic::resume_unwind(p);
     }
 }
+
+/// `db list` against the test bed's Postgres (which has `ssl = on`, Debian's self-signed
+/// snakeoil certificate) with `sslmode` set in the server URL.
+fn db_list_with_sslmode(query: &str) -> (bool, String) {
+    let pg = testbed_var("OPSDECK_TB_PG_URL");
+    let sep = if pg.contains('?') { '&' } else { '?' };
+    let sb = Sandbox::new();
+    sb.write(
+        "opsdeck.toml",
+        &format!(
+            "[hosts.local]\n[databases.shared]\nhost = \"local\"\nengine = \"postgres\"\nurl = \"{pg}{sep}{query}\"\n"
+        ),
+    );
+    let o = sb.opsdeck().args(["db", "list"]).output().expect("runs");
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr),
+    )
+}
+
+#[test]
+fn sslmode_in_a_server_url_is_honoured() {
+    let (ok, out) = db_list_with_sslmode("sslmode=require");
+    assert!(ok, "require against a TLS server: {out}");
+    // A CA that did not sign the server's certificate: refused, not silently plain text.
+    let wrong_ca = testbed_var("OPSDECK_TB_REGISTRY_CA");
+    let (ok, out) = db_list_with_sslmode(&format!("sslmode=verify-full&sslrootcert={wrong_ca}"));
+    assert!(
+        !ok,
+        "verify-full with a CA that did not sign the certificate connected: {out}"
+    );
+    assert!(out.contains("connecting to postgres"), "{out}");
+    assert!(
+        !out.contains("opsdeck-test"),
+        "the password is shown: {out}"
+    );
+    let (ok, out) = db_list_with_sslmode("sslmode=sometimes");
+    assert!(
+        !ok && out.contains("databases.shared.url") && out.contains("sslmode"),
+        "{out}"
+    );
+}

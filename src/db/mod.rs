@@ -77,6 +77,10 @@ pub struct Endpoint {
     pub user: Option<String>,
     pub password: Option<String>,
     pub database: Option<String>,
+    /// `sslmode` of a Postgres URL (disable ... verify-full), as libpq reads it.
+    pub ssl_mode: Option<String>,
+    /// `sslrootcert` of a Postgres URL: the CA file to verify the server with.
+    pub ssl_root_cert: Option<String>,
 }
 
 #[cfg(test)]

@@ -73,6 +73,8 @@ pub fn parse_url(url: &str) -> Result<Endpoint, UrlError> {
         user,
         password,
         database: db,
+        ssl_mode: url_sslmode(url),
+        ssl_root_cert: url_param(url, "sslrootcert"),
     })
 }
 

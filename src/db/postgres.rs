@@ -37,6 +37,8 @@ pub enum PgError {
     Exec(String),
     #[error("psql exited with status {code}{}", if .stderr.is_empty() { String::new() } else { format!(": {}", .stderr) })]
     Psql { code: i64, stderr: String },
+    #[error("sslmode {0:?} is not one of disable, allow, prefer, require, verify-ca, verify-full")]
+    SslMode(String),
     #[error(transparent)]
     NoRandomness(#[from] super::NoRandomness),
     #[error("unexpected row from the server: {0:?}")]
@@ -109,6 +111,13 @@ impl PgAdmin {
             .database(ep.database.as_deref().unwrap_or("postgres"));
         if let Some(p) = &ep.password {
             opts = opts.password(p);
+        }
+        // TLS as the URL asks (libpq's default, `prefer`, when it does not say).
+        if let Some(m) = &ep.ssl_mode {
+            opts = opts.ssl_mode(m.parse().map_err(|_| PgError::SslMode(m.clone()))?);
+        }
+        if let Some(ca) = &ep.ssl_root_cert {
+            opts = opts.ssl_root_cert(ca.as_str());
         }
         let pool = PgPoolOptions::new()
             .max_connections(1)
@@ -411,6 +420,8 @@ pub async fn try_login(
         user: Some(user.to_string()),
         password: Some(password.to_string()),
         database: Some(database.to_string()),
+        ssl_mode: None,
+        ssl_root_cert: None,
     };
     let login = PgAdmin::connect(host, &ep)
         .await

@@ -40,6 +40,8 @@ pub(super) async fn endpoint(
                 user: None,
                 password: pass,
                 database: None,
+                ssl_mode: None,
+                ssl_root_cert: None,
             }
         } else {
             db::postgres::parse_url(url)
@@ -80,6 +82,8 @@ pub(super) async fn endpoint(
         user: Some(s.user.clone().unwrap_or_else(|| default_user.to_string())),
         password,
         database: None,
+        ssl_mode: None,
+        ssl_root_cert: None,
     })
 }
 
