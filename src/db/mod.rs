@@ -1,15 +1,37 @@
 //! Database adapters: Postgres (sqlx) and Redis, reached through the host transport.
 
+pub mod pg_url;
 pub mod postgres;
 pub mod redis;
+pub mod scram;
 
 pub use postgres::PgAdmin;
 pub use redis::RedisAdmin;
 
+/// The OS gave no random bytes (for a password or a salt).
+#[derive(Debug, thiserror::Error)]
+#[error("no randomness from the OS: {0}")]
+pub struct NoRandomness(pub String);
+
+/// A name that cannot be an app's database, role or Redis user.
+#[derive(Debug, thiserror::Error)]
+#[error("{name:?} cannot be a database or role name: use lowercase letters, digits, '_' or '-', starting with a letter (not pg_, and not postgres, template0/1, default or public)")]
+pub struct InvalidName {
+    /// Printable (control characters escaped).
+    pub name: String,
+}
+
+/// For callers that report it as text (`Error::usage(...)`).
+impl From<InvalidName> for String {
+    fn from(e: InvalidName) -> String {
+        e.to_string()
+    }
+}
+
 /// A password of `bytes` random bytes (at least 16 = 128 bits), URL-safe.
-pub fn generate_password(bytes: usize) -> Result<String, String> {
+pub fn generate_password(bytes: usize) -> Result<String, NoRandomness> {
     let mut buf = vec![0u8; bytes.max(16)];
-    getrandom::fill(&mut buf).map_err(|e| format!("no randomness from the OS: {e}"))?;
+    getrandom::fill(&mut buf).map_err(|e| NoRandomness(e.to_string()))?;
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     Ok(buf
         .iter()
@@ -23,7 +45,7 @@ pub fn generate_password(bytes: usize) -> Result<String, String> {
 /// default user): an app never gets them, so provisioning cannot touch what they are.
 const RESERVED: [&str; 5] = ["postgres", "template0", "template1", "default", "public"];
 
-pub fn pg_ident(name: &str) -> Result<String, String> {
+pub fn pg_ident(name: &str) -> Result<String, InvalidName> {
     let id = name.replace('-', "_");
     let ok = !id.is_empty()
         && id.len() <= 63
@@ -39,10 +61,9 @@ pub fn pg_ident(name: &str) -> Result<String, String> {
     if ok {
         Ok(id)
     } else {
-        Err(format!(
-            "{:?} cannot be a database or role name: use lowercase letters, digits, '_' or '-', starting with a letter (not pg_, and not postgres, template0/1, default or public)",
-            crate::names::printable(name)
-        ))
+        Err(InvalidName {
+            name: crate::names::printable(name),
+        })
     }
 }
 
@@ -56,6 +77,10 @@ pub struct Endpoint {
     pub user: Option<String>,
     pub password: Option<String>,
     pub database: Option<String>,
+    /// `sslmode` of a Postgres URL (disable ... verify-full), as libpq reads it.
+    pub ssl_mode: Option<String>,
+    /// `sslrootcert` of a Postgres URL: the CA file to verify the server with.
+    pub ssl_root_cert: Option<String>,
 }
 
 #[cfg(test)]

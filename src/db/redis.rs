@@ -7,6 +7,21 @@ use serde::Serialize;
 /// Where assignments are recorded, in DB 0.
 pub const REGISTRY_KEY: &str = "opsdeck:db-index";
 
+/// Claim index ARGV[2] for app ARGV[1] in the registry KEYS[1], atomically: 0 if the app
+/// has an index already, -1 if another app holds this one, 1 when claimed.
+static CLAIM: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        r"
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return {0} end
+for _, v in ipairs(redis.call('HVALS', KEYS[1])) do
+  if v == ARGV[2] then return {-1} end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return {1}
+",
+    )
+});
+
 pub struct RedisAdmin {
     conn: redis::aio::MultiplexedConnection,
     _forward: Forward,
@@ -164,12 +179,21 @@ impl RedisAdmin {
             if taken.contains(&index) || self.dbsize(index).await? > 0 {
                 continue;
             }
-            // HSETNX: two operators assigning at once cannot both take the same app slot.
-            let set: bool = self
-                .cmd(redis::cmd("HSETNX").arg(REGISTRY_KEY).arg(app).arg(index))
+            // One atomic claim on the server (a script runs alone): the app has no index yet
+            // and no other app holds this one. Two apps assigning at once, under different
+            // locks, cannot both take it.
+            let claim: Vec<i64> = CLAIM
+                .key(REGISTRY_KEY)
+                .arg(app)
+                .arg(index)
+                .invoke_async(&mut self.conn.clone())
                 .await?;
-            if !set {
-                return Box::pin(self.assign(app, password, rotate)).await;
+            match claim.as_slice() {
+                [1] => {}
+                // Another run gave this app an index meanwhile: report that one.
+                [0] => return Box::pin(self.assign(app, password, rotate)).await,
+                // Another app took this index meanwhile: try the next.
+                _ => continue,
             }
             let mut password_out = None;
             if acl {

@@ -6,11 +6,19 @@
 use super::event::ActionEvent;
 use super::step::{Plan, ServerRef, Step, StepKind};
 use super::Action;
-use crate::db::{self, Endpoint, PgAdmin, RedisAdmin};
+use crate::db::{self, PgAdmin, RedisAdmin};
 use crate::error::Error;
 use crate::host::Host;
 use crate::inventory::{DbEngine, Inventory};
 use crate::names;
+use server::{endpoint, open_pg};
+
+mod server;
+
+/// A failure of the server, said with any secret in it masked.
+fn failed(e: impl std::fmt::Display) -> Error {
+    Error::failed(crate::secrets::mask_text(&e.to_string()))
+}
 
 /// Pick the server: `--server`, else the only one of that engine (on the app's host first).
 pub fn choose_server(
@@ -65,6 +73,11 @@ pub fn choose_server(
             }
         }
     };
+    // Its user and database are checked before anything connects (or a plan is shown).
+    if let (DbEngine::Postgres, Some(url)) = (engine, &spec.url) {
+        db::postgres::parse_url(url)
+            .map_err(|e| Error::usage(format!("databases.{name}.url: {e}")))?;
+    }
     Ok((
         spec.host.clone(),
         ServerRef {
@@ -167,187 +180,6 @@ pub fn plan_provision(inv: &Inventory, action: &Action) -> Result<Plan, Error> {
     ))
 }
 
-/// Where to reach the server from the host, and how apps on the host name it.
-async fn endpoint(
-    host: &Host,
-    s: &ServerRef,
-    default_port: u16,
-    default_user: &str,
-) -> Result<Endpoint, Error> {
-    if let Some(url) = &s.url {
-        let mut ep = if url.starts_with("redis") {
-            let t = crate::http::parse_url(
-                &url.replacen("rediss://", "https://", 1)
-                    .replacen("redis://", "http://", 1),
-            )
-            .map_err(Error::usage)?;
-            let port = if url.contains(&format!(":{}", t.port)) {
-                t.port
-            } else {
-                default_port
-            };
-            let pass = url
-                .split_once("://")
-                .and_then(|(_, r)| r.rsplit_once('@'))
-                .and_then(|(a, _)| {
-                    a.split_once(':')
-                        .map(|(_, p)| p.to_string())
-                        .or(Some(a.to_string()))
-                })
-                .filter(|p| !p.is_empty());
-            Endpoint {
-                host_side: (t.host.clone(), port),
-                from_host: (t.host, port),
-                user: None,
-                password: pass,
-                database: None,
-            }
-        } else {
-            db::postgres::parse_url(url).map_err(Error::usage)?
-        };
-        if ep.user.is_none() {
-            ep.user = s.user.clone();
-        }
-        return Ok(ep);
-    }
-    let c = server_container(host, s).await?;
-    // A Redis run with `--requirepass` (seed 002's `redis-server --requirepass
-    // ${REDIS_PASSWORD}`): its password is in its own command line or environment, where
-    // an operator's `redis-cli -a` takes it from too. Used here, never shown.
-    let password = (default_port == 6379)
-        .then(|| {
-            c.cmd
-                .windows(2)
-                .find(|w| w[0] == "--requirepass")
-                .map(|w| w[1].clone())
-                .or_else(|| {
-                    c.cmd
-                        .iter()
-                        .find_map(|a| a.strip_prefix("--requirepass=").map(str::to_string))
-                })
-                .or_else(|| {
-                    c.env
-                        .iter()
-                        .find(|(k, _)| k == "REDIS_PASSWORD")
-                        .map(|(_, v)| v.clone())
-                })
-        })
-        .flatten()
-        .filter(|p| !p.is_empty());
-    Ok(Endpoint {
-        host_side: (c.app_name.clone(), default_port),
-        from_host: (c.ip.clone(), default_port),
-        user: Some(s.user.clone().unwrap_or_else(|| default_user.to_string())),
-        password,
-        database: None,
-    })
-}
-
-/// A database server's container on its host, as the apps and opsdeck see it.
-struct ServerContainer {
-    id: String,
-    name: String,
-    /// How the apps name it: the compose service, else the container's name.
-    app_name: String,
-    /// Its address on its first network, as the host reaches it.
-    ip: String,
-    /// The container's environment (`POSTGRES_USER`, ...), never printed.
-    env: Vec<(String, String)>,
-    /// Its command line (entrypoint and arguments), never printed.
-    cmd: Vec<String>,
-}
-
-/// The running container `s.container` names: a container name, else the one compose
-/// service of that name on the host (several projects with such a service: name the
-/// container instead).
-async fn server_container(host: &Host, s: &ServerRef) -> Result<ServerContainer, Error> {
-    let name = s.container.as_deref().unwrap_or_default();
-    let c = super::query::database_container(
-        host,
-        name,
-        &s.apps,
-        &format!("databases.{}.container", s.name),
-    )
-    .await?;
-    let d = host.docker().await?;
-    let inspect = crate::docker::control::inspect(&d, &c.id)
-        .await
-        .map_err(|e| Error::failed(crate::docker::describe_error(&e)))?;
-    let ip = inspect
-        .ip(None)
-        .map(str::to_string)
-        .ok_or_else(|| Error::failed(format!("{} has no network address", c.name)))?;
-    let cmd = inspect
-        .entrypoint
-        .iter()
-        .chain(&inspect.cmd)
-        .cloned()
-        .collect();
-    let env = inspect
-        .env
-        .into_iter()
-        .filter_map(|kv| {
-            kv.split_once('=')
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-        })
-        .collect();
-    Ok(ServerContainer {
-        id: c.id.clone(),
-        name: c.name.clone(),
-        app_name: c.service.clone().unwrap_or_else(|| c.name.clone()),
-        ip,
-        env,
-        cmd,
-    })
-}
-
-/// A Postgres server opened for administration, and where its apps and opsdeck reach it.
-struct PgServer {
-    admin: PgAdmin,
-    /// As the apps on the host name it (for `DATABASE_URL`).
-    host_side: (String, u16),
-    /// As the host reaches it (for the login proof).
-    from_host: (String, u16),
-}
-
-/// Open a Postgres server as the inventory gives it: by URL over TCP (its password in the
-/// URL), or in its container with `psql` on the local socket as the container's superuser
-/// (`databases.X.user`, else the container's `POSTGRES_USER`, else `postgres`), as
-/// `docker compose exec postgres psql -U postgres` does: no password needed or read.
-async fn open_pg(host: &Host, s: &ServerRef) -> Result<PgServer, Error> {
-    if s.url.is_some() {
-        let ep = endpoint(host, s, 5432, "postgres").await?;
-        let admin = PgAdmin::connect(host, &ep)
-            .await
-            .map_err(|e| Error::unreachable(crate::secrets::mask_text(&e)))?;
-        return Ok(PgServer {
-            admin,
-            host_side: ep.host_side,
-            from_host: ep.from_host,
-        });
-    }
-    let c = server_container(host, s).await?;
-    let user = s
-        .user
-        .clone()
-        .or_else(|| {
-            c.env
-                .iter()
-                .find(|(k, v)| k == "POSTGRES_USER" && !v.is_empty())
-                .map(|(_, v)| v.clone())
-        })
-        .unwrap_or_else(|| "postgres".to_string());
-    let d = host.docker().await?;
-    let admin = PgAdmin::in_container(&d, &c.id, &user)
-        .await
-        .map_err(|e| Error::failed(format!("{}: {}: {e}", host.name(), c.name)))?;
-    Ok(PgServer {
-        admin,
-        host_side: (c.app_name, 5432),
-        from_host: (c.ip, 5432),
-    })
-}
-
 fn secret(
     events: &tokio::sync::mpsc::UnboundedSender<ActionEvent>,
     seq: usize,
@@ -372,16 +204,16 @@ pub(super) async fn provision_postgres(
 ) -> Result<String, Error> {
     let pg = open_pg(host, server).await?;
     let admin = &pg.admin;
-    let role_existed = admin.role_exists(ident).await.map_err(Error::failed)?;
-    let db_existed = admin.database_exists(ident).await.map_err(Error::failed)?;
+    let role_existed = admin.role_exists(ident).await.map_err(failed)?;
+    let db_existed = admin.database_exists(ident).await.map_err(failed)?;
     // Never hand out (or rotate) a superuser, nor grant on a database someone else owns.
-    if role_existed && admin.is_superuser(ident).await.map_err(Error::failed)? {
+    if role_existed && admin.is_superuser(ident).await.map_err(failed)? {
         return Err(Error::usage(format!(
             "{ident} is a superuser on {}; an app's role must be its own, not an admin's",
             server.name
         )));
     }
-    if let Some(owner) = admin.database_owner(ident).await.map_err(Error::failed)? {
+    if let Some(owner) = admin.database_owner(ident).await.map_err(failed)? {
         if owner != ident {
             return Err(Error::usage(format!(
                 "database {ident} on {} is owned by {owner}, not by role {ident}; nothing was changed",
@@ -391,21 +223,18 @@ pub(super) async fn provision_postgres(
     }
     // What to put back if the new role cannot log in (nothing is left half-made).
     let old_verifier = if role_existed && rotate {
-        admin.verifier(ident).await.map_err(Error::failed)?
+        admin.verifier(ident).await.map_err(failed)?
     } else {
         None
     };
     let mut password = None;
     if !role_existed {
-        let pw = db::generate_password(24).map_err(Error::failed)?;
-        admin.create_role(ident, &pw).await.map_err(Error::failed)?;
+        let pw = db::generate_password(24).map_err(failed)?;
+        admin.create_role(ident, &pw).await.map_err(failed)?;
         password = Some(pw);
     } else if rotate {
-        let pw = db::generate_password(24).map_err(Error::failed)?;
-        admin
-            .set_password(ident, &pw)
-            .await
-            .map_err(Error::failed)?;
+        let pw = db::generate_password(24).map_err(failed)?;
+        admin.set_password(ident, &pw).await.map_err(failed)?;
         password = Some(pw);
     }
     let made = async {
@@ -413,13 +242,13 @@ pub(super) async fn provision_postgres(
             admin
                 .create_database(ident, ident)
                 .await
-                .map_err(Error::failed)?;
+                .map_err(failed)?;
         }
-        admin.isolate(ident, ident).await.map_err(Error::failed)?;
+        admin.isolate(ident, ident).await.map_err(failed)?;
         if admin
             .public_can_connect(ident)
             .await
-            .map_err(Error::failed)?
+            .map_err(failed)?
         {
             return Err(Error::failed(format!(
                 "{ident}: PUBLIC can still connect after REVOKE; refusing to call it isolated"
@@ -433,24 +262,24 @@ pub(super) async fn provision_postgres(
                 .map_err(|e| {
                     Error::failed(format!(
                         "the new role cannot log in over TCP ({}); check the server's pg_hba.conf for host connections",
-                        crate::secrets::mask_text(&e)
+                        crate::secrets::mask_text(&e.to_string())
                     ))
                 })?;
         }
         Ok(())
     }
     .await;
+    let put_back = || {
+        put_back(
+            admin,
+            ident,
+            db_existed,
+            role_existed,
+            old_verifier.as_deref(),
+        )
+    };
     if let Err(e) = made {
-        // Put back what this run changed: a database and role it created, a password it
-        // rotated.
-        if !db_existed {
-            let _ = admin.drop_database(ident).await;
-        }
-        if !role_existed {
-            let _ = admin.drop_role(ident).await;
-        } else if let Some(v) = &old_verifier {
-            let _ = admin.set_verifier(ident, v).await;
-        }
+        let _ = put_back().await;
         return Err(e);
     }
     let (h, p) = &pg.host_side;
@@ -478,8 +307,30 @@ pub(super) async fn provision_postgres(
         Some(pw) => {
             let url = format!("postgres://{ident}:{pw}@{h}:{p}/{ident}");
             if let Some(f) = env_file {
-                super::deploy::write_env(host, f, &[("DATABASE_URL".to_string(), url.clone())])
-                    .await?;
+                let wrote =
+                    super::deploy::write_env(host, f, &[("DATABASE_URL".to_string(), url.clone())])
+                        .await;
+                if let Err(e) = wrote {
+                    // Nothing lost: put back what was there, or (if that fails) hand over
+                    // the new password, which is then the only one that works.
+                    // A role that had no password has none to put back: keep the new one.
+                    let undone = if role_existed && old_verifier.is_none() {
+                        Err("the role had no password before".to_string())
+                    } else {
+                        put_back().await.map_err(|u| u.to_string())
+                    };
+                    return Err(match undone {
+                        Ok(()) => failed(format!(
+                            "writing DATABASE_URL to {f} failed ({e}); role and database {ident} were put back as they were (old password kept)"
+                        )),
+                        Err(u) => {
+                            secret(events, seq, "DATABASE_URL", url);
+                            failed(format!(
+                                "writing DATABASE_URL to {f} failed ({e}), and the old password could not be put back ({u}): the new DATABASE_URL above is the one that works; put it in {f} yourself"
+                            ))
+                        }
+                    });
+                }
             }
             secret(events, seq, "DATABASE_URL", url);
         }
@@ -499,6 +350,26 @@ pub(super) async fn provision_postgres(
     Ok(summary)
 }
 
+/// Undo what a `db create` run changed: a database and role it created, a password it
+/// rotated (its old verifier set again). An error when something could not be put back.
+async fn put_back(
+    admin: &PgAdmin,
+    ident: &str,
+    db_existed: bool,
+    role_existed: bool,
+    old_verifier: Option<&str>,
+) -> Result<(), db::postgres::PgError> {
+    if !db_existed {
+        admin.drop_database(ident).await?;
+    }
+    if !role_existed {
+        admin.drop_role(ident).await?;
+    } else if let Some(v) = old_verifier {
+        admin.set_verifier(ident, v).await?;
+    }
+    Ok(())
+}
+
 pub(super) async fn assign_redis(
     host: &Host,
     server: &ServerRef,
@@ -514,12 +385,9 @@ pub(super) async fn assign_redis(
         ep.password.as_deref(),
     )
     .await
-    .map_err(|e| Error::failed(e.to_string()))?;
-    let pw = db::generate_password(24).map_err(Error::failed)?;
-    let a = admin
-        .assign(app, &pw, rotate)
-        .await
-        .map_err(|e| Error::failed(e.to_string()))?;
+    .map_err(failed)?;
+    let pw = db::generate_password(24).map_err(failed)?;
+    let a = admin.assign(app, &pw, rotate).await.map_err(failed)?;
     let (h, p) = &ep.host_side;
     match &a.password {
         Some(pw) => secret(
@@ -575,7 +443,7 @@ pub async fn list(
         let (host_name, r) = choose_server(inv, "", Some(&s), DbEngine::Postgres)?;
         let host = super::select::host(inv, &host_name)?;
         let pg = open_pg(&host, &r).await?;
-        let mut rows = pg.admin.list().await.map_err(Error::failed)?;
+        let mut rows = pg.admin.list().await.map_err(failed)?;
         // The newest backup of each database, from the storages of the inventory's entries
         // for it (same host, same database name).
         for row in &mut rows {
