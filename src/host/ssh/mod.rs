@@ -4,19 +4,22 @@
 //! through `cat`/`mv`, the Docker API through direct-streamlocal channels to the engine's
 //! socket (see [`docker`]), TCP forwards through direct-tcpip channels.
 
+mod channel;
 mod docker;
 pub(crate) mod known_hosts;
 mod options;
 mod session;
 mod target;
+mod trust;
 
 pub use options::{PassphraseSource, SshOptions};
 pub use target::Target;
+pub use trust::{trust, TrustedKey};
 
 use super::stream::{self, ExecEvent};
 use super::{Cmd, ConnectionState, ExecOutput, Forward, HostError};
+use channel::ChannelJob;
 use russh::client::Handle;
-use russh::{ChannelMsg, Sig};
 use session::{Client, Ctx, KeyCache};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -491,211 +494,6 @@ impl Inner {
             }
         }
     }
-}
-
-/// One running remote command: pumps the channel into events until it ends.
-struct ChannelJob {
-    host: String,
-    program: String,
-    stdin: Option<Vec<u8>>,
-    timeout: Duration,
-    cancel: CancellationToken,
-}
-
-impl ChannelJob {
-    async fn run(self, channel: russh::Channel<russh::client::Msg>, tx: mpsc::Sender<ExecEvent>) {
-        let (mut rd, wr) = channel.split();
-        let stdin = self.stdin;
-        let wr_ref = &wr;
-        let feed = async move {
-            if let Some(data) = stdin {
-                wr_ref.data(&data[..]).await?;
-            }
-            wr_ref.eof().await
-        };
-        tokio::pin!(feed);
-        let mut fed = false;
-        let deadline = tokio::time::sleep(self.timeout);
-        tokio::pin!(deadline);
-        let mut status: Option<i32> = None;
-        let stop = |why: ExecEvent| async {
-            // Ask the process to stop (sshd forwards the signal), then close the channel.
-            let _ = wr.signal(Sig::TERM).await;
-            let _ = wr.close().await;
-            let _ = tx.send(why).await;
-        };
-        loop {
-            tokio::select! {
-                _ = self.cancel.cancelled() => {
-                    return stop(ExecEvent::Failed(HostError::Cancelled {
-                        host: self.host.clone(),
-                        program: self.program.clone(),
-                    }))
-                    .await;
-                }
-                _ = &mut deadline => {
-                    return stop(ExecEvent::Failed(HostError::Timeout {
-                        host: self.host.clone(),
-                        program: self.program.clone(),
-                        after: self.timeout,
-                    }))
-                    .await;
-                }
-                _ = tx.closed() => {
-                    let _ = wr.signal(Sig::TERM).await;
-                    let _ = wr.close().await;
-                    return;
-                }
-                // A command may exit without reading its input: not an error.
-                _ = &mut feed, if !fed => fed = true,
-                msg = rd.wait() => match msg {
-                    Some(ChannelMsg::Data { data }) => {
-                        if tx.send(ExecEvent::Stdout(data.to_vec())).await.is_err() {
-                            let _ = wr.close().await;
-                            return;
-                        }
-                    }
-                    Some(ChannelMsg::ExtendedData { data, .. }) => {
-                        if tx.send(ExecEvent::Stderr(data.to_vec())).await.is_err() {
-                            let _ = wr.close().await;
-                            return;
-                        }
-                    }
-                    Some(ChannelMsg::ExitStatus { exit_status }) => {
-                        status = Some(i32::try_from(exit_status).unwrap_or(-1));
-                    }
-                    Some(ChannelMsg::ExitSignal { .. }) => status = Some(-1),
-                    Some(ChannelMsg::Failure) => {
-                        let _ = tx
-                            .send(ExecEvent::Failed(HostError::Ssh {
-                                host: self.host.clone(),
-                                reason: format!("the server refused to run `{}`", self.program),
-                            }))
-                            .await;
-                        return;
-                    }
-                    Some(ChannelMsg::Close) | None => break,
-                    Some(_) => {}
-                },
-            }
-        }
-        let end = match status {
-            Some(s) => ExecEvent::Exit(s),
-            None => ExecEvent::Failed(HostError::Ssh {
-                host: self.host.clone(),
-                reason: format!(
-                    "`{}`: the connection closed before the command finished",
-                    self.program
-                ),
-            }),
-        };
-        let _ = tx.send(end).await;
-    }
-}
-
-/// What `trust_host` recorded (or found already recorded) for one hop.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TrustedKey {
-    /// `deploy@127.0.0.1:2222`.
-    pub target: String,
-    /// The known_hosts name: `host` or `[host]:port`.
-    pub pattern: String,
-    /// `ED25519`, `RSA`, ...
-    pub key_type: String,
-    /// `SHA256:...`
-    pub fingerprint: String,
-    /// False when the key was already recorded.
-    pub added: bool,
-}
-
-/// Record the host keys of a host (and of its ProxyJump hops) in known_hosts: what
-/// `opsdeck hosts trust NAME` does. A key already recorded is left alone; a DIFFERENT key
-/// already recorded is refused (never replaced). The host itself comes last in the list.
-pub async fn trust(
-    name: &str,
-    spec: &str,
-    opts: &SshOptions,
-    confirm: &(dyn Fn(&TrustedKey) -> bool + Sync),
-) -> Result<Vec<TrustedKey>, HostError> {
-    let usage = |reason: String| HostError::Config {
-        host: name.to_string(),
-        reason,
-    };
-    let config = target::load_config(opts.config_file.as_deref()).map_err(usage)?;
-    let target = target::resolve(spec, config.as_ref()).map_err(usage)?;
-    let keys: KeyCache = Default::default();
-    let ctx = Ctx {
-        name,
-        opts,
-        keys: &keys,
-    };
-    let timeout = target.connect_timeout.unwrap_or(opts.connect_timeout);
-    let hops = target.hops();
-    let mut out = Vec::new();
-    for i in 0..hops.len() {
-        let hop = &hops[i];
-        let seen = tokio::time::timeout(timeout, session::capture_key(&ctx, &target, &hops[..=i]))
-            .await
-            .map_err(|_| HostError::Connect {
-                host: name.to_string(),
-                target: hop.hop_label(),
-                reason: format!("no SSH handshake within {}s", timeout.as_secs()),
-            })??;
-        let fingerprint = known_hosts::fingerprint(&seen.key);
-        let key_type = known_hosts::key_type(&seen.key);
-        let kh = &opts.known_hosts;
-        let recorded = known_hosts::recorded(kh, &hop.host, hop.port).map_err(|reason| {
-            HostError::Connect {
-                host: name.to_string(),
-                target: hop.hop_label(),
-                reason,
-            }
-        })?;
-        let pattern = known_hosts::host_pattern(&hop.host, hop.port);
-        if recorded.iter().any(|(_, k)| *k == seen.key) {
-            out.push(TrustedKey {
-                target: hop.hop_label(),
-                pattern,
-                key_type,
-                fingerprint,
-                added: false,
-            });
-            continue;
-        }
-        if let Some((line, _)) = recorded.first() {
-            return Err(HostError::HostKeyChanged {
-                host: name.to_string(),
-                key: Box::new(super::HostKeyInfo {
-                    target: hop.hop_label(),
-                    key_type,
-                    fingerprint,
-                    known_hosts: kh.display().to_string(),
-                }),
-                line: *line,
-            });
-        }
-        let offer = TrustedKey {
-            target: hop.hop_label(),
-            pattern,
-            key_type,
-            fingerprint,
-            added: true,
-        };
-        if !confirm(&offer) {
-            return Err(HostError::TrustDeclined {
-                host: name.to_string(),
-                target: offer.target,
-                fingerprint: offer.fingerprint,
-            });
-        }
-        known_hosts::append(kh, &hop.host, hop.port, &seen.key).map_err(|e| HostError::File {
-            host: name.to_string(),
-            path: kh.display().to_string(),
-            source: e,
-        })?;
-        out.push(offer);
-    }
-    Ok(out)
 }
 
 /// Whether a failed connect looks like a dropped handshake rather than a refusal (closed or
