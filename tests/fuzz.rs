@@ -387,7 +387,7 @@ fn url_text() -> impl Strategy<Value = String> {
 fn url_parsers() {
     fuzz("url parsers", url_text(), |url| {
         if let Err(e) = opsdeck::db::postgres::parse_url(&url) {
-            prop_assert!(!e.trim().is_empty());
+            prop_assert!(!e.to_string().trim().is_empty());
         }
         let _ = opsdeck::db::postgres::url_sslmode(&url);
         if let Err(e) = opsdeck::http::parse_url(&url) {

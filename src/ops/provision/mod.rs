@@ -227,16 +227,59 @@ pub(super) async fn provision_postgres(
     } else {
         None
     };
-    let mut password = None;
-    if !role_existed {
-        let pw = db::generate_password(24).map_err(failed)?;
-        admin.create_role(ident, &pw).await.map_err(failed)?;
-        password = Some(pw);
-    } else if rotate {
-        let pw = db::generate_password(24).map_err(failed)?;
-        admin.set_password(ident, &pw).await.map_err(failed)?;
-        password = Some(pw);
+    let (h, p) = pg.host_side.clone();
+    let url_for = |pw: &str| format!("postgres://{ident}:{pw}@{h}:{p}/{ident}");
+    // An existing role, --write-env, no rotation: the app's .env already holds its URL when
+    // an earlier run wrote it (a finished run, or one killed after writing it ahead): keep it
+    // if it logs in. Otherwise the password is not known here: refuse before changing anything.
+    let mut kept = None;
+    if let (true, false, Some(f)) = (role_existed, rotate, env_file) {
+        kept = env_password(host, f, ident).await;
+        if kept.is_none() {
+            return Err(Error::failed(format!(
+                "{ident} exists and its password is not known here ({f} holds no DATABASE_URL for it); use --rotate-password with --write-env"
+            )));
+        }
     }
+    let password = if !role_existed || rotate {
+        Some(db::generate_password(24).map_err(failed)?)
+    } else {
+        None
+    };
+    // Written ahead: the URL is in .env before the role has that password, so a run killed
+    // in between leaves a .env whose URL the next run makes true (or replaces).
+    let env_before = match (env_file, &password) {
+        (Some(f), Some(pw)) => {
+            let old = host.read_optional(std::path::Path::new(f)).await?;
+            super::deploy::write_env(host, f, &[("DATABASE_URL".to_string(), url_for(pw))])
+                .await
+                .map_err(|e| {
+                    failed(format!(
+                        "writing DATABASE_URL to {f} failed ({}); nothing was changed",
+                        e.message
+                    ))
+                })?;
+            Some((f, old))
+        }
+        _ => None,
+    };
+    let put_env_back = || async {
+        if let Some((f, Some(old))) = &env_before {
+            let _ = host
+                .write_file_atomic(std::path::Path::new(f), old, Some(0o600))
+                .await;
+        }
+    };
+    let set = match (&password, role_existed) {
+        (Some(pw), false) => admin.create_role(ident, pw).await,
+        (Some(pw), true) => admin.set_password(ident, pw).await,
+        (None, _) => Ok(()),
+    };
+    if let Err(e) = set {
+        put_env_back().await;
+        return Err(failed(e));
+    }
+    let proof = password.clone().or(kept.clone());
     let made = async {
         if !db_existed {
             admin
@@ -254,8 +297,8 @@ pub(super) async fn provision_postgres(
                 "{ident}: PUBLIC can still connect after REVOKE; refusing to call it isolated"
             )));
         }
-        // The proof: the new credentials log in over TCP, as the apps will.
-        if let Some(pw) = &password {
+        // The proof: the credentials log in over TCP, as the apps will.
+        if let Some(pw) = &proof {
             let (a, port) = &pg.from_host;
             db::postgres::try_login(host, (a, *port), ident, pw, ident)
                 .await
@@ -280,9 +323,9 @@ pub(super) async fn provision_postgres(
     };
     if let Err(e) = made {
         let _ = put_back().await;
+        put_env_back().await;
         return Err(e);
     }
-    let (h, p) = &pg.host_side;
     let summary = match (role_existed, db_existed, &password) {
         (true, true, None) => {
             format!("exists: role and database {ident}; nothing changed (password kept)")
@@ -303,43 +346,19 @@ pub(super) async fn provision_postgres(
             }
         ),
     };
-    match password {
-        Some(pw) => {
-            let url = format!("postgres://{ident}:{pw}@{h}:{p}/{ident}");
-            if let Some(f) = env_file {
-                let wrote =
-                    super::deploy::write_env(host, f, &[("DATABASE_URL".to_string(), url.clone())])
-                        .await;
-                if let Err(e) = wrote {
-                    // Nothing lost: put back what was there, or (if that fails) hand over
-                    // the new password, which is then the only one that works.
-                    // A role that had no password has none to put back: keep the new one.
-                    let undone = if role_existed && old_verifier.is_none() {
-                        Err("the role had no password before".to_string())
-                    } else {
-                        put_back().await.map_err(|u| u.to_string())
-                    };
-                    return Err(match undone {
-                        Ok(()) => failed(format!(
-                            "writing DATABASE_URL to {f} failed ({e}); role and database {ident} were put back as they were (old password kept)"
-                        )),
-                        Err(u) => {
-                            secret(events, seq, "DATABASE_URL", url);
-                            failed(format!(
-                                "writing DATABASE_URL to {f} failed ({e}), and the old password could not be put back ({u}): the new DATABASE_URL above is the one that works; put it in {f} yourself"
-                            ))
-                        }
-                    });
-                }
-            }
-            secret(events, seq, "DATABASE_URL", url);
+    match (password, kept) {
+        (Some(pw), _) => secret(events, seq, "DATABASE_URL", url_for(&pw)),
+        (None, Some(_)) => {
+            let _ = events.send(ActionEvent::Output {
+                seq,
+                stream: super::event::Stream::Stdout,
+                line: format!(
+                    "DATABASE_URL=postgres://{ident}:***@{h}:{p}/{ident} (in {}, logs in; kept)",
+                    env_file.unwrap_or(".env")
+                ),
+            });
         }
-        None => {
-            if env_file.is_some() {
-                return Err(Error::failed(format!(
-                    "{ident} exists and its password is not known here; use --rotate-password with --write-env"
-                )));
-            }
+        (None, None) => {
             let _ = events.send(ActionEvent::Output {
                 seq,
                 stream: super::event::Stream::Stdout,
@@ -348,6 +367,17 @@ pub(super) async fn provision_postgres(
         }
     }
     Ok(summary)
+}
+
+/// The password of `ident` in the DATABASE_URL of the env file `f`, if there is one for
+/// that role.
+async fn env_password(host: &Host, f: &str, ident: &str) -> Option<String> {
+    let bytes = host.read_optional(std::path::Path::new(f)).await.ok()??;
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let env = crate::docker::compose::dotenv::DotEnv::parse(&text).ok()?;
+    let url = env.get("DATABASE_URL")?;
+    let ep = db::postgres::parse_url(&url).ok()?;
+    (ep.user.as_deref() == Some(ident)).then_some(ep.password?)
 }
 
 /// Undo what a `db create` run changed: a database and role it created, a password it
