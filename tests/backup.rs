@@ -365,3 +365,67 @@ fn an_ssh_connection_cut_mid_transfer_publishes_nothing() {
         "{published:?}"
     );
 }
+
+#[test]
+fn a_backup_of_another_database_and_a_locked_app_are_refused_before_a_restore_changes_anything() {
+    let pg = pg();
+    pg.sql("postgres", "CREATE DATABASE other");
+    pg.sql("other", "CREATE TABLE t(x int); INSERT INTO t VALUES (42)");
+    let store = tempfile::tempdir().expect("tmp");
+    let app_dir = tempfile::tempdir().expect("tmp");
+    let sb = Sandbox::new();
+    sb.write(
+        "opsdeck.toml",
+        &format!(
+            "[hosts.local]\n[databases.shopdb]\nhost = \"local\"\nengine = \"postgres\"\ncontainer = \"{pg}\"\ndatabase = \"shop\"\nbackup_to = \"local\"\napps = [\"shop\"]\n[databases.otherdb]\nhost = \"local\"\nengine = \"postgres\"\ncontainer = \"{pg}\"\ndatabase = \"other\"\nbackup_to = \"local\"\n[apps.shop]\nhost = \"local\"\ndir = \"{app}\"\n[storage.local]\nkind = \"dir\"\npath = \"{store}\"\n",
+            pg = pg.name,
+            app = app_dir.path().display(),
+            store = store.path().display()
+        ),
+    );
+    let (code, out, err) = sb.run(&["backup", "shopdb"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (_, list) = sb.json(&["backups", "shopdb"]);
+    let id = list[0]["id"].as_str().expect("id").to_string();
+    // The manifest says whose backup it is: otherdb is not overwritten with shopdb's data.
+    let (code, _, err) = sb.run(&["restore", "otherdb", &id, "--yes"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "backup {id} is a backup of database shopdb, not of otherdb"
+        )),
+        "{err}"
+    );
+    assert_eq!(pg.sql("other", "SELECT x FROM t"), "42");
+    let (code, _, err) = sb.run(&["verify", "otherdb", &id]);
+    assert_eq!(code, 1, "{err}");
+    // A restore holds the locks of the database's apps: with `shop` locked by a live run
+    // (this test process, recorded as opsdeck records a holder), it is refused.
+    let before = pg.checksum();
+    let lock = sb.path().join("locks/shop.lock");
+    std::fs::create_dir_all(&lock).expect("lock dir");
+    let me = opsdeck::process::ProcessId::current();
+    std::fs::write(
+        lock.join("owner"),
+        serde_json::json!({
+            "token": "feedfacefeedface", "actor": "ops@here", "machine": "here",
+            "pid": me.pid, "action": "deploy", "target": "shop",
+            "started_at": "2026-12-02T00:00:00Z", "process": me,
+            "machine_id": opsdeck::process::machine_id(),
+        })
+        .to_string(),
+    )
+    .expect("owner");
+    let (code, _, err) = sb.run(&["restore", "shopdb", &id, "--yes"]);
+    assert_eq!(code, 4, "{err}");
+    assert!(
+        err.contains("shop") && err.contains("locked by ops@here"),
+        "{err}"
+    );
+    assert_eq!(pg.checksum(), before, "nothing restored");
+    // And the database's own lock was not left behind.
+    assert!(
+        !sb.path().join("locks/db-shopdb.lock").exists(),
+        "the database's lock was released when an app's lock refused the run"
+    );
+}

@@ -256,13 +256,45 @@ pub fn plan_backup(inv: &Inventory, action: &Action) -> Result<Plan, Error> {
         }
         _ => String::new(),
     };
-    Ok(Plan::new(
+    let mut plan = Plan::new(
         action,
         host,
         format!("db-{db}"),
-        Some(db),
+        Some(db.clone()),
         vec![step],
-    ))
+    );
+    // A restore holds the lock of every app that uses the database (on the app's host): no
+    // deploy or restart of them runs while their database is swapped.
+    if matches!(action, Action::Restore { .. }) {
+        for a in &inv.databases[&db].apps {
+            if let Some(spec) = inv.apps.get(a) {
+                plan.also_lock.push(super::step::LockRef {
+                    host: spec.host.clone(),
+                    lock: a.clone(),
+                });
+            }
+        }
+    }
+    Ok(plan)
+}
+
+/// A manifest is trusted only for the database and id it was asked for: a backup of another
+/// database (copied or planted into this storage) is refused before anything changes.
+pub(super) fn check_manifest(m: &Manifest, db: &DbRef, id: &str) -> Result<(), Error> {
+    if m.id != id {
+        return Err(Error::failed(format!(
+            "the manifest of backup {id} names another backup ({}); refusing to use it",
+            crate::secrets::mask_text(&m.id)
+        )));
+    }
+    if m.database != db.name {
+        return Err(Error::failed(format!(
+            "backup {id} is a backup of database {}, not of {}; nothing was changed",
+            crate::secrets::mask_text(&m.database),
+            db.name
+        )));
+    }
+    Ok(())
 }
 
 fn check_id(id: &str) -> Result<(), Error> {

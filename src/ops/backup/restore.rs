@@ -70,6 +70,7 @@ pub(in crate::ops) async fn restore(
 ) -> Result<String, Error> {
     let store = st.open(host)?;
     let m = store.read_manifest(id).await?;
+    super::check_manifest(&m, db, id)?;
     let job = Job::open(host, &store, db, "postgres", seq, events).await?;
     let done = swap_in(&job, &m, apps).await;
     job.close().await;
@@ -141,23 +142,33 @@ async fn swap_in(
     let terminate = |name: &str| {
         format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid();")
     };
+    // Both renames in one transaction: there is never a moment without a live database,
+    // even if opsdeck is killed or the connection drops in between. What happened is read
+    // back from the catalog, not assumed.
     let swap = async {
         admin.query(&terminate(live)).await?;
-        admin
-            .query(&format!("ALTER DATABASE \"{live}\" RENAME TO \"{kept}\";"))
-            .await?;
-        if let Err(e) = admin
+        let tx = admin
             .query(&format!(
-                "ALTER DATABASE \"{scratch}\" RENAME TO \"{live}\";"
+                "BEGIN; ALTER DATABASE \"{live}\" RENAME TO \"{kept}\"; ALTER DATABASE \"{scratch}\" RENAME TO \"{live}\"; COMMIT;"
             ))
-            .await
-        {
-            let _ = admin
-                .query(&format!("ALTER DATABASE \"{kept}\" RENAME TO \"{live}\";"))
-                .await;
-            return Err(e);
+            .await;
+        if tx.is_err() {
+            let _ = admin.query("ROLLBACK;").await;
         }
-        Ok(())
+        let names = admin
+            .query(&format!(
+                "SELECT datname FROM pg_database WHERE datname IN ('{live}', '{kept}', '{scratch}') ORDER BY 1;"
+            ))
+            .await?;
+        let has = |n: &str| names.iter().any(|l| l.trim() == n);
+        if has(live) && has(&kept) && !has(&scratch) {
+            Ok(())
+        } else {
+            Err(Error::failed(format!(
+                "the swap did not happen (the databases present: {})",
+                names.iter().map(|l| l.trim()).collect::<Vec<_>>().join(", ")
+            )))
+        }
     }
     .await;
     if let Err(e) = swap {

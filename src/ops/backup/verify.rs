@@ -133,6 +133,7 @@ pub(in crate::ops) async fn verify(
 ) -> Result<String, Error> {
     let store = st.open(host)?;
     let mut m = store.read_manifest(id).await?;
+    super::check_manifest(&m, db, id)?;
     match prove(host, db, &store, &m, seq, events).await {
         Ok(tables) => {
             m.verified = true;
