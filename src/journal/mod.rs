@@ -216,13 +216,24 @@ impl Journal {
                 path: shown.clone(),
                 source,
             })?;
-        MIGRATOR
-            .run(&pool)
-            .await
-            .map_err(|source| JournalError::Migrate {
-                path: shown,
-                source,
-            })?;
+        // Two processes opening a new journal at once both try to migrate it; the one that
+        // loses sees the other's tables: a second try finds them recorded and passes.
+        let mut tries = 0;
+        loop {
+            match MIGRATOR.run(&pool).await {
+                Ok(()) => break,
+                Err(_) if tries < 3 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(150 * tries)).await;
+                }
+                Err(source) => {
+                    return Err(JournalError::Migrate {
+                        path: shown,
+                        source,
+                    })
+                }
+            }
+        }
         let journal = Self {
             pool,
             path: path.to_path_buf(),
