@@ -287,7 +287,8 @@ async fn changed_host_key_is_refused_loudly_and_never_replaced() {
         "CHANGED",
         "attack",
         &bed.host_fingerprint(),
-        &format!("{} line 2", kh.display()),
+        // The physical line (the comment counts, as in ssh's own messages).
+        &format!("{} line 3", kh.display()),
         "never replaces",
     ] {
         assert!(msg.contains(word), "{word:?} missing from: {msg}");
@@ -771,5 +772,105 @@ async fn dropping_the_host_closes_its_connection() {
     assert!(
         opsdeck::docker::describe_error(&e).contains("dropped"),
         "{e}"
+    );
+}
+
+/// known_hosts as OpenSSH reads it, against the real sshd: two keys of one type for the host
+/// (one matching) connect; an `@cert-authority` line is no host key; an `@revoked` line for
+/// the host's key refuses it, loudly, and trust-on-first-use refuses it too.
+#[tokio::test]
+async fn several_keys_ca_lines_and_revoked_keys_are_read_as_openssh_reads_them() {
+    let bed = Bed::get();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kh = dir.path().join("known_hosts");
+    let other = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINmBXCMk1wtd1SR5S5dL7QtEYzIJXPdb3pcLtdsiHzg7";
+    let name = format!("[127.0.0.1]:{}", bed.port);
+    let base = format!(
+        "# comment\n@cert-authority * {other}\n{name}\t{other}\n{name} {}\n",
+        bed.host_key_line()
+    );
+    std::fs::write(&kh, &base).expect("write");
+    let mut opts = bed.opts();
+    opts.known_hosts = kh.clone();
+    run(&host(&bed, opts.clone()), Cmd::new("true"))
+        .await
+        .expect("one of the two recorded keys matches: known");
+    // The same file with the host's key revoked.
+    std::fs::write(&kh, format!("{base}@revoked * {}\n", bed.host_key_line())).expect("write");
+    let e = run(&host(&bed, opts.clone()), Cmd::new("true"))
+        .await
+        .expect_err("a revoked key is refused");
+    assert_eq!(e.exit_kind(), ExitKind::Refused);
+    let msg = e.to_string();
+    for word in [
+        "REVOKED",
+        &bed.host_fingerprint(),
+        &format!("{} line 5", kh.display()),
+    ] {
+        assert!(msg.contains(word), "{word:?} missing from: {msg}");
+    }
+    // Not offered for trust either, even with only the revocation in the file.
+    std::fs::write(&kh, format!("@revoked * {}\n", bed.host_key_line())).expect("write");
+    let e = opsdeck::host::trust_host_with("tb", &spec(&bed.target()), &opts, &|_| true)
+        .await
+        .expect_err("trust refuses a revoked key");
+    assert!(e.to_string().contains("REVOKED"), "{e}");
+    assert_eq!(
+        std::fs::read_to_string(&kh).expect("read"),
+        format!("@revoked * {}\n", bed.host_key_line()),
+        "nothing appended"
+    );
+}
+
+/// Connect to 127.0.0.1:`port` as `user` (or as ourselves), send a Redis PING, print what
+/// comes back.
+fn ping_as(port: u16, user: Option<&str>) -> String {
+    let script = format!(
+        "import socket\ns=socket.create_connection(('127.0.0.1',{port}))\ns.settimeout(5)\ns.sendall(b'PING\\r\\n')\ntry:\n    print(s.recv(16))\nexcept Exception as e:\n    print('error', e)\n"
+    );
+    let mut c = match user {
+        Some(u) => {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", u, "--"]);
+            c.arg("python3");
+            c
+        }
+        None => std::process::Command::new("python3"),
+    };
+    let o = c.args(["-c", &script]).output().expect("python3 runs");
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A forward listener carries our SSH credentials to the remote service: another local user
+/// connecting to it is dropped (a real second uid: the client runs as `nobody`).
+#[tokio::test]
+async fn a_forward_refuses_other_local_users() {
+    let bed = Bed::get();
+    let h = host(&bed, bed.opts());
+    let url = common::testbed_var("OPSDECK_TB_REDIS_URL");
+    let port: u16 = url
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("redis port");
+    let fwd = h.forward_tcp("127.0.0.1", port).await.expect("forward");
+    let p = fwd.port();
+    let ours = tokio::task::spawn_blocking(move || ping_as(p, None))
+        .await
+        .expect("probe");
+    assert!(
+        ours.contains("+PONG"),
+        "our own user reaches the service: {ours}"
+    );
+    let theirs = tokio::task::spawn_blocking(move || ping_as(p, Some("nobody")))
+        .await
+        .expect("probe");
+    assert!(
+        !theirs.contains("PONG"),
+        "another user was let through: {theirs}"
+    );
+    assert!(
+        theirs.contains("b''") || theirs.contains("error"),
+        "{theirs}"
     );
 }

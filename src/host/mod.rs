@@ -74,6 +74,13 @@ pub enum HostError {
         /// The line of known_hosts holding the other key (1-based).
         line: usize,
     },
+    #[error("{host}: REFUSING to connect to {target}: its host key ({key_type} key fingerprint {fingerprint}) is REVOKED by {known_hosts} line {line} (an @revoked line). opsdeck never trusts a revoked key; if the host has a new key, record that one", target = .key.target, known_hosts = .key.known_hosts, key_type = .key.key_type, fingerprint = .key.fingerprint)]
+    HostKeyRevoked {
+        host: String,
+        key: Box<HostKeyInfo>,
+        /// The `@revoked` line (1-based).
+        line: usize,
+    },
     #[error("{host}: {target} did not accept any key for user {user}: tried {tried}")]
     Auth {
         host: String,
@@ -131,6 +138,7 @@ impl HostError {
         match self {
             HostError::HostKeyUnknown { .. }
             | HostError::HostKeyChanged { .. }
+            | HostError::HostKeyRevoked { .. }
             | HostError::TrustDeclined { .. } => true,
             HostError::Backoff { last: e, .. } | HostError::Shared(e) => e.is_refused(),
             _ => false,

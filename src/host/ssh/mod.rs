@@ -8,6 +8,7 @@ mod channel;
 mod docker;
 pub(crate) mod known_hosts;
 mod options;
+mod peer;
 mod session;
 mod target;
 mod trust;
@@ -274,10 +275,29 @@ trap - EXIT"#;
         let (rhost, rport) = (host.to_string(), port);
         let task = tokio::spawn(async move {
             let mut conns = tokio::task::JoinSet::new();
+            let mut pause = Duration::from_millis(50);
             loop {
-                let Ok((mut sock, peer)) = listener.accept().await else {
-                    continue;
+                let (mut sock, peer) = match listener.accept().await {
+                    Ok(c) => {
+                        pause = Duration::from_millis(50);
+                        c
+                    }
+                    // Out of descriptors and the like: wait instead of spinning.
+                    Err(e) => {
+                        tracing::warn!("forward listener: {e}; retrying in {pause:?}");
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(Duration::from_secs(2));
+                        continue;
+                    }
                 };
+                // Our SSH credentials reach the remote service: only our own user may.
+                if !peer::is_own_user(peer) {
+                    tracing::warn!(
+                        "forward listener: refused a connection of another user from {peer}"
+                    );
+                    drop(sock);
+                    continue;
+                }
                 let inner = inner.clone();
                 let rhost = rhost.clone();
                 conns.spawn(async move {

@@ -64,7 +64,8 @@ impl client::Handler for Client {
             // must be in known_hosts.
             PublicKeyOrCertificate::Certificate(c) => PublicKey::new(c.public_key().clone(), ""),
         };
-        let verdict = known_hosts::check(&self.known_hosts, &self.host, self.port, &key);
+        let verdict = known_hosts::check(&self.known_hosts, &self.host, self.port, &key)
+            .map_err(|e| e.to_string());
         let accept = self.mode == KeyMode::Strict && verdict == Ok(Verdict::Known);
         if let Ok(mut seen) = self.seen.lock() {
             *seen = Some(SeenKey { key, verdict });
@@ -272,6 +273,11 @@ fn key_error(ctx: &Ctx<'_>, hop: &Target, seen: &SeenKey) -> Option<HostError> {
             key,
         }),
         Ok(Verdict::Changed { line }) => Some(HostError::HostKeyChanged {
+            host: ctx.name.to_string(),
+            key,
+            line: *line,
+        }),
+        Ok(Verdict::Revoked { line }) => Some(HostError::HostKeyRevoked {
             host: ctx.name.to_string(),
             key,
             line: *line,

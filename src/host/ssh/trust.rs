@@ -56,13 +56,27 @@ pub async fn trust(
         let fingerprint = known_hosts::fingerprint(&seen.key);
         let key_type = known_hosts::key_type(&seen.key);
         let kh = &opts.known_hosts;
-        let recorded = known_hosts::recorded(kh, &hop.host, hop.port).map_err(|reason| {
-            HostError::Connect {
+        let unreadable = |reason: known_hosts::KnownHostsError| HostError::Connect {
+            host: name.to_string(),
+            target: hop.hop_label(),
+            reason: reason.to_string(),
+        };
+        // A revoked key is never trusted, not even on first use.
+        if let known_hosts::Verdict::Revoked { line } =
+            known_hosts::check(kh, &hop.host, hop.port, &seen.key).map_err(unreadable)?
+        {
+            return Err(HostError::HostKeyRevoked {
                 host: name.to_string(),
-                target: hop.hop_label(),
-                reason,
-            }
-        })?;
+                key: Box::new(crate::host::HostKeyInfo {
+                    target: hop.hop_label(),
+                    key_type,
+                    fingerprint,
+                    known_hosts: kh.display().to_string(),
+                }),
+                line,
+            });
+        }
+        let recorded = known_hosts::recorded(kh, &hop.host, hop.port).map_err(unreadable)?;
         let pattern = known_hosts::host_pattern(&hop.host, hop.port);
         if recorded.iter().any(|(_, k)| *k == seen.key) {
             out.push(TrustedKey {
