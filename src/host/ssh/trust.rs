@@ -61,18 +61,21 @@ pub async fn trust(
             target: hop.hop_label(),
             reason: reason.to_string(),
         };
+        let info = |key_type: String, fingerprint: String| {
+            Box::new(crate::host::HostKeyInfo {
+                target: hop.hop_label(),
+                key_type,
+                fingerprint,
+                known_hosts: kh.display().to_string(),
+            })
+        };
         // A revoked key is never trusted, not even on first use.
         if let known_hosts::Verdict::Revoked { line } =
             known_hosts::check(kh, &hop.host, hop.port, &seen.key).map_err(unreadable)?
         {
             return Err(HostError::HostKeyRevoked {
                 host: name.to_string(),
-                key: Box::new(crate::host::HostKeyInfo {
-                    target: hop.hop_label(),
-                    key_type,
-                    fingerprint,
-                    known_hosts: kh.display().to_string(),
-                }),
+                key: info(key_type, fingerprint),
                 line,
             });
         }
@@ -91,12 +94,7 @@ pub async fn trust(
         if let Some((line, _)) = recorded.first() {
             return Err(HostError::HostKeyChanged {
                 host: name.to_string(),
-                key: Box::new(crate::host::HostKeyInfo {
-                    target: hop.hop_label(),
-                    key_type,
-                    fingerprint,
-                    known_hosts: kh.display().to_string(),
-                }),
+                key: info(key_type, fingerprint),
                 line: *line,
             });
         }
