@@ -25,7 +25,7 @@ impl ExitKind {
 }
 
 /// An error with the kind that decides the exit code and a message written for the user.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub struct Error {
     pub kind: ExitKind,
     pub message: String,
@@ -39,6 +39,8 @@ impl fmt::Display for Error {
     }
 }
 
+/// The kind constructors take anything displayable: a message, or an adapter's typed error
+/// (its text is the message).
 impl Error {
     pub fn new(kind: ExitKind, message: impl Into<String>) -> Self {
         Self {
@@ -55,17 +57,17 @@ impl Error {
             ..Self::failed("cancelled")
         }
     }
-    pub fn usage(message: impl Into<String>) -> Self {
-        Self::new(ExitKind::Usage, message)
+    pub fn usage(message: impl fmt::Display) -> Self {
+        Self::new(ExitKind::Usage, message.to_string())
     }
-    pub fn unreachable(message: impl Into<String>) -> Self {
-        Self::new(ExitKind::Unreachable, message)
+    pub fn unreachable(message: impl fmt::Display) -> Self {
+        Self::new(ExitKind::Unreachable, message.to_string())
     }
-    pub fn refused(message: impl Into<String>) -> Self {
-        Self::new(ExitKind::Refused, message)
+    pub fn refused(message: impl fmt::Display) -> Self {
+        Self::new(ExitKind::Refused, message.to_string())
     }
-    pub fn failed(message: impl Into<String>) -> Self {
-        Self::new(ExitKind::Failed, message)
+    pub fn failed(message: impl fmt::Display) -> Self {
+        Self::new(ExitKind::Failed, message.to_string())
     }
 }
 

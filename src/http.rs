@@ -46,14 +46,76 @@ pub struct Target {
     pub path: String,
 }
 
-pub fn parse_url(url: &str) -> Result<Target, String> {
+/// Why a probe URL cannot be used; each names the URL.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlError {
+    #[error("{0:?} is not a URL")]
+    NotAUrl(String),
+    #[error("{url:?}: scheme {scheme:?} is not http or https")]
+    Scheme { url: String, scheme: String },
+    #[error("{0:?}: bad IPv6 address")]
+    BadIpv6(String),
+    #[error("{0:?} has no host")]
+    NoHost(String),
+    #[error("{url:?}: bad port {port:?}")]
+    BadPort { url: String, port: String },
+}
+
+/// For callers that still carry errors as text.
+impl From<UrlError> for String {
+    fn from(e: UrlError) -> Self {
+        e.to_string()
+    }
+}
+
+/// Why a connection (TCP, then TLS for https) could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("connect {host}:{port}: {source}")]
+    Tcp {
+        host: String,
+        port: u16,
+        source: std::io::Error,
+    },
+    /// The extra CA file named by `SSL_CERT_FILE` cannot be read.
+    #[error("SSL_CERT_FILE {path}: {detail}")]
+    CertFile { path: String, detail: String },
+    #[error("TLS name {name:?}: {detail}")]
+    TlsName { name: String, detail: String },
+    #[error("TLS: {0}")]
+    Tls(String),
+}
+
+/// Why a probe got no HTTP answer (the text goes into [`Probe::error`]).
+#[derive(Debug, thiserror::Error)]
+enum ProbeError {
+    #[error(transparent)]
+    Url(#[from] UrlError),
+    #[error(transparent)]
+    Forward(#[from] crate::host::HostError),
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error("HTTP handshake: {0}")]
+    Handshake(hyper::Error),
+    #[error("building the request: {0}")]
+    Request(hyper::http::Error),
+    #[error("request: {0}")]
+    Send(hyper::Error),
+}
+
+pub fn parse_url(url: &str) -> Result<Target, UrlError> {
     let (scheme, rest) = url
         .split_once("://")
-        .ok_or_else(|| format!("{url:?} is not a URL"))?;
+        .ok_or_else(|| UrlError::NotAUrl(url.to_string()))?;
     let tls = match scheme {
         "http" => false,
         "https" => true,
-        other => return Err(format!("{url:?}: scheme {other:?} is not http or https")),
+        other => {
+            return Err(UrlError::Scheme {
+                url: url.to_string(),
+                scheme: other.to_string(),
+            })
+        }
     };
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], rest[i..].to_string()),
@@ -66,7 +128,7 @@ pub fn parse_url(url: &str) -> Result<Target, String> {
     let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
         let (h, after) = v6
             .split_once(']')
-            .ok_or_else(|| format!("{url:?}: bad IPv6 address"))?;
+            .ok_or_else(|| UrlError::BadIpv6(url.to_string()))?;
         (h.to_string(), after.strip_prefix(':').map(str::to_string))
     } else {
         match authority.rsplit_once(':') {
@@ -75,10 +137,13 @@ pub fn parse_url(url: &str) -> Result<Target, String> {
         }
     };
     if host.is_empty() {
-        return Err(format!("{url:?} has no host"));
+        return Err(UrlError::NoHost(url.to_string()));
     }
     let port = match port {
-        Some(p) => p.parse().map_err(|_| format!("{url:?}: bad port {p:?}"))?,
+        Some(p) => p.parse().map_err(|_| UrlError::BadPort {
+            url: url.to_string(),
+            port: p.clone(),
+        })?,
         None if tls => 443,
         None => 80,
     };
@@ -99,10 +164,14 @@ pub(crate) async fn connect(
     t: &Target,
     addr: &str,
     sni: &str,
-) -> Result<(Box<dyn Io>, Option<String>), String> {
+) -> Result<(Box<dyn Io>, Option<String>), ConnectError> {
     let tcp = tokio::net::TcpStream::connect(addr)
         .await
-        .map_err(|e| format!("connect {}:{}: {e}", t.host, t.port))?;
+        .map_err(|source| ConnectError::Tcp {
+            host: t.host.clone(),
+            port: t.port,
+            source,
+        })?;
     let _ = tcp.set_nodelay(true);
     if t.tls {
         let (stream, not_after) = tls_connect(tcp, sni).await?;
@@ -132,7 +201,7 @@ pub async fn probe(
     };
     match tokio::time::timeout(timeout, probe_inner(url, via, host_header, &mut p)).await {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => p.error = Some(e),
+        Ok(Err(e)) => p.error = Some(e.to_string()),
         Err(_) => p.error = Some(format!("no answer within {} ms", timeout.as_millis())),
     }
     p
@@ -159,16 +228,12 @@ async fn probe_inner(
     via: Option<&Host>,
     host_header: Option<&str>,
     p: &mut Probe,
-) -> Result<(), String> {
+) -> Result<(), ProbeError> {
     let t = parse_url(url)?;
     let started = Instant::now();
     // Keep the forward alive for the whole request.
     let forward = match via {
-        Some(h) => Some(
-            h.forward_tcp(dial_host(&t.host), t.port)
-                .await
-                .map_err(|e| e.to_string())?,
-        ),
+        Some(h) => Some(h.forward_tcp(dial_host(&t.host), t.port).await?),
         None => None,
     };
     let addr = match &forward {
@@ -183,7 +248,7 @@ async fn probe_inner(
     p.cert_not_after = not_after;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
         .await
-        .map_err(|e| format!("HTTP handshake: {e}"))?;
+        .map_err(ProbeError::Handshake)?;
     let driver = tokio::spawn(async move {
         let _ = conn.await;
     });
@@ -202,11 +267,8 @@ async fn probe_inner(
         )
         .header(hyper::header::CONNECTION, "close")
         .body(Empty::<Bytes>::new())
-        .map_err(|e| format!("building the request: {e}"))?;
-    let resp = sender
-        .send_request(req)
-        .await
-        .map_err(|e| format!("request: {e}"))?;
+        .map_err(ProbeError::Request)?;
+    let resp = sender.send_request(req).await.map_err(ProbeError::Send)?;
     p.latency_ms = Some((started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0);
     p.status = Some(resp.status().as_u16());
     let mut body = resp.into_body();
@@ -240,7 +302,7 @@ async fn tls_connect(
         tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
         Option<String>,
     ),
-    String,
+    ConnectError,
 > {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
@@ -249,28 +311,34 @@ async fn tls_connect(
     if let Some(path) = std::env::var_os("SSL_CERT_FILE").filter(|p| !p.is_empty()) {
         use rustls::pki_types::pem::PemObject;
         let shown = std::path::Path::new(&path).display().to_string();
-        let certs = rustls::pki_types::CertificateDer::pem_file_iter(&path)
-            .map_err(|e| format!("SSL_CERT_FILE {shown}: {e}"))?;
+        let cert_file = |e: &dyn std::fmt::Display| ConnectError::CertFile {
+            path: shown.clone(),
+            detail: e.to_string(),
+        };
+        let certs =
+            rustls::pki_types::CertificateDer::pem_file_iter(&path).map_err(|e| cert_file(&e))?;
         for c in certs {
-            let c = c.map_err(|e| format!("SSL_CERT_FILE {shown}: {e}"))?;
-            roots
-                .add(c)
-                .map_err(|e| format!("SSL_CERT_FILE {shown}: {e}"))?;
+            let c = c.map_err(|e| cert_file(&e))?;
+            roots.add(c).map_err(|e| cert_file(&e))?;
         }
     }
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
-    .map_err(|e| format!("TLS: {e}"))?
+    .map_err(|e| ConnectError::Tls(e.to_string()))?
     .with_root_certificates(roots)
     .with_no_client_auth();
-    let name = rustls::pki_types::ServerName::try_from(sni.to_string())
-        .map_err(|e| format!("TLS name {sni:?}: {e}"))?;
+    let name = rustls::pki_types::ServerName::try_from(sni.to_string()).map_err(|e| {
+        ConnectError::TlsName {
+            name: sni.to_string(),
+            detail: e.to_string(),
+        }
+    })?;
     let stream = tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(name, tcp)
         .await
-        .map_err(|e| format!("TLS: {e}"))?;
+        .map_err(|e| ConnectError::Tls(e.to_string()))?;
     let not_after = stream
         .get_ref()
         .1

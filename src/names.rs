@@ -45,13 +45,19 @@ pub fn check_container(name: &str) -> Result<(), String> {
     check_name("container", name.trim_start_matches('/'))
 }
 
+/// Why an image tag is refused; the tag is shown [`printable`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TagError {
+    #[error("image tag {0:?} must be 1 to 128 characters")]
+    Length(String),
+    #[error("image tag {0:?} is not valid: use letters, digits, '_', '.' and '-', not starting with '.' or '-'")]
+    Characters(String),
+}
+
 /// An image tag as the registry spec allows it: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
-pub fn check_tag(tag: &str) -> Result<(), String> {
+pub fn check_tag(tag: &str) -> Result<(), TagError> {
     if tag.is_empty() || tag.len() > 128 {
-        return Err(format!(
-            "image tag {:?} must be 1 to 128 characters",
-            printable(tag)
-        ));
+        return Err(TagError::Length(printable(tag)));
     }
     let first = tag.chars().next().unwrap_or('-');
     if !(first.is_ascii_alphanumeric() || first == '_')
@@ -59,10 +65,7 @@ pub fn check_tag(tag: &str) -> Result<(), String> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
     {
-        return Err(format!(
-            "image tag {:?} is not valid: use letters, digits, '_', '.' and '-', not starting with '.' or '-'",
-            printable(tag)
-        ));
+        return Err(TagError::Characters(printable(tag)));
     }
     Ok(())
 }

@@ -176,6 +176,78 @@ fn mask_spaced_passwords(text: &str) -> String {
     out
 }
 
+/// The password of a URL (`scheme://user:pass@host`), as [`mask_url`] finds it.
+pub fn url_password(s: &str) -> Option<&str> {
+    let start = s.find("://")? + 3;
+    let rest = &s[start..];
+    let at = rest.rfind('@')?;
+    let (user, pass) = rest[..at].split_once(':')?;
+    (!user.contains('/') && !pass.is_empty()).then_some(pass)
+}
+
+/// Masking by value as well as by name: the values of secret-named variables, and the
+/// passwords inside URL values, become `***` wherever they show up again (a command line,
+/// a label, a health probe's output), on top of [`mask_text`].
+#[derive(Default)]
+pub struct Redactor {
+    values: Vec<String>,
+}
+
+impl Redactor {
+    /// Values shorter than this are only masked by name (masking `1` or `yes` everywhere
+    /// would garble the output and hide nothing worth hiding).
+    const MIN_LEN: usize = 4;
+
+    /// Learn the secrets of `NAME=value` pairs (an environment).
+    pub fn from_env<'a>(env: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        let mut r = Redactor::default();
+        for (name, value) in env {
+            if is_secret_name(name) {
+                r.learn(value);
+            }
+            for word in value.split_whitespace() {
+                if let Some(p) = url_password(word) {
+                    r.learn(p);
+                }
+            }
+            if let Some(p) = url_password(value) {
+                r.learn(p);
+            }
+        }
+        // Longest first, so a secret holding another is replaced whole.
+        r.values
+            .sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        r.values.dedup();
+        r
+    }
+
+    fn learn(&mut self, value: &str) {
+        if value.chars().count() >= Self::MIN_LEN {
+            self.values.push(value.to_string());
+        }
+    }
+
+    /// `text` with every known secret value, then every secret [`mask_text`] sees, masked.
+    pub fn mask(&self, text: &str) -> String {
+        let mut t = text.to_string();
+        for v in &self.values {
+            if t.contains(v.as_str()) {
+                t = t.replace(v.as_str(), "***");
+            }
+        }
+        mask_text(&t)
+    }
+
+    /// One variable's value: `***` when its name says secret, else [`Redactor::mask`].
+    pub fn mask_var(&self, name: &str, value: &str) -> String {
+        if is_secret_name(name) && !value.is_empty() {
+            "***".to_string()
+        } else {
+            self.mask(value)
+        }
+    }
+}
+
 /// Mask a JSON value in place: secret-named keys and URL passwords in strings.
 pub fn mask_json(v: &mut serde_json::Value) {
     match v {
@@ -244,6 +316,32 @@ mod tests {
             "{s}"
         );
         assert!(s.contains("prod"));
+    }
+
+    #[test]
+    fn a_redactor_masks_by_name_and_by_value() {
+        let env = [
+            ("DATABASE_URL", "postgres://u:SECRETPW@h/db"),
+            ("API_TOKEN", "tok-12345"),
+            ("MODE", "prod"),
+            ("DEBUG", "1"),
+        ];
+        let r = Redactor::from_env(env);
+        assert_eq!(
+            r.mask_var("DATABASE_URL", env[0].1),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(r.mask_var("API_TOKEN", "tok-12345"), "***");
+        assert_eq!(r.mask_var("MODE", "prod"), "prod");
+        // The same values elsewhere, in any shape, are masked too.
+        let t = r.mask("sh -c 'echo SECRETPW; curl -H \"X: tok-12345\" x' DEBUG 1");
+        assert!(!t.contains("SECRETPW") && !t.contains("tok-12345"), "{t}");
+        assert!(
+            t.contains("DEBUG 1"),
+            "short values are masked by name only: {t}"
+        );
+        assert_eq!(url_password("redis://:pw@h:6379"), Some("pw"));
+        assert_eq!(url_password("https://example.com/@me"), None);
     }
 
     #[test]

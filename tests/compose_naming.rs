@@ -23,6 +23,21 @@ fn image_of(container: &str) -> String {
     docker(&["inspect", "-f", "{{.Config.Image}}", container])
 }
 
+/// The one container of a service (by compose's labels: a zero-downtime deploy leaves it
+/// under the next number, as compose's own scaling names it).
+fn service_container(project: &str, service: &str) -> String {
+    let out = docker(&[
+        "ps",
+        "-aq",
+        "--filter",
+        &format!("label=com.docker.compose.project={project}"),
+        "--filter",
+        &format!("label=com.docker.compose.service={service}"),
+    ]);
+    assert_eq!(out.lines().count(), 1, "one {service} container: {out}");
+    out
+}
+
 /// Containers (names) of a compose project, by its label.
 fn project_containers(project: &str) -> Vec<String> {
     let out = docker(&[
@@ -99,7 +114,10 @@ fn a_project_named_in_dotenv_deploys_rolls_back_and_is_found_everywhere() {
 
     let (code, out, err) = sb.run(&["deploy", "menuvo", "--version", "v2"]);
     assert_eq!(code, 0, "deploy: {out}{err}");
-    assert_eq!(image_of(&web), "opsdeck-test/busybox:v2");
+    assert_eq!(
+        image_of(&service_container(&project, "web")),
+        "opsdeck-test/busybox:v2"
+    );
     assert_eq!(
         project_containers(&project).len(),
         2,
@@ -132,7 +150,10 @@ fn a_project_named_in_dotenv_deploys_rolls_back_and_is_found_everywhere() {
     // Rollback goes back through the same resolution.
     let (code, out, err) = sb.run(&["rollback", "menuvo", "--yes"]);
     assert_eq!(code, 0, "rollback: {out}{err}");
-    assert_eq!(image_of(&web), "opsdeck-test/busybox:v1");
+    assert_eq!(
+        image_of(&service_container(&project, "web")),
+        "opsdeck-test/busybox:v1"
+    );
 
     // The doctor names the project and where its name came from.
     let (_, out, err) = sb.run(&["doctor", "menuvo"]);
@@ -175,7 +196,10 @@ fn a_project_named_by_its_directory_is_normalised_as_compose_does() {
     // No .env yet: the deploy creates it with the version.
     let (code, out, err) = sb.run(&["deploy", "site", "--version", "v2"]);
     assert_eq!(code, 0, "deploy: {out}{err}");
-    assert_eq!(image_of(&found[0]), "opsdeck-test/busybox:v2");
+    assert_eq!(
+        image_of(&service_container(&project, "web")),
+        "opsdeck-test/busybox:v2"
+    );
     assert_eq!(project_containers(&project).len(), 1);
     assert_eq!(
         std::fs::read_to_string(dir.join(".env")).expect(".env"),

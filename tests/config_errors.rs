@@ -90,6 +90,12 @@ const CASES: &[(&str, usize, &str, &str)] = &[
         "listed twice",
     ),
     (
+        "unknown_worker.toml",
+        7,
+        "apps.shop.workers.1",
+        "is not one of the app's `services`",
+    ),
+    (
         "unknown_storage.toml",
         11,
         "databases.shop.backup_to",
@@ -103,10 +109,28 @@ const CASES: &[(&str, usize, &str, &str)] = &[
         "unknown variant",
     ),
     (
+        "bad_maintenance_image.toml",
+        5,
+        "hosts.alpha.proxy.maintenance_image",
+        "not an image reference",
+    ),
+    (
         "zero_duration.toml",
         3,
         "checks.ping.every",
         "greater than zero",
+    ),
+    (
+        "read_only_not_bool.toml",
+        3,
+        "hosts.alpha.read_only",
+        "invalid type",
+    ),
+    (
+        "read_only_typo.toml",
+        3,
+        "hosts.alpha.readonly",
+        "unknown field",
     ),
 ];
 
@@ -144,6 +168,34 @@ fn the_interface_example_loads() {
         Some(60)
     );
     assert_eq!(inv.storage.len(), 2);
+    let shop = &inv.apps["shop"];
+    assert_eq!(
+        (
+            shop.drain().as_secs(),
+            shop.settle().as_secs(),
+            shop.zero_downtime
+        ),
+        (15, 5, true)
+    );
+    assert!(!inv.hosts["alpha"].read_only, "read_only defaults to false");
+}
+
+#[test]
+fn a_read_only_host_loads_and_says_why() {
+    let sb = Sandbox::new();
+    let f = sb.write(
+        "ro.toml",
+        "[hosts.alpha]\nssh = \"deploy@alpha.example.com\"\nread_only = true\n\n[hosts.beta]\n",
+    );
+    let inv = opsdeck::inventory::load_file(&f).expect("loads");
+    assert!(inv.hosts["alpha"].read_only);
+    assert!(!inv.hosts["beta"].read_only);
+    let why = inv.read_only_reason("alpha").expect("alpha is read-only");
+    assert!(
+        why.contains("alpha") && why.contains("read_only = true") && why.contains("ro.toml"),
+        "{why}"
+    );
+    assert_eq!(inv.read_only_reason("beta"), None);
 }
 
 #[test]

@@ -224,12 +224,18 @@ impl Shop {
         ["web", "api"]
             .iter()
             .map(|s| {
-                docker(&[
-                    "inspect",
-                    "-f",
-                    "{{.Config.Image}} {{.State.Status}}",
-                    &format!("{}_{s}_1", self.project),
-                ])
+                // By compose's labels: a zero-downtime switch leaves the service's container
+                // under the next number (`shop_web_2`), as compose itself would scale it.
+                let id = docker(&[
+                    "ps",
+                    "-aq",
+                    "--filter",
+                    &format!("label=com.docker.compose.project={}", self.project),
+                    "--filter",
+                    &format!("label=com.docker.compose.service={s}"),
+                ]);
+                assert_eq!(id.lines().count(), 1, "one {s} container: {id}");
+                docker(&["inspect", "-f", "{{.Config.Image}} {{.State.Status}}", &id])
             })
             .collect()
     }
@@ -356,6 +362,14 @@ fn json_cmd(sb: &Sandbox, args: &[&str]) -> Command {
     c
 }
 
+/// The scratch databases on the server (verify's and restore's), one per line.
+fn scratch_left(pg: &Pg) -> String {
+    pg.sql(
+        "postgres",
+        "SELECT string_agg(datname, E'\\n' ORDER BY datname) FROM pg_database WHERE datname LIKE 'opsdeck\\_%'",
+    )
+}
+
 #[test]
 fn backup_verify_and_restore_killed_mid_way_leave_whole_state_and_rerun() {
     let pg = pg();
@@ -405,6 +419,11 @@ fn backup_verify_and_restore_killed_mid_way_leave_whole_state_and_rerun() {
         assert_journaled_end(&sb, &none, true, &format!("verify {at:?}"));
         let (code, out, err) = sb.run(&["verify", "shopdb", &id]);
         assert_eq!(code, 0, "verify re-run after {at:?}: {out}{err}");
+        assert_eq!(
+            scratch_left(&pg),
+            "",
+            "verify re-run after {at:?} leaves no scratch database (its own nor the dead run's)"
+        );
     }
     for other in &ids[1..] {
         let (code, out, err) = sb.run(&["verify", "shopdb", other]);
@@ -446,6 +465,11 @@ fn backup_verify_and_restore_killed_mid_way_leave_whole_state_and_rerun() {
         let (code, out, err) = sb.run(&["restore", "shopdb", &id, "--yes"]);
         assert_eq!(code, 0, "restore re-run after {at:?}: {out}{err}");
         assert_eq!(pg.checksum(), backed_up, "restore {at:?}");
+        assert_eq!(
+            scratch_left(&pg),
+            "",
+            "restore re-run after {at:?} leaves no scratch database"
+        );
     }
     eprintln!("fault matrix: backup/verify/restore {points} points (kill -9)");
     assert!(points >= 7, "{points} faults landed");

@@ -391,7 +391,7 @@ fn url_parsers() {
         }
         let _ = opsdeck::db::postgres::url_sslmode(&url);
         if let Err(e) = opsdeck::http::parse_url(&url) {
-            prop_assert!(!e.trim().is_empty());
+            prop_assert!(!e.to_string().trim().is_empty());
         }
         let _ = opsdeck::secrets::mask_text(&url);
         Ok(())

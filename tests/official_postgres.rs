@@ -328,3 +328,100 @@ fn backup_verify_restore_of_an_official_image_database_use_its_postgres_user() {
         "menuvo"
     );
 }
+
+#[test]
+fn a_restore_keeps_the_apps_owner_grants_isolation_and_encoding() {
+    // A provisioned app's database (seed 004: one database and role per service): owned by
+    // the app's role, PUBLIC's CONNECT revoked, one reporting role granted CONNECT and SELECT,
+    // a non-default encoding. What a restore swaps in must be the same, or the app is locked
+    // out of its own tables and every other role of the server can connect.
+    require_docker();
+    let sb = Sandbox::new();
+    let name = unique("shop-pg");
+    let _c = ContainerGuard(name.clone());
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "-e",
+        "POSTGRES_PASSWORD=only-in-the-container",
+        &testbed_var("OPSDECK_TB_IMAGE_PG_OFFICIAL"),
+    ]);
+    wait_pg(&name);
+    let sql_as = |user: &str, db: &str, q: &str| {
+        docker(&[
+            "exec",
+            &name,
+            "psql",
+            "-U",
+            user,
+            "-d",
+            db,
+            "-qAtX",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            q,
+        ])
+        .trim()
+        .to_string()
+    };
+    let admin = |q: &str| sql_as("postgres", "postgres", q);
+    admin("CREATE ROLE shop LOGIN PASSWORD 'shop-pw'");
+    admin("CREATE ROLE reporter LOGIN PASSWORD 'rep-pw'");
+    admin("CREATE ROLE other LOGIN PASSWORD 'other-pw'");
+    admin("CREATE DATABASE shop OWNER shop TEMPLATE template0 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C'");
+    admin("REVOKE ALL ON DATABASE shop FROM PUBLIC");
+    admin("GRANT CONNECT ON DATABASE shop TO reporter");
+    sql_as(
+        "shop",
+        "shop",
+        "CREATE TABLE orders(id int PRIMARY KEY, note text); INSERT INTO orders SELECT g, md5(g::text) FROM generate_series(1, 120) g; GRANT SELECT ON orders TO reporter",
+    );
+    let shape = || {
+        admin("SELECT concat_ws(' ', pg_get_userbyid(datdba), pg_encoding_to_char(encoding), has_database_privilege('public', 'shop', 'CONNECT'), has_database_privilege('reporter', 'shop', 'CONNECT'), has_database_privilege('other', 'shop', 'CONNECT')) FROM pg_database WHERE datname = 'shop'")
+    };
+    let before = shape();
+    assert_eq!(before, "shop LATIN1 f t f");
+    let backups = sb.path().join("backups");
+    sb.write(
+        "opsdeck.toml",
+        &format!(
+            "[hosts.local]\n[databases.shop]\nhost = \"local\"\nengine = \"postgres\"\ncontainer = \"{name}\"\ndatabase = \"shop\"\nbackup_to = \"local\"\n[storage.local]\nkind = \"dir\"\npath = \"{}\"\n",
+            backups.display()
+        ),
+    );
+    let (code, out, err) = sb.run(&["backup", "shop"]);
+    assert_eq!(code, 0, "backup: {out}{err}");
+    let (code, v) = sb.json(&["backups", "shop"]);
+    assert_eq!(code, 0, "{v}");
+    let id = v[0]["id"].as_str().expect("a backup id").to_string();
+    let (code, out, err) = sb.run(&["verify", "shop", &id]);
+    assert_eq!(code, 0, "verify: {out}{err}");
+    sql_as("shop", "shop", "DELETE FROM orders WHERE id > 20");
+    let (code, out, err) = sb.run(&["restore", "shop", &id, "--yes"]);
+    assert_eq!(code, 0, "restore: {out}{err}");
+    // The restored database is the old one's shape, and its tables are the app's.
+    assert_eq!(
+        shape(),
+        before,
+        "owner, encoding and grants after the restore"
+    );
+    assert_eq!(sql_as("shop", "shop", "SELECT count(*) FROM orders"), "120");
+    assert_eq!(
+        sql_as(
+            "shop",
+            "shop",
+            "SELECT tableowner FROM pg_tables WHERE tablename = 'orders'"
+        ),
+        "shop"
+    );
+    assert_eq!(
+        sql_as("reporter", "shop", "SELECT count(*) FROM orders"),
+        "120",
+        "the reporting role still reads"
+    );
+    // The app can still change its own schema (it owns it), as before.
+    sql_as("shop", "shop", "ALTER TABLE orders ADD COLUMN paid bool");
+}

@@ -874,3 +874,63 @@ async fn a_forward_refuses_other_local_users() {
         "{theirs}"
     );
 }
+
+/// known_hosts records the server's RSA key only; the server prefers (and has) ed25519. As
+/// OpenSSH does, the key type known_hosts records is asked for first, so the connection is
+/// made with the key we know instead of refused as unknown.
+#[tokio::test]
+async fn a_recorded_key_of_a_type_the_server_does_not_prefer_is_the_one_negotiated() {
+    let bed = Bed::get();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rsa = dir.path().join("host_rsa");
+    let made = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "rsa", "-b", "2048", "-N", "", "-f"])
+        .arg(&rsa)
+        .status()
+        .expect("ssh-keygen runs");
+    assert!(made.success());
+    let sshd = Sshd::start_with_keys(&bed, false, std::slice::from_ref(&rsa));
+    let rsa_pub = std::fs::read_to_string(rsa.with_extension("pub")).expect("rsa pub");
+    let rsa_line: String = rsa_pub
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let kh = dir.path().join("known_hosts");
+    std::fs::write(&kh, format!("[127.0.0.1]:{} {rsa_line}\n", sshd.port)).expect("write");
+    let mut opts = bed.opts();
+    opts.known_hosts = kh.clone();
+    let target = format!("{}@127.0.0.1:{}", bed.user, sshd.port);
+    let h = Host::with_options("tb", &spec(&target), opts.clone()).expect("host");
+    let out = run(&h, Cmd::new("echo").arg("over rsa"))
+        .await
+        .expect("connected with the recorded RSA key");
+    assert_eq!(out.stdout_str().trim(), "over rsa");
+    // The same server with only its ed25519 key recorded: that one is used, as before.
+    std::fs::write(
+        &kh,
+        format!("[127.0.0.1]:{} {}\n", sshd.port, bed.host_key_line()),
+    )
+    .expect("write");
+    let h = Host::with_options("tb", &spec(&target), opts.clone()).expect("host");
+    run(&h, Cmd::new("true")).await.expect("ed25519 known");
+    // A recorded RSA key that is not the server's: refused as changed, never accepted.
+    let other = dir.path().join("other_rsa");
+    std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "rsa", "-b", "2048", "-N", "", "-f"])
+        .arg(&other)
+        .status()
+        .expect("ssh-keygen runs");
+    let other_pub = std::fs::read_to_string(other.with_extension("pub")).expect("pub");
+    let other_line: String = other_pub
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ");
+    std::fs::write(&kh, format!("[127.0.0.1]:{} {other_line}\n", sshd.port)).expect("write");
+    let h = Host::with_options("tb", &spec(&target), opts).expect("host");
+    let e = run(&h, Cmd::new("true"))
+        .await
+        .expect_err("a wrong RSA key is refused");
+    assert_eq!(e.exit_kind(), ExitKind::Refused, "{e}");
+}

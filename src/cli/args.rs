@@ -33,6 +33,9 @@ pub struct Cli {
     /// No colours (NO_COLOR is honoured too).
     #[arg(long, global = true)]
     pub no_color: bool,
+    /// Change nothing on any host: every action that would is refused (exit 4); reads work.
+    #[arg(long, global = true)]
+    pub read_only: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -109,6 +112,35 @@ pub enum Command {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
+    /// Every container TARGET names, in full: image and digest, command, env (secrets masked),
+    /// mounts, ports, networks with addresses, labels, restart policy and count, limits,
+    /// state (exit code, OOM-killed), health check and its last results.
+    Inspect { target: String },
+    /// Images per host: tags, id, size, and the containers created from each.
+    Images,
+    /// Volumes per host: driver, size (where the engine reports it), the containers mounting each.
+    Volumes,
+    /// Networks per host: driver, subnets, the containers attached and their addresses.
+    Networks,
+    /// Disk use per host, like `docker system df`: images, containers, volumes, build cache,
+    /// with size and what could be reclaimed ('?': this engine does not report it).
+    Df,
+    /// Remove what takes disk on one host and nothing needs (destructive: needs --yes):
+    /// stopped containers (not an inventory app's), unused images (never one an app's
+    /// VERSION or PREVIOUS_VERSION names, or the journal recorded for them), unattached
+    /// volumes. No flag: --images and --containers. The plan shows the bytes each frees.
+    Prune {
+        #[arg(long)]
+        images: bool,
+        #[arg(long)]
+        containers: bool,
+        /// Volumes are pruned only when asked for.
+        #[arg(long)]
+        volumes: bool,
+        /// Only what carries this label.
+        #[arg(long, value_name = "KEY=VALUE")]
+        label: Option<String>,
+    },
     /// Start containers: TARGET is container, host/container, app or app/service.
     Start { target: String },
     /// Stop containers (destructive: needs --yes).
@@ -169,6 +201,20 @@ pub enum Command {
         backup: String,
         #[arg(long, value_name = "STORAGE")]
         to: Option<String>,
+        /// Show the database's apps' maintenance page while it is restored (Traefik hosts).
+        #[arg(long)]
+        maintenance: bool,
+    },
+    /// Switch APP's routes to a maintenance page (`on`, a 503 with the message) or back
+    /// (`off`), through the safe routes path: checked, written atomically, proven through
+    /// Traefik and its entrypoint, put back on failure.
+    Maintenance {
+        app: String,
+        #[arg(value_enum)]
+        state: MaintenanceState,
+        /// What the page says (with `on`).
+        #[arg(long, value_name = "TEXT")]
+        message: Option<String>,
     },
     /// Postgres databases: create one (with its own role) for an app, or list them.
     Db {
@@ -293,4 +339,11 @@ pub enum HostsCommand {
         #[arg(long, value_name = "SHA256:...")]
         fingerprint: Option<String>,
     },
+}
+
+/// `maintenance APP on|off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MaintenanceState {
+    On,
+    Off,
 }

@@ -32,10 +32,12 @@ pub mod args;
 mod backups;
 mod check;
 mod dblist;
+mod disk;
 mod doctor;
 mod format;
 mod history;
 mod hosts;
+mod inspect;
 mod lock;
 mod logs;
 mod routes;
@@ -112,8 +114,9 @@ pub async fn run(cli: Cli, console: Console) -> Result<u8, Error> {
         }
         _ => {}
     }
-    let (inv, _source) = inventory::load(cli.config.as_deref())
+    let (mut inv, _source) = inventory::load(cli.config.as_deref())
         .map_err(|e| Error::usage(format!("bad inventory:\n{e}")))?;
+    inv.read_only |= cli.read_only;
     tracing::debug!(
         source = ?_source.path(),
         hosts = inv.hosts.len(),
@@ -160,6 +163,34 @@ pub async fn run(cli: Cli, console: Console) -> Result<u8, Error> {
             };
             logs::run(&inv, &cli, args).await
         }
+        Some(Command::Images) => disk::run(&inv, &cli, disk::Listing::Images).await,
+        Some(Command::Volumes) => disk::run(&inv, &cli, disk::Listing::Volumes).await,
+        Some(Command::Networks) => disk::run(&inv, &cli, disk::Listing::Networks).await,
+        Some(Command::Df) => disk::run(&inv, &cli, disk::Listing::Df).await,
+        Some(Command::Prune {
+            images,
+            containers,
+            volumes,
+            ref label,
+        }) => {
+            let hosts = ops::select_hosts(&inv, &ops::HostSelection(cli.hosts.clone()))?;
+            let [host] = hosts.as_slice() else {
+                return Err(Error::usage(format!(
+                    "prune works on one host at a time; name it with --host ({} selected)",
+                    hosts.len()
+                )));
+            };
+            let none = !(images || containers || volumes);
+            let a = ops::Action::Prune {
+                host: host.name().to_string(),
+                images: images || none,
+                containers: containers || none,
+                volumes,
+                label: label.clone(),
+            };
+            action::run(&inv, &cli, a).await
+        }
+        Some(Command::Inspect { ref target }) => inspect::run(&inv, &cli, target).await,
         Some(Command::Check { ref name }) => check::run(&inv, &cli, name.as_deref()).await,
         Some(Command::Stats { ref targets, watch }) => stats::run(&inv, &cli, targets, watch).await,
         Some(Command::Start { ref target }) => {
@@ -225,12 +256,23 @@ pub async fn run(cli: Cli, console: Console) -> Result<u8, Error> {
             ref db,
             ref backup,
             ref to,
+            maintenance,
         }) => {
             let a = ops::Action::Restore {
                 db: db.clone(),
                 backup: backup.clone(),
                 to: to.clone(),
+                maintenance,
             };
+            action::run(&inv, &cli, a).await
+        }
+        Some(Command::Maintenance {
+            ref app,
+            state,
+            ref message,
+        }) => {
+            let on = state == args::MaintenanceState::On;
+            let a = ops::Action::maintenance(app, on, message.as_deref())?;
             action::run(&inv, &cli, a).await
         }
         Some(Command::Backups { ref db }) => backups::run(&inv, &cli, db.as_deref()).await,

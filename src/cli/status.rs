@@ -80,6 +80,21 @@ pub async fn run(
                     )
                 );
             }
+            for h in &report {
+                for m in &h.maintenance {
+                    outln!(
+                        "{}: {} is IN MAINTENANCE{} ({}): {}",
+                        h.host,
+                        m.app,
+                        m.since
+                            .as_deref()
+                            .map(|s| format!(" since {s}"))
+                            .unwrap_or_default(),
+                        m.container,
+                        m.message
+                    );
+                }
+            }
             for h in report.iter().filter(|h| !h.reachable) {
                 eprintln!(
                     "{}: unreachable: {}",

@@ -3,7 +3,7 @@
 
 use super::containers::{ContainerInfo, Health, State};
 use super::{Engine, EngineError};
-use bollard::models::{ContainerCreateBody, ContainerInspectResponse, HostConfig};
+use bollard::models::{ContainerCreateBody, ContainerInspectResponse, HealthConfig, HostConfig};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, InspectContainerOptions, ListContainersOptions,
     ListContainersOptionsBuilder, RemoveContainerOptionsBuilder, RestartContainerOptionsBuilder,
@@ -34,6 +34,15 @@ pub struct Inspected {
     pub cmd: Vec<String>,
     /// `(network, address)` for each network it has an address on.
     pub addresses: Vec<(String, String)>,
+    /// Its name, without the leading `/`.
+    pub name: String,
+    /// The engine's `Paused` flag.
+    pub paused: bool,
+    /// Its main process on the host (0 when it runs none).
+    pub pid: i64,
+    pub labels: HashMap<String, String>,
+    /// How often the engine restarted it (its restart policy).
+    pub restart_count: i64,
 }
 
 impl Inspected {
@@ -79,6 +88,16 @@ impl Inspected {
                 .unwrap_or_default(),
             cmd: config.and_then(|c| c.cmd.clone()).unwrap_or_default(),
             addresses,
+            name: i
+                .name
+                .as_deref()
+                .unwrap_or_default()
+                .trim_start_matches('/')
+                .to_string(),
+            paused: state.and_then(|s| s.paused) == Some(true),
+            pid: state.and_then(|s| s.pid).unwrap_or(0),
+            labels: config.and_then(|c| c.labels.clone()).unwrap_or_default(),
+            restart_count: i.restart_count.unwrap_or(0),
         }
     }
 
@@ -109,6 +128,84 @@ pub async fn start(docker: &Engine, id: &str) -> Result<(), EngineError> {
 pub async fn stop(docker: &Engine, id: &str, grace_secs: Option<i32>) -> Result<(), EngineError> {
     let opts = grace_secs.map(|t| StopContainerOptionsBuilder::new().t(t).build());
     docker.stop_container(id, opts).await
+}
+
+/// Freeze every process of the container (its sockets still accept connections, which wait).
+pub async fn pause(docker: &Engine, id: &str) -> Result<(), EngineError> {
+    docker.pause_container(id).await
+}
+
+pub async fn unpause(docker: &Engine, id: &str) -> Result<(), EngineError> {
+    docker.unpause_container(id).await
+}
+
+/// Take a container off a network (its address and DNS names there are gone at once).
+pub async fn disconnect(docker: &Engine, network: &str, id: &str) -> Result<(), EngineError> {
+    docker
+        .disconnect_network(
+            network,
+            bollard::models::NetworkDisconnectRequest {
+                container: id.to_string(),
+                force: Some(false),
+            },
+        )
+        .await
+}
+
+/// A container's place on one network as the engine keeps it: its DNS aliases there, and
+/// what else must survive taking it off and back on (links, an address it asked for).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Endpoint {
+    pub network: String,
+    pub aliases: Vec<String>,
+    links: Option<Vec<String>>,
+    ipam: Option<bollard::models::EndpointIpamConfig>,
+}
+
+/// The networks a container is on (also one created and not yet started).
+pub async fn endpoints(docker: &Engine, id: &str) -> Result<Vec<Endpoint>, EngineError> {
+    let i = docker
+        .inspect_container(id, None::<InspectContainerOptions>)
+        .await?;
+    let mut out: Vec<Endpoint> = i
+        .network_settings
+        .and_then(|n| n.networks)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(network, e)| Endpoint {
+            network,
+            aliases: e.aliases.unwrap_or_default(),
+            links: e.links,
+            ipam: e.ipam_config,
+        })
+        .collect();
+    out.sort_by(|a, b| a.network.cmp(&b.network));
+    Ok(out)
+}
+
+/// Take a container off `ep`'s network and put it back on with `aliases` (the network's DNS
+/// answers for those names only; the engine adds the container's own names itself).
+pub async fn reattach(
+    docker: &Engine,
+    id: &str,
+    ep: &Endpoint,
+    aliases: &[String],
+) -> Result<(), EngineError> {
+    disconnect(docker, &ep.network, id).await?;
+    docker
+        .connect_network(
+            &ep.network,
+            bollard::models::NetworkConnectRequest {
+                container: id.to_string(),
+                endpoint_config: Some(bollard::models::EndpointSettings {
+                    aliases: Some(aliases.to_vec()),
+                    links: ep.links.clone(),
+                    ipam_config: ep.ipam.clone(),
+                    ..Default::default()
+                }),
+            },
+        )
+        .await
 }
 
 /// Restart, the engine killing it after `grace_secs` (`None`: the container's own setting).
@@ -216,7 +313,7 @@ pub async fn refresh(
 pub struct NewContainer {
     pub name: String,
     pub image: String,
-    /// Replaces the image's entrypoint.
+    /// Replaces the image's entrypoint (empty: the image's own; same for `cmd`).
     pub entrypoint: Vec<String>,
     pub cmd: Vec<String>,
     /// `KEY=VALUE`.
@@ -224,6 +321,10 @@ pub struct NewContainer {
     pub labels: HashMap<String, String>,
     /// On the host's network (`network_mode: host`).
     pub host_network: bool,
+    /// On this Docker network (when not `host_network`); `None`: the default bridge.
+    pub network: Option<String>,
+    /// Without the image's own health check (it checks something this container does not run).
+    pub no_healthcheck: bool,
 }
 
 /// Create and start a container; one that was created but did not start is removed again.
@@ -231,12 +332,21 @@ pub struct NewContainer {
 pub async fn run_detached(docker: &Engine, c: &NewContainer) -> Result<String, EngineError> {
     let body = ContainerCreateBody {
         image: Some(c.image.clone()),
-        entrypoint: Some(c.entrypoint.clone()),
-        cmd: Some(c.cmd.clone()),
+        // Empty: the image's own (an empty list would clear it).
+        entrypoint: (!c.entrypoint.is_empty()).then(|| c.entrypoint.clone()),
+        cmd: (!c.cmd.is_empty()).then(|| c.cmd.clone()),
         env: Some(c.env.clone()),
         labels: Some(c.labels.clone()),
+        healthcheck: c.no_healthcheck.then(|| HealthConfig {
+            test: Some(vec!["NONE".into()]),
+            ..Default::default()
+        }),
         host_config: Some(HostConfig {
-            network_mode: c.host_network.then(|| "host".into()),
+            network_mode: if c.host_network {
+                Some("host".into())
+            } else {
+                c.network.clone()
+            },
             ..Default::default()
         }),
         ..Default::default()

@@ -11,9 +11,11 @@
 pub mod compose;
 pub mod containers;
 pub mod control;
+pub mod disk;
 pub mod events;
 pub mod exec;
 pub mod images;
+pub mod inspect;
 pub mod logs;
 pub mod stats;
 pub mod wait;
@@ -50,6 +52,17 @@ pub async fn engine_info(docker: &Engine) -> Result<EngineInfo, EngineError> {
         os: v.os.unwrap_or_default(),
         arch: v.arch.unwrap_or_default(),
     })
+}
+
+/// Whether the engine said the object (container, image) does not exist.
+pub fn is_not_found(e: &EngineError) -> bool {
+    matches!(
+        e,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
 }
 
 /// Whether the engine answers at all (`GET /_ping`).

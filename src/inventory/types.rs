@@ -22,6 +22,9 @@ pub struct Inventory {
     pub checks: BTreeMap<String, CheckSpec>,
     #[serde(default)]
     pub console: ConsoleSpec,
+    /// `--read-only` for this run: every host refuses changes (not a key of the file).
+    #[serde(skip)]
+    pub read_only: bool,
 }
 
 /// A machine that runs Docker: this one (no `ssh`), or one reached over SSH.
@@ -36,6 +39,9 @@ pub struct HostSpec {
     #[serde(default)]
     pub tags: Vec<String>,
     pub proxy: Option<ProxySpec>,
+    /// Refuse every action that changes anything on this host (reads still work).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub read_only: bool,
 }
 
 impl HostSpec {
@@ -67,6 +73,9 @@ pub struct ProxySpec {
     pub network: Option<String>,
     /// The proxy's container (for its logs).
     pub container: Option<String>,
+    /// The image of the apps' maintenance containers (`opsdeck maintenance`): it needs
+    /// busybox's `sh` and `httpd`. Default: `busybox:stable`.
+    pub maintenance_image: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
@@ -102,6 +111,31 @@ pub struct AppSpec {
     pub domains: Vec<String>,
     #[serde(default)]
     pub deploy: DeployKind,
+    /// Zero-downtime switch: how long the old container's in-flight requests get to finish
+    /// once the proxy no longer sends it new ones (default 10 s).
+    pub drain: Option<ConfigDuration>,
+    /// Refuse a deploy that cannot be gapless (a service with a fixed host port or
+    /// `container_name:`) instead of recreating those services in place.
+    #[serde(default)]
+    pub zero_downtime: bool,
+    /// Services without a health path (workers): ready when running, not restarting, for
+    /// `settle` (default 5 s).
+    #[serde(default)]
+    pub workers: Vec<String>,
+    pub settle: Option<ConfigDuration>,
+}
+
+impl AppSpec {
+    pub const DEFAULT_DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
+    pub const DEFAULT_SETTLE: std::time::Duration = std::time::Duration::from_secs(5);
+
+    pub fn drain(&self) -> std::time::Duration {
+        self.drain.map(|d| d.0).unwrap_or(Self::DEFAULT_DRAIN)
+    }
+
+    pub fn settle(&self) -> std::time::Duration {
+        self.settle.map(|d| d.0).unwrap_or(Self::DEFAULT_SETTLE)
+    }
 }
 
 fn default_compose_file() -> String {
@@ -239,6 +273,19 @@ fn default_line_bytes() -> usize {
 pub const LOCAL_HOST: &str = "local";
 
 impl Inventory {
+    /// Why changes on `host` are refused, if they are: the run's `--read-only`, or the host's
+    /// `read_only = true`. The action layer refuses on this; the console shows it.
+    pub fn read_only_reason(&self, host: &str) -> Option<String> {
+        if self.read_only {
+            return Some("opsdeck runs with --read-only".into());
+        }
+        let h = self.hosts.get(host)?;
+        h.read_only.then(|| match &self.source {
+            Some(p) => format!("host {host} has read_only = true in {}", p.display()),
+            None => format!("host {host} has read_only = true in the inventory"),
+        })
+    }
+
     /// The inventory used when there is no file: the local engine, nothing else.
     pub fn local_default() -> Self {
         let mut inv = Inventory::default();

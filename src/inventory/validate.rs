@@ -116,6 +116,17 @@ fn host(p: &mut Problems, name: &str, h: &HostSpec) {
                 }
             }
         }
+        if let Some(img) = &proxy.maintenance_image {
+            if img.is_empty()
+                || img.starts_with('-')
+                || img.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
+                p.push((
+                    k("maintenance_image"),
+                    format!("{:?} is not an image reference", names::printable(img)),
+                ));
+            }
+        }
         if proxy.kind == ProxyKind::Traefik && proxy.routes_file.is_none() && proxy.api.is_none() {
             p.push((
                 k("kind"),
@@ -205,6 +216,27 @@ fn app(p: &mut Problems, inv: &Inventory, name: &str, a: &AppSpec) {
                 "must be between 1 and 65535".into(),
             ));
         }
+    }
+    for (i, w) in a.workers.iter().enumerate() {
+        if !a.services.contains(w) {
+            p.push((
+                key(&["apps", name, "workers", &i.to_string()]),
+                format!(
+                    "{w:?} is not one of the app's `services` ({})",
+                    a.services.join(", ")
+                ),
+            ));
+        }
+    }
+    if a.drain
+        .is_some_and(|d| d.0 > std::time::Duration::from_secs(3600))
+    {
+        p.push((k("drain"), "must be at most 1h".into()));
+    }
+    if a.settle
+        .is_some_and(|d| d.0 > std::time::Duration::from_secs(3600))
+    {
+        p.push((k("settle"), "must be at most 1h".into()));
     }
     for (i, d) in a.domains.iter().enumerate() {
         if let Err(e) = names::check_dns_name("domain", d) {

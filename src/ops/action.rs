@@ -6,7 +6,9 @@ use crate::error::Error;
 use crate::names;
 use serde::Serialize;
 
-/// What a target string names (`container`, `host/container`, `app`, `app/service`).
+/// What an action works on. A target string names one of the first four (`container`,
+/// `host/container`, `app`, `app/service`); routes and databases are the targets of their own
+/// actions. [`Display`](std::fmt::Display) is the text the journal and the locks record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Target {
@@ -18,6 +20,10 @@ pub enum Target {
     App { app: String },
     /// The containers of one compose service of an app.
     AppService { app: String, service: String },
+    /// A route of a host's routes file (`file`: the whole file); shown `host/route:name`.
+    Route { host: String, name: String },
+    /// A database of the inventory (backup, verify, restore).
+    Database { db: String },
 }
 
 impl Target {
@@ -91,6 +97,8 @@ impl std::fmt::Display for Target {
             Target::HostContainer { host, name } => write!(f, "{host}/{name}"),
             Target::App { app } => write!(f, "{app}"),
             Target::AppService { app, service } => write!(f, "{app}/{service}"),
+            Target::Route { host, name } => write!(f, "{host}/route:{name}"),
+            Target::Database { db } => write!(f, "{db}"),
         }
     }
 }
@@ -154,6 +162,10 @@ pub enum Action {
         db: String,
         backup: String,
         to: Option<String>,
+        /// Put the database's apps into maintenance before they are stopped, and take them
+        /// out once they are healthy again (or the restore was put back).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        maintenance: bool,
     },
     /// A Postgres role and database for an app.
     DbCreate {
@@ -182,6 +194,23 @@ pub enum Action {
     /// Replace a host's routes file with edited text (the console's editor, `routes apply`):
     /// checked whole, written atomically, every router proven loaded, new ones answering.
     RoutesApply { host: String, contents: String },
+    /// Switch an app's routes to a maintenance page (`on`) or back (`off`), through the
+    /// routes file: checked, written atomically, proven through the proxy, put back on failure.
+    Maintenance {
+        app: String,
+        on: bool,
+        message: Option<String>,
+    },
+    /// Remove what takes disk on a host and nothing uses: stopped containers, unused images,
+    /// unattached volumes; never what a rollback needs (destructive).
+    Prune {
+        host: String,
+        images: bool,
+        containers: bool,
+        volumes: bool,
+        /// Only what carries this label (`KEY=VALUE`), like `docker prune --filter label=`.
+        label: Option<String>,
+    },
 }
 
 impl Action {
@@ -200,6 +229,9 @@ impl Action {
             Action::RouteAdd { .. } => "route_add",
             Action::RouteRemove { .. } => "route_remove",
             Action::RoutesApply { .. } => "routes_apply",
+            Action::Maintenance { on: true, .. } => "maintenance_on",
+            Action::Maintenance { on: false, .. } => "maintenance_off",
+            Action::Prune { .. } => "prune",
         }
     }
 
@@ -209,14 +241,19 @@ impl Action {
             Action::Deploy { app, .. }
             | Action::Rollback { app, .. }
             | Action::DbCreate { app, .. }
-            | Action::RedisAssign { app, .. } => Target::App { app: app.clone() },
+            | Action::RedisAssign { app, .. }
+            | Action::Maintenance { app, .. } => Target::App { app: app.clone() },
             Action::Backup { db, .. } | Action::Verify { db, .. } | Action::Restore { db, .. } => {
-                Target::App { app: db.clone() }
+                Target::Database { db: db.clone() }
             }
             Action::RouteAdd { host, name, .. } | Action::RouteRemove { host, name } => {
                 route_target(host, name)
             }
             Action::RoutesApply { host, .. } => route_target(host, "file"),
+            Action::Prune { host, .. } => Target::HostContainer {
+                host: host.clone(),
+                name: "prune".into(),
+            },
         }
     }
 
@@ -231,7 +268,54 @@ impl Action {
             } | Action::Rollback { .. }
                 | Action::RouteRemove { .. }
                 | Action::Restore { .. }
+                | Action::Prune { .. }
         )
+    }
+
+    /// Build a `maintenance APP on|off` action: the message (only with `on`) is at most
+    /// 500 characters of text without control characters.
+    pub fn maintenance(app: &str, on: bool, message: Option<&str>) -> Result<Self, Error> {
+        names::check_name("app", app).map_err(Error::usage)?;
+        if let Some(m) = message {
+            if !on {
+                return Err(Error::usage("--message goes with `on`, not `off`"));
+            }
+            if m.trim().is_empty() || m.chars().count() > 500 {
+                return Err(Error::usage(
+                    "--message must have 1 to 500 characters of text",
+                ));
+            }
+            if m.chars().any(char::is_control) {
+                return Err(Error::usage(
+                    "--message contains control characters (newlines, escapes)",
+                ));
+            }
+        }
+        Ok(Action::Maintenance {
+            app: app.to_string(),
+            on,
+            message: message.map(|m| m.trim().to_string()),
+        })
+    }
+
+    /// Whether it may change anything (a container, a file, a database, a storage): then a
+    /// read-only host (`--read-only`, `read_only = true`) refuses it. Exhaustive on purpose:
+    /// a new variant must say.
+    pub fn changes_anything(&self) -> bool {
+        match self {
+            // Restarts and stops change containers; an exec may run anything.
+            Action::Lifecycle { .. } | Action::Exec { .. } => true,
+            Action::Deploy { .. } | Action::Rollback { .. } => true,
+            // A backup writes to a storage; a verify creates (and drops) a scratch database.
+            Action::Backup { .. } | Action::Verify { .. } | Action::Restore { .. } => true,
+            Action::DbCreate { .. } | Action::RedisAssign { .. } => true,
+            Action::RouteAdd { .. } | Action::RouteRemove { .. } | Action::RoutesApply { .. } => {
+                true
+            }
+            Action::Prune { .. } => true,
+            // Maintenance starts a container and rewrites the routes file.
+            Action::Maintenance { .. } => true,
+        }
     }
 
     /// Build an exec action, refusing commands that cannot be passed safely.
@@ -317,11 +401,11 @@ pub fn add_action(
     })
 }
 
-/// The target string a route action is journaled under.
+/// The target a route action is journaled under (`host/route:name`).
 pub fn route_target(host: &str, name: &str) -> Target {
-    Target::HostContainer {
+    Target::Route {
         host: host.to_string(),
-        name: format!("route:{name}"),
+        name: name.to_string(),
     }
 }
 
@@ -331,6 +415,30 @@ mod tests {
 
     fn parse(s: &str) -> Result<Target, Error> {
         Target::parse(s, |a| a == "shop", |h| h == "alpha")
+    }
+
+    #[test]
+    fn route_and_database_targets_read_as_journals_recorded_them() {
+        assert_eq!(
+            route_target("alpha", "shop").to_string(),
+            "alpha/route:shop"
+        );
+        assert_eq!(
+            route_target("alpha", "file").to_string(),
+            "alpha/route:file"
+        );
+        let backup = Action::Backup {
+            db: "shared".into(),
+            to: None,
+        };
+        assert_eq!(
+            backup.target(),
+            Target::Database {
+                db: "shared".into()
+            }
+        );
+        assert_eq!(backup.target().to_string(), "shared");
+        assert_eq!(backup.target().app(), None);
     }
 
     #[test]
@@ -372,7 +480,7 @@ mod tests {
 }
 
 /// The action commands a palette (or any text frontend) can name, with their usage.
-pub const COMMANDS: [(&str, &str); 13] = [
+pub const COMMANDS: [(&str, &str); 14] = [
     ("restart", "restart TARGET"),
     ("start", "start TARGET"),
     ("stop", "stop TARGET"),
@@ -389,6 +497,7 @@ pub const COMMANDS: [(&str, &str); 13] = [
         "route-add HOST ROUTER DOMAIN CONTAINER:PORT|URL",
     ),
     ("route-remove", "route-remove HOST ROUTER"),
+    ("maintenance", "maintenance APP on|off [MESSAGE...]"),
 ];
 
 /// Parse a command line as the console's palette takes it (`restart shop/web`) into the
@@ -425,6 +534,7 @@ pub fn parse_command(
                 db: db.to_string(),
                 backup: id.to_string(),
                 to: None,
+                maintenance: false,
             }),
             _ => Err(Error::usage(format!(
                 "usage: {}",
@@ -469,6 +579,16 @@ pub fn parse_command(
                     .map(|(_, u)| *u)
                     .unwrap_or(verb)
             ))),
+        };
+    }
+    if verb == "maintenance" {
+        return match rest {
+            [app, "on", words @ ..] => {
+                let message = words.join(" ");
+                Action::maintenance(app, true, (!words.is_empty()).then_some(message.as_str()))
+            }
+            [app, "off"] => Action::maintenance(app, false, None),
+            _ => Err(Error::usage("usage: maintenance APP on|off [MESSAGE...]")),
         };
     }
     if verb == "db-create" || verb == "redis-assign" {
@@ -568,7 +688,22 @@ mod palette_tests {
             p("exec alpha/db psql -c 'select 1'").ok().map(|a| a.name()),
             Some("exec")
         );
+        assert_eq!(
+            p("maintenance shop on Back at 5").ok(),
+            Some(Action::Maintenance {
+                app: "shop".into(),
+                on: true,
+                message: Some("Back at 5".into())
+            })
+        );
+        assert_eq!(
+            p("maintenance shop off").ok(),
+            Action::maintenance("shop", false, None).ok()
+        );
         for bad in [
+            "maintenance shop",
+            "maintenance shop off now",
+            "maintenance shop up",
             "",
             "reboot shop",
             "stop",

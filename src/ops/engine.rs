@@ -225,10 +225,16 @@ impl Engine {
                     "step {seq} ({}) failed: {}",
                     step.name, e.message
                 ));
-                // Put back what the steps so far changed, newest first.
+                // Put back what the steps so far changed, newest first (a step that puts
+                // itself back when it fails is not undone again).
+                let upto = if step.kind.puts_itself_back() {
+                    i
+                } else {
+                    i + 1
+                };
                 let undo_failures = self
                     .undo(
-                        &plan.steps[..=i],
+                        &plan.steps[..upto],
                         host,
                         journal_id,
                         plan.steps.len(),
@@ -524,6 +530,13 @@ fn describe_undo(kind: &super::step::StepKind) -> String {
             None => format!("recreate {service} as it was"),
         },
         StepKind::WaitService { service, .. } => format!("wait until {service} is healthy again"),
+        StepKind::ComposeSwitch(sw) => match sw.env.first() {
+            Some((k, v)) => format!("switch {} back to {k}={v} (start-first)", sw.service),
+            None => format!("switch {} back to what it ran (start-first)", sw.service),
+        },
+        StepKind::StopMaintenance { container, .. } => {
+            format!("remove the maintenance container {container}")
+        }
         other => format!("{other:?}"),
     }
 }

@@ -101,7 +101,9 @@ pub fn plan_containers(action: &Action, input: &PlanInput) -> Result<Plan, Error
         | Action::Restore { .. }
         | Action::RouteAdd { .. }
         | Action::RouteRemove { .. }
-        | Action::RoutesApply { .. } => {
+        | Action::RoutesApply { .. }
+        | Action::Maintenance { .. }
+        | Action::Prune { .. } => {
             return Err(Error::usage(format!(
                 "{} is not a container action",
                 action.name()
@@ -208,6 +210,9 @@ pub async fn resolve(inv: &Inventory, hosts: &[Host], target: &Target) -> Result
             (vec![h], None)
         }
         Target::Container { .. } => (hosts.iter().collect(), None),
+        Target::Route { .. } | Target::Database { .. } => {
+            return Err(Error::usage(format!("{target} is not a container target")))
+        }
     };
     let mut input = PlanInput {
         service_order: app_spec.map(|a| a.services.clone()).unwrap_or_default(),
@@ -248,6 +253,7 @@ pub async fn resolve(inv: &Inventory, hosts: &[Host], target: &Target) -> Result
                     }
                     in_app && c.service.as_deref() == Some(service.as_str())
                 }
+                Target::Route { .. } | Target::Database { .. } => false,
             };
             if hit {
                 let app_of = match target {

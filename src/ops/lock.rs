@@ -413,6 +413,7 @@ pub async fn app_release(
     force: bool,
 ) -> Result<(String, String), Error> {
     let host = app_host(inv, app)?;
+    super::read_only::check_host(inv, host.name(), &format!("releasing the lock of {app}"))?;
     Ok((
         host.name().to_string(),
         release_deliberately(&host, app, force).await?,

@@ -1,7 +1,10 @@
 //! The action layer: what the frontends call.
 //!
-//! - Read-only views (`hosts`, `status`) live in [`query`]; host selection (`--host NAME`,
-//!   `--host tag:prod`) in [`select`].
+//! - Read-only views (`hosts`, `status`) live in [`query`], `inspect` in [`inspect`], the
+//!   disk listings (`images`, `volumes`, `networks`, `df`) in [`disk`]; host selection
+//!   (`--host NAME`, `--host tag:prod`) in [`select`].
+//! - Read-only hosts (`--read-only`, `read_only = true`) refuse changing actions in one
+//!   place, [`read_only`], which [`plan`] applies.
 //! - Actions are values ([`action::Action`]); [`plan`] is the one dispatch to each action's
 //!   planner ([`lifecycle`], [`deploy`], [`provision`], [`backup`], [`routes`]), all with the
 //!   same signature: each gathers the state it needs, then a pure function of it makes the
@@ -14,17 +17,22 @@ pub mod action;
 pub mod backup;
 pub mod checks;
 pub mod deploy;
+pub mod disk;
 pub mod doctor;
 pub mod engine;
 pub mod event;
+pub mod inspect;
 pub mod lifecycle;
 pub mod lock;
 pub mod logs;
+pub mod maintenance;
 pub mod metrics;
 mod pg_tools;
 pub mod progress;
 pub mod provision;
+pub mod prune;
 pub mod query;
+pub mod read_only;
 pub mod routes;
 pub mod select;
 pub mod stats;
@@ -50,8 +58,16 @@ use crate::host::Host;
 use crate::inventory::Inventory;
 
 /// Plan an action: what `--dry-run` prints and the engine runs. The one dispatch to the
-/// planners; every planner has this signature (`hosts`: the `--host` selection).
+/// planners; every planner has this signature (`hosts`: the `--host` selection). A changing
+/// action on a read-only host is refused here ([`read_only`]), for every frontend.
 pub async fn plan(inv: &Inventory, hosts: &[Host], action: &Action) -> Result<Plan, Error> {
+    read_only::before_planning(inv, action)?;
+    let plan = plan_any(inv, hosts, action).await?;
+    read_only::check_plan(inv, &plan)?;
+    Ok(plan)
+}
+
+async fn plan_any(inv: &Inventory, hosts: &[Host], action: &Action) -> Result<Plan, Error> {
     match action {
         Action::Lifecycle { .. } | Action::Exec { .. } => lifecycle::plan(inv, hosts, action).await,
         Action::Deploy { .. } | Action::Rollback { .. } => deploy::plan(inv, hosts, action).await,
@@ -64,6 +80,8 @@ pub async fn plan(inv: &Inventory, hosts: &[Host], action: &Action) -> Result<Pl
         Action::RouteAdd { .. } | Action::RouteRemove { .. } | Action::RoutesApply { .. } => {
             routes::plan(inv, hosts, action).await
         }
+        Action::Maintenance { .. } => maintenance::plan(inv, hosts, action).await,
+        Action::Prune { .. } => prune::plan(inv, hosts, action).await,
     }
 }
 

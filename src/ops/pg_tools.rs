@@ -298,6 +298,8 @@ async fn create(d: &Engine, db_name: &str, image: &str, s: &ToolsServer) -> Resu
         env,
         labels: HashMap::from([(ROLE_LABEL.to_string(), db_name.to_string())]),
         host_network: true,
+        network: None,
+        no_healthcheck: false,
     };
     control::run_detached(d, &spec)
         .await

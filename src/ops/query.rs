@@ -53,6 +53,38 @@ pub struct HostStatus {
     #[serde(skip)]
     pub refused: bool,
     pub containers: Vec<ContainerStatus>,
+    /// The apps of this host in maintenance (`opsdeck maintenance APP on`).
+    pub maintenance: Vec<AppMaintenance>,
+}
+
+/// An app whose routes show its maintenance page.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AppMaintenance {
+    pub app: String,
+    pub message: String,
+    /// The maintenance container.
+    pub container: String,
+    /// When it started (RFC 3339).
+    pub since: Option<String>,
+}
+
+/// The apps in maintenance among a host's containers (their maintenance containers).
+pub fn maintenance_of(list: &[ContainerInfo]) -> Vec<AppMaintenance> {
+    use super::step::MaintenanceSite as M;
+    let mut out: Vec<AppMaintenance> = list
+        .iter()
+        .filter(|c| c.state == docker::State::Running)
+        .filter_map(|c| {
+            Some(AppMaintenance {
+                app: c.labels.get(M::LABEL)?.clone(),
+                message: c.labels.get(M::MESSAGE_LABEL).cloned().unwrap_or_default(),
+                container: c.name.clone(),
+                since: c.started_at.clone(),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.app.cmp(&b.app));
+    out
 }
 
 /// A container with its resource sample, when one was taken.
@@ -259,12 +291,12 @@ pub async fn status_report(
     opts: &StatusOptions,
 ) -> Result<Vec<HostStatus>, Error> {
     let app = match &opts.app {
-        Some(a) => Some(find_app(inv, a)?),
+        Some(a) => Some((a.as_str(), find_app(inv, a)?)),
         None => None,
     };
     let hosts: Vec<&Host> = hosts
         .iter()
-        .filter(|h| app.is_none_or(|a| a.host == h.name()))
+        .filter(|h| app.is_none_or(|a| a.1.host == h.name()))
         .collect();
     Ok(join_all(hosts.into_iter().map(|h| async move {
         match tokio::time::timeout(HOST_DEADLINE, one_host_status(h, app, opts.stats)).await {
@@ -275,19 +307,23 @@ pub async fn status_report(
                 error: Some(format!("no answer within {}s", HOST_DEADLINE.as_secs())),
                 refused: false,
                 containers: vec![],
+                maintenance: vec![],
             },
         }
     }))
     .await)
 }
 
-async fn one_host_status(h: &Host, app: Option<&AppSpec>, stats: bool) -> HostStatus {
+async fn one_host_status(h: &Host, app: Option<(&str, &AppSpec)>, stats: bool) -> HostStatus {
+    let opts_app = app.map(|a| a.0);
+    let app = app.map(|a| a.1);
     let fail = |error: String| HostStatus {
         host: h.name().to_string(),
         reachable: false,
         error: Some(error),
         refused: false,
         containers: vec![],
+        maintenance: vec![],
     };
     let docker = match h.docker().await {
         Ok(d) => d,
@@ -315,6 +351,10 @@ async fn one_host_status(h: &Host, app: Option<&AppSpec>, stats: bool) -> HostSt
         },
         None => None,
     };
+    let maintenance: Vec<AppMaintenance> = maintenance_of(&list)
+        .into_iter()
+        .filter(|m| app.is_none() || opts_app == Some(m.app.as_str()))
+        .collect();
     let list: Vec<ContainerInfo> = list
         .into_iter()
         .filter(|c| project.as_ref().is_none_or(|p| belongs_to_app(c, p)))
@@ -342,6 +382,7 @@ async fn one_host_status(h: &Host, app: Option<&AppSpec>, stats: bool) -> HostSt
         error: None,
         refused: false,
         containers,
+        maintenance,
     }
 }
 

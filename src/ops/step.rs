@@ -61,6 +61,20 @@ pub enum StepKind {
         compose: ComposeTarget,
         services: Vec<String>,
     },
+    /// The zero-downtime switch of one service: containers of the new version started beside
+    /// the old ones (`compose up --scale`, so they carry the service's labels and networks and
+    /// compose counts them as its own), ready, routed by the proxy, then the old ones taken out
+    /// of rotation, drained and removed. Any failure removes the new containers and leaves the
+    /// old ones serving.
+    ComposeSwitch(Box<Switch>),
+    /// A one-shot service (`*-migrate`): `compose run --rm SERVICE` with `env` set; exit 0
+    /// required.
+    ComposeRunService {
+        compose: ComposeTarget,
+        service: String,
+        env: Vec<(String, String)>,
+        timeout_secs: u64,
+    },
     GitPull {
         dir: String,
     },
@@ -156,6 +170,56 @@ pub enum StepKind {
         path: String,
         timeout_secs: u64,
     },
+    /// Remove a stopped container (the engine refuses a running one).
+    RemoveContainer {
+        id: String,
+        container: String,
+        bytes: u64,
+    },
+    /// Remove an unused image: each tag, then the image (never forced).
+    RemoveImage {
+        id: String,
+        tags: Vec<String>,
+        bytes: u64,
+    },
+    /// Remove a volume no container mounts (the engine refuses one in use).
+    RemoveVolume {
+        volume: String,
+        bytes: Option<u64>,
+    },
+    /// Start the app's maintenance container (a 503 page with the message) and wait until it
+    /// answers.
+    StartMaintenance {
+        site: MaintenanceSite,
+    },
+    /// Remove the app's maintenance container (gone already is fine).
+    StopMaintenance {
+        app: String,
+        container: String,
+    },
+    /// Add the app's maintenance routers to the routes file (read, edited, checked and
+    /// written atomically when the step runs: the service's address is the container's,
+    /// known once it runs). The previous file is kept as FILE.previous.
+    WriteMaintenanceRoutes {
+        path: String,
+        site: MaintenanceSite,
+        routers: Vec<crate::routes::maintenance::MaintRouter>,
+    },
+    /// Wait until `/` through the entrypoint with `Host: host_header` answers 503 with the
+    /// maintenance page.
+    MaintenanceAnswers {
+        entrypoint: String,
+        host_header: String,
+        timeout_secs: u64,
+    },
+}
+
+impl StepKind {
+    /// A step that, when it fails, has already put back what it changed (its undo list is
+    /// for a LATER step's failure).
+    pub fn puts_itself_back(&self) -> bool {
+        matches!(self, StepKind::ComposeSwitch(_))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -232,7 +296,9 @@ impl Plan {
             || (asker == Asker::Console
                 && matches!(
                     self.action,
-                    Action::Deploy { .. } | Action::RoutesApply { .. }
+                    Action::Deploy { .. }
+                        | Action::RoutesApply { .. }
+                        | Action::Maintenance { on: true, .. }
                 ))
     }
 
@@ -311,6 +377,56 @@ impl ComposeTarget {
     }
 }
 
+/// One service's zero-downtime switch ([`StepKind::ComposeSwitch`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Switch {
+    pub compose: ComposeTarget,
+    pub service: String,
+    pub env: Vec<(String, String)>,
+    /// Let compose build the image (git deploys).
+    pub build: bool,
+    pub ready: Readiness,
+    /// How long the old containers' in-flight requests get once no new ones reach them.
+    pub drain_secs: u64,
+    /// How long a new container gets to become ready (and routed).
+    pub timeout_secs: u64,
+    pub proxy: SwitchProxy,
+}
+
+/// When a new container counts as ready.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "check", rename_all = "snake_case")]
+pub enum Readiness {
+    /// Its Docker health check passes (when it has one) and `GET path` on `port` answers 2xx.
+    Http { path: String, port: u16 },
+    /// Running, not restarting, for `secs` (workers without a health path); its Docker
+    /// health check passes when it has one.
+    Settle { secs: u64 },
+}
+
+/// What the switch knows about the host's proxy, to prove it routes to the new container and
+/// to take the old one out of rotation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SwitchProxy {
+    /// `traefik`, `nginx`, `caddy` (`None`: no proxy in the inventory).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Traefik's API, as reached from the host.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api: Option<String>,
+    /// The proxy's entrypoint, for Host-header probes of `domains`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entrypoint: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub domains: Vec<String>,
+    /// The path probed through the proxy (the app's health path, else `/`).
+    pub probe_path: String,
+    /// The proxy's container, reloaded (`nginx -s reload`) so nginx resolves the service's
+    /// name again once the new container is up and once the old one is gone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reload: Option<String>,
+}
+
 /// What a backup needs to know about the database.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DbRef {
@@ -386,4 +502,28 @@ pub struct RouterExpect {
     pub entrypoints: Vec<String>,
     pub service: Option<String>,
     pub servers: Vec<String>,
+}
+
+impl MaintenanceSite {
+    /// The label on a maintenance container: the app's name.
+    pub const LABEL: &'static str = "opsdeck.maintenance";
+    /// The label with its message.
+    pub const MESSAGE_LABEL: &'static str = "opsdeck.maintenance.message";
+    /// The label with the app's compose project (the console's banner goes on its rows).
+    pub const PROJECT_LABEL: &'static str = "opsdeck.maintenance.project";
+}
+
+/// An app's maintenance container: where it runs and what it says.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MaintenanceSite {
+    pub app: String,
+    pub container: String,
+    pub image: String,
+    /// The proxy's network (the container is attached there and Traefik reaches it by its
+    /// address on it); `None`: the engine's default bridge.
+    pub network: Option<String>,
+    pub message: String,
+    /// The app's compose project (the console shows the banner on its rows).
+    pub project: String,
+    pub port: u16,
 }

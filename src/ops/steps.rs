@@ -83,6 +83,21 @@ pub(super) async fn run(kind: &StepKind, cx: &StepCtx<'_>) -> Result<String, Err
             env,
             build,
         } => deploy::recreate(cx.host, compose, service, env, *build, cx.cancel).await,
+        StepKind::ComposeSwitch(sw) => {
+            let sx = deploy::SwitchCtx {
+                host: cx.host,
+                seq: cx.seq,
+                events: cx.events,
+                cancel: cx.cancel,
+            };
+            deploy::switch(&sx, sw).await
+        }
+        StepKind::ComposeRunService {
+            compose,
+            service,
+            env,
+            timeout_secs,
+        } => deploy::run_service(cx.host, compose, service, env, *timeout_secs, cx.cancel).await,
         StepKind::ComposeBuild { compose, services } => {
             deploy::build(cx.host, compose, services, cx.cancel).await
         }
@@ -183,6 +198,28 @@ pub(super) async fn run(kind: &StepKind, cx: &StepCtx<'_>) -> Result<String, Err
             super::routes::route_answers(cx.host, entrypoint, host_header, path, limit, cx.cancel)
                 .await
         }
+        StepKind::StartMaintenance { site } => {
+            super::maintenance::start(cx.host, site, cx.cancel).await
+        }
+        StepKind::StopMaintenance { app, container } => {
+            super::maintenance::stop(cx.host, app, container).await
+        }
+        StepKind::WriteMaintenanceRoutes {
+            path,
+            site,
+            routers,
+        } => super::maintenance::write_routes(cx.host, path, site, routers).await,
+        StepKind::MaintenanceAnswers {
+            entrypoint,
+            host_header,
+            timeout_secs,
+        } => {
+            let limit = Duration::from_secs(*timeout_secs);
+            super::maintenance::answers(cx.host, entrypoint, host_header, limit, cx.cancel).await
+        }
+        StepKind::RemoveContainer { .. }
+        | StepKind::RemoveImage { .. }
+        | StepKind::RemoveVolume { .. } => super::prune::run_step(cx.host, kind).await,
     }
 }
 

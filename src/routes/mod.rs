@@ -4,6 +4,7 @@
 
 pub mod api;
 mod check;
+pub mod maintenance;
 pub mod rule;
 
 pub use check::{check_file, FileProblem, MAX_FILE_BYTES};
@@ -24,6 +25,9 @@ pub struct Route {
     pub hosts: Vec<String>,
     pub entrypoints: Vec<String>,
     pub cert_resolver: Option<String>,
+    /// Whether the router terminates TLS (`tls:` in the file, `tls=true` or a cert resolver
+    /// in labels).
+    pub tls: bool,
     pub service: Option<String>,
     /// A URL (file provider) or `container:port` (labels).
     pub targets: Vec<String>,
@@ -110,6 +114,7 @@ pub fn file_routes(doc: &Value, source: &str) -> Vec<Route> {
                 .and_then(|t| get(t, "certResolver"))
                 .and_then(Value::as_str)
                 .map(str::to_string),
+            tls: get(r, "tls").is_some(),
             service,
             targets,
             source: source.to_string(),
@@ -170,6 +175,7 @@ pub fn label_routes(container: &str, labels: &HashMap<String, String>) -> Vec<Ro
                     })
                     .unwrap_or_default(),
                 cert_resolver: l(r, "tls.certresolver").cloned(),
+                tls: l(r, "tls").is_some_and(|v| v == "true") || l(r, "tls.certresolver").is_some(),
                 service: Some(service),
                 targets: vec![format!(
                     "{container}:{}",
@@ -334,6 +340,7 @@ http:
         assert_eq!(r[0].hosts, vec!["new.elmeg.xyz"]);
         assert_eq!(r[0].entrypoints, vec!["websecure"]);
         assert_eq!(r[0].cert_resolver.as_deref(), Some("letsencrypt"));
+        assert!(r[0].tls);
         assert_eq!(r[0].targets, vec!["http://container-name:3000"]);
         let nr = NewRoute {
             name: "shop".into(),
@@ -383,5 +390,14 @@ http:
         assert_eq!(r[0].hosts, vec!["example.com", "www.example.com"]);
         assert_eq!(r[0].targets, vec!["shop-web-1:3000"]);
         assert_eq!(r[0].cert_resolver.as_deref(), Some("le"));
+        assert!(r[0].tls);
+        let plain: HashMap<String, String> = [
+            ("traefik.enable", "true"),
+            ("traefik.http.routers.app.rule", "Host(`example.com`)"),
+        ]
+        .into_iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+        assert!(!label_routes("c", &plain)[0].tls);
     }
 }

@@ -5,7 +5,7 @@
 
 use super::{
     dump_name, manifest_name, partial_name, pull, stale_partial, InContainer, Pending, Progress,
-    Sink, Staged, StorageError,
+    Sink, Staged, StorageError, TransferError,
 };
 use std::path::PathBuf;
 use tokio::io::AsyncWriteExt;
@@ -21,11 +21,14 @@ struct FileSink {
 }
 
 impl Sink for FileSink {
-    async fn put(&mut self, bytes: &[u8]) -> Result<(), String> {
+    async fn put(&mut self, bytes: &[u8]) -> Result<(), TransferError> {
         self.file
             .write_all(bytes)
             .await
-            .map_err(|e| format!("writing {}: {e}", self.path.display()))
+            .map_err(|source| TransferError::Write {
+                path: self.path.display().to_string(),
+                source,
+            })
     }
 }
 
@@ -68,8 +71,11 @@ impl Dir {
             sink.file
                 .sync_all()
                 .await
-                .map_err(|e| format!("syncing {}: {e}", partial.display()))?;
-            Ok::<_, String>((size, sha256))
+                .map_err(|source| TransferError::Sync {
+                    path: partial.display().to_string(),
+                    source,
+                })?;
+            Ok::<_, TransferError>((size, sha256))
         }
         .await;
         drop(sink);

@@ -158,8 +158,8 @@ impl<'h> HostDir<'h> {
             _ = watch => unreachable!("the progress watch never ends"),
         };
         let result = match out {
-            Ok(out) => parse_dump(&out, super::program(&src.argv)),
-            Err(e) => Err(e.to_string()),
+            Ok(out) => parse_dump(&out, super::program(&src.argv)).map_err(|e| self.failed(e)),
+            Err(e) => Err(self.failed(e)),
         };
         match result {
             Ok((size, sha256)) => {
@@ -172,7 +172,7 @@ impl<'h> HostDir<'h> {
             }
             Err(e) => {
                 self.discard(id).await;
-                Err(self.failed(e))
+                Err(e)
             }
         }
     }
@@ -295,35 +295,59 @@ impl<'h> HostDir<'h> {
     }
 }
 
+/// Why the dump script on the host did not store a whole dump: the failing stage.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum ScriptError {
+    #[error("the dump did not start (exit {status}): {stderr}")]
+    NotStarted { status: String, stderr: String },
+    /// `what` is "unexpected output", "no sha256" or "no size".
+    #[error("{what} from the dump script: {line:?}")]
+    BadLine { what: &'static str, line: String },
+    #[error("{program} exited with {code}: {stderr}")]
+    Exited {
+        program: String,
+        code: String,
+        stderr: String,
+    },
+    #[error("writing the dump failed: {stderr}")]
+    WriteFailed { stderr: String },
+}
+
 /// Read the dump script's result line; an error names the failing stage.
-fn parse_dump(out: &ExecOutput, program: &str) -> Result<(u64, String), String> {
+fn parse_dump(out: &ExecOutput, program: &str) -> Result<(u64, String), ScriptError> {
     let text = out.stdout_str();
     let err = out.stderr_str();
+    let stderr = err.trim().to_string();
     let line = text.lines().rev().find(|l| l.starts_with("opsdeck-dump "));
     let Some(line) = line else {
-        return Err(format!(
-            "the dump did not start (exit {}): {}",
-            out.status,
-            err.trim()
-        ));
+        return Err(ScriptError::NotStarted {
+            status: out.status.to_string(),
+            stderr,
+        });
+    };
+    let bad = |what| ScriptError::BadLine {
+        what,
+        line: line.to_string(),
     };
     let f: Vec<&str> = line.split_whitespace().collect();
     let (rc, trc, sha, size) = match f.as_slice() {
         [_, rc, trc, sha, size] => (*rc, *trc, *sha, *size),
-        _ => return Err(format!("unexpected output from the dump script: {line:?}")),
+        _ => return Err(bad("unexpected output")),
     };
     if rc != "0" {
-        return Err(format!("{program} exited with {rc}: {}", err.trim()));
+        return Err(ScriptError::Exited {
+            program: program.to_string(),
+            code: rc.to_string(),
+            stderr,
+        });
     }
     if trc != "0" {
-        return Err(format!("writing the dump failed: {}", err.trim()));
+        return Err(ScriptError::WriteFailed { stderr });
     }
     if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(format!("no sha256 from the dump script: {line:?}"));
+        return Err(bad("no sha256"));
     }
-    let size = size
-        .parse()
-        .map_err(|_| format!("no size from the dump script: {line:?}"))?;
+    let size = size.parse().map_err(|_| bad("no size"))?;
     Ok((size, sha.to_string()))
 }
 
@@ -351,7 +375,10 @@ mod tests {
             "pg_dump",
         )
         .expect_err("dump failed");
-        assert!(e.contains("pg_dump exited with 137: killed"), "{e}");
+        assert!(
+            e.to_string().contains("pg_dump exited with 137: killed"),
+            "{e}"
+        );
         let e = parse_dump(
             &out(
                 &format!("opsdeck-dump 0 1 {sha} 10\n"),
@@ -360,9 +387,10 @@ mod tests {
             "pg_dump",
         )
         .expect_err("tee failed");
-        assert!(e.contains("No space left"), "{e}");
+        assert!(e.to_string().contains("No space left"), "{e}");
         assert!(parse_dump(&out("", "mkdir: denied"), "pg_dump")
             .expect_err("no line")
+            .to_string()
             .contains("mkdir: denied"));
     }
 }

@@ -142,7 +142,7 @@ impl<'h> Store<'h> {
                     .ok_or_else(|| config("no path".into()))?,
                 host,
             )),
-            StorageKind::S3 => Store::S3(s3::S3::new(name, spec).map_err(config)?),
+            StorageKind::S3 => Store::S3(s3::S3::new(name, spec)?),
         })
     }
 
@@ -150,10 +150,7 @@ impl<'h> Store<'h> {
     /// a plan refuses early rather than failing mid-action.
     pub fn check(name: &str, spec: &StorageSpec) -> Result<(), StorageError> {
         if spec.kind == StorageKind::S3 {
-            s3::S3::new(name, spec).map_err(|what| StorageError::Config {
-                storage: name.to_string(),
-                what,
-            })?;
+            s3::S3::new(name, spec)?;
         }
         Ok(())
     }
@@ -285,9 +282,40 @@ impl<'h> Store<'h> {
     }
 }
 
+/// Why moving a dump's bytes failed; [`StorageError`] adds which storage.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum TransferError {
+    /// The command could not be started in its container.
+    #[error("{program}: {detail}")]
+    Start { program: String, detail: String },
+    #[error("{program} stream: {detail}")]
+    Stream { program: String, detail: String },
+    /// The command's exit status could not be read.
+    #[error("{0}")]
+    Status(String),
+    #[error("{program} exited with {code}: {stderr}")]
+    Exited {
+        program: String,
+        code: String,
+        stderr: String,
+    },
+    #[error("writing {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("syncing {path}: {source}")]
+    Sync {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    S3(#[from] s3::S3Error),
+}
+
 /// Where a stream of dump bytes goes on this machine's side (a file, a multipart upload).
 trait Sink {
-    async fn put(&mut self, bytes: &[u8]) -> Result<(), String>;
+    async fn put(&mut self, bytes: &[u8]) -> Result<(), TransferError>;
 }
 
 /// Run `src` in its container and stream its stdout into `sink`, hashing; returns size and
@@ -296,25 +324,19 @@ async fn pull(
     src: InContainer<'_>,
     sink: &mut impl Sink,
     progress: Progress<'_>,
-) -> Result<(u64, String), String> {
+) -> Result<(u64, String), TransferError> {
     let mut dump = exec::start(src.docker, src.container, src.argv.clone(), false)
         .await
-        .map_err(|e| {
-            format!(
-                "{}: {}",
-                program(&src.argv),
-                crate::docker::describe_error(&e)
-            )
+        .map_err(|e| TransferError::Start {
+            program: program(&src.argv).to_string(),
+            detail: crate::docker::describe_error(&e),
         })?;
     let mut hasher = Sha256::new();
     let (mut size, mut last_report, mut stderr) = (0u64, 0u64, String::new());
     while let Some(frame) = dump.output.next().await {
-        match frame.map_err(|e| {
-            format!(
-                "{} stream: {}",
-                program(&src.argv),
-                crate::docker::describe_error(&e)
-            )
+        match frame.map_err(|e| TransferError::Stream {
+            program: program(&src.argv).to_string(),
+            detail: crate::docker::describe_error(&e),
         })? {
             bollard::container::LogOutput::StdErr { message } => {
                 if stderr.len() < 64 * 1024 {
@@ -335,14 +357,13 @@ async fn pull(
     }
     let code = exec::exit_code(src.docker, &dump.id)
         .await
-        .map_err(|e| crate::docker::describe_error(&e))?;
+        .map_err(|e| TransferError::Status(crate::docker::describe_error(&e)))?;
     if code != Some(0) {
-        return Err(format!(
-            "{} exited with {}: {}",
-            program(&src.argv),
-            code.map_or("no status".to_string(), |c| c.to_string()),
-            stderr.trim()
-        ));
+        return Err(TransferError::Exited {
+            program: program(&src.argv).to_string(),
+            code: code.map_or("no status".to_string(), |c| c.to_string()),
+            stderr: stderr.trim().to_string(),
+        });
     }
     progress(size);
     Ok((size, format!("{:x}", hasher.finalize())))

@@ -129,8 +129,36 @@ pub enum KeyCodeOrd {
     End,
 }
 
+/// Why a key map file (or one of its keys) cannot be used; each names the key or section.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeymapError {
+    #[error("unknown key {key:?} in {spec:?}")]
+    UnknownKey { key: String, spec: String },
+    #[error("{0}")]
+    Toml(String),
+    #[error("unknown section [{section}]; sections are: {known}", known = SECTIONS.join(", "))]
+    UnknownSection { section: String },
+    #[error("[{section}] {source}")]
+    InSection {
+        section: String,
+        source: Box<KeymapError>,
+    },
+    #[error("[{section}] key {key:?}: unknown command {command:?}")]
+    UnknownCommand {
+        section: String,
+        key: String,
+        command: String,
+    },
+    #[error("[{section}] {command:?} is destructive and cannot be bound to the single key {key:?}; use ctrl- or alt-")]
+    DestructiveSingleKey {
+        section: String,
+        key: String,
+        command: String,
+    },
+}
+
 impl KeySpec {
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, KeymapError> {
         let mut ctrl = false;
         let mut alt = false;
         let mut shift = false;
@@ -173,7 +201,12 @@ impl KeySpec {
                 let ch = c.chars().next().unwrap_or(' ');
                 KeyCodeOrd::Char(if shift { ch.to_ascii_uppercase() } else { ch })
             }
-            other => return Err(format!("unknown key {other:?} in {s:?}")),
+            other => {
+                return Err(KeymapError::UnknownKey {
+                    key: other.to_string(),
+                    spec: s.to_string(),
+                })
+            }
         };
         Ok(Self { code, ctrl, alt })
     }
@@ -272,27 +305,30 @@ pub fn shipped(name: &str) -> Option<&'static str> {
 
 impl Keymap {
     /// Parse a key map file's text and lay it over `self`.
-    pub fn patch(&mut self, text: &str) -> Result<(), String> {
+    pub fn patch(&mut self, text: &str) -> Result<(), KeymapError> {
         let raw: BTreeMap<String, Vec<Binding>> =
-            toml::from_str(text).map_err(|e| e.to_string())?;
+            toml::from_str(text).map_err(|e| KeymapError::Toml(e.to_string()))?;
         for (section, bindings) in raw {
             if !SECTIONS.contains(&section.as_str()) {
-                return Err(format!(
-                    "unknown section [{section}]; sections are: {}",
-                    SECTIONS.join(", ")
-                ));
+                return Err(KeymapError::UnknownSection { section });
             }
             let map = self.sections.entry(section.clone()).or_default();
             for b in bindings {
-                let key = KeySpec::parse(&b.on).map_err(|e| format!("[{section}] {e}"))?;
-                let cmd = KeyCommand::parse(&b.run).ok_or_else(|| {
-                    format!("[{section}] key {:?}: unknown command {:?}", b.on, b.run)
+                let key = KeySpec::parse(&b.on).map_err(|e| KeymapError::InSection {
+                    section: section.clone(),
+                    source: Box::new(e),
+                })?;
+                let cmd = KeyCommand::parse(&b.run).ok_or_else(|| KeymapError::UnknownCommand {
+                    section: section.clone(),
+                    key: b.on.clone(),
+                    command: b.run.clone(),
                 })?;
                 if cmd.is_destructive() && key.is_unmodified() {
-                    return Err(format!(
-                        "[{section}] {:?} is destructive and cannot be bound to the single key {:?}; use ctrl- or alt-",
-                        b.run, b.on
-                    ));
+                    return Err(KeymapError::DestructiveSingleKey {
+                        section: section.clone(),
+                        key: b.on.clone(),
+                        command: b.run.clone(),
+                    });
                 }
                 if cmd == KeyCommand::Noop {
                     map.remove(&key);

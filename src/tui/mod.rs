@@ -45,15 +45,21 @@ use tokio_util::sync::CancellationToken;
 pub enum Msg {
     PlanReady(usize, Result<Plan, Error>),
     Event(usize, ActionEvent),
-    History(Result<Vec<Entry>, String>),
+    History(Result<Vec<Entry>, crate::error::Error>),
     Logs(u64, ops::logs::LogEvent),
     LogsFailed(u64, String),
     Notice(String),
-    Databases(Result<crate::ops::provision::ServerDatabases, String>),
-    Backups(Result<Vec<crate::ops::backup::Manifest>, String>),
-    Routes(Result<Vec<crate::ops::routes::HostRoutes>, String>),
-    RoutesFile(String, Result<(String, Option<String>), String>),
-    Doctor(String, Result<crate::ops::doctor::DoctorReport, String>),
+    Databases(Result<crate::ops::provision::ServerDatabases, crate::error::Error>),
+    Backups(Result<Vec<crate::ops::backup::Manifest>, crate::error::Error>),
+    Routes(Result<Vec<crate::ops::routes::HostRoutes>, crate::error::Error>),
+    RoutesFile(
+        String,
+        Result<(String, Option<String>), crate::error::Error>,
+    ),
+    Doctor(
+        String,
+        Result<crate::ops::doctor::DoctorReport, crate::error::Error>,
+    ),
     HostImages(Vec<(String, String)>),
 }
 
@@ -246,24 +252,19 @@ impl Runner {
                 tokio::spawn(async move {
                     let b = ops::backup::list(&inv, None)
                         .await
-                        .map(|v| v.into_iter().map(|(m, _)| m).collect())
-                        .map_err(|e| e.message);
+                        .map(|v| v.into_iter().map(|(m, _)| m).collect());
                     let _ = tx.send(Msg::Backups(b));
                 });
             }
             Effect::LoadRoutes => {
                 tokio::spawn(async move {
-                    let r = ops::routes::list(&inv, &selection)
-                        .await
-                        .map_err(|e| e.message);
+                    let r = ops::routes::list(&inv, &selection).await;
                     let _ = tx.send(Msg::Routes(r));
                 });
             }
             Effect::LoadRoutesFile { host } => {
                 tokio::spawn(async move {
-                    let f = ops::routes::read_file(&inv, &host)
-                        .await
-                        .map_err(|e| e.message);
+                    let f = ops::routes::read_file(&inv, &host).await;
                     let _ = tx.send(Msg::RoutesFile(host, f));
                 });
             }
@@ -278,15 +279,13 @@ impl Runner {
             }
             Effect::RunDoctor { app } => {
                 tokio::spawn(async move {
-                    let r = ops::doctor::run(&inv, &app).await.map_err(|e| e.message);
+                    let r = ops::doctor::run(&inv, &app).await;
                     let _ = tx.send(Msg::Doctor(app, r));
                 });
             }
             Effect::LoadDatabases => {
                 tokio::spawn(async move {
-                    let d = ops::provision::list(&inv, None)
-                        .await
-                        .map_err(|e| e.message);
+                    let d = ops::provision::list(&inv, None).await;
                     let _ = tx.send(Msg::Databases(d));
                 });
             }
@@ -303,8 +302,7 @@ impl Runner {
                             .await
                             .map_err(Error::from)
                     }
-                    .await
-                    .map_err(|e| e.message);
+                    .await;
                     let _ = tx.send(Msg::History(h));
                 });
             }
@@ -366,6 +364,11 @@ pub async fn run(inv: Inventory, hosts: Vec<String>, no_color: bool) -> Result<(
         .collect();
     let mut app = app::App::new(model, keymap, apps, notices);
     app.logs = app::LogsView::new(inv.console.log_lines);
+    app.read_only = inv
+        .hosts
+        .keys()
+        .filter_map(|h| inv.read_only_reason(h).map(|why| (h.clone(), why)))
+        .collect();
     let line_bytes = inv.console.log_line_bytes;
     let inv = Arc::new(inv);
     let mut checks = ops::checks::spawn_schedule(inv.clone(), checks_cancel);

@@ -54,22 +54,30 @@ pub struct Theme {
     styles: BTreeMap<String, Style>,
 }
 
-fn parse_color(s: &str) -> Result<Color, String> {
+/// Why a theme file cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ThemeError {
+    #[error("{0}")]
+    Toml(String),
+    #[error("unknown style {role:?}; styles are: {known}", known = ROLES.join(", "))]
+    UnknownStyle { role: String },
+    #[error("unknown colour {0:?} (a name, #rrggbb or 0-255)")]
+    UnknownColour(String),
+}
+
+fn parse_color(s: &str) -> Result<Color, ThemeError> {
     s.parse::<Color>()
-        .map_err(|_| format!("unknown colour {s:?} (a name, #rrggbb or 0-255)"))
+        .map_err(|_| ThemeError::UnknownColour(s.to_string()))
 }
 
 impl Theme {
     /// Parse a theme file's text. Every role must be known; missing roles fall back to plain.
-    pub fn parse(text: &str, no_color: bool) -> Result<Self, String> {
-        let f: ThemeFile = toml::from_str(text).map_err(|e| e.to_string())?;
+    pub fn parse(text: &str, no_color: bool) -> Result<Self, ThemeError> {
+        let f: ThemeFile = toml::from_str(text).map_err(|e| ThemeError::Toml(e.to_string()))?;
         let mut styles = BTreeMap::new();
         for (role, spec) in f.styles {
             if !ROLES.contains(&role.as_str()) {
-                return Err(format!(
-                    "unknown style {role:?}; styles are: {}",
-                    ROLES.join(", ")
-                ));
+                return Err(ThemeError::UnknownStyle { role });
             }
             let mut st = Style::default();
             if !no_color {

@@ -3,6 +3,7 @@
 
 pub mod dotenv;
 pub mod project;
+pub mod shape;
 
 use crate::host::{Cmd, Host, HostError};
 use serde::Serialize;

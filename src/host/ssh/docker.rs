@@ -23,6 +23,17 @@ const DOCKER_TIMEOUT_SECS: u64 = 30;
 
 type ReqBody = UnsyncBoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
 
+/// Why a `docker_socket` value cannot be used over SSH.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SocketError {
+    #[error("docker_socket {0:?}: expected tcp://HOST:PORT")]
+    NoTcpPort(String),
+    #[error("docker_socket {0:?}: over SSH use a socket path, unix://PATH or tcp://HOST:PORT")]
+    Scheme(String),
+    #[error("docker_socket {0:?}: the socket path must be absolute")]
+    Relative(String),
+}
+
 /// How the engine is reached from the host: a unix socket path, or TCP (`tcp://h:p`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Dial {
@@ -32,7 +43,7 @@ pub(super) enum Dial {
 
 impl Dial {
     /// `/var/run/docker.sock`, `unix:///...`, `tcp://127.0.0.1:2375` or `http://...`.
-    pub(super) fn parse(s: &str) -> Result<Self, String> {
+    pub(super) fn parse(s: &str) -> Result<Self, SocketError> {
         if let Some(rest) = s
             .strip_prefix("tcp://")
             .or_else(|| s.strip_prefix("http://"))
@@ -41,19 +52,15 @@ impl Dial {
             let (host, port) = rest
                 .rsplit_once(':')
                 .and_then(|(h, p)| Some((h.trim_matches(['[', ']']), p.parse::<u16>().ok()?)))
-                .ok_or_else(|| format!("docker_socket {s:?}: expected tcp://HOST:PORT"))?;
+                .ok_or_else(|| SocketError::NoTcpPort(s.to_string()))?;
             return Ok(Dial::Tcp(host.to_string(), port));
         }
         if s.contains("://") && !s.starts_with("unix://") {
-            return Err(format!(
-                "docker_socket {s:?}: over SSH use a socket path, unix://PATH or tcp://HOST:PORT"
-            ));
+            return Err(SocketError::Scheme(s.to_string()));
         }
         let path = s.strip_prefix("unix://").unwrap_or(s);
         if !path.starts_with('/') {
-            return Err(format!(
-                "docker_socket {s:?}: the socket path must be absolute"
-            ));
+            return Err(SocketError::Relative(s.to_string()));
         }
         Ok(Dial::Unix(path.to_string()))
     }

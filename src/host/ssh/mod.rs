@@ -70,13 +70,22 @@ pub(super) struct Inner {
     docker: docker::Pool,
 }
 
+/// Why an SSH host cannot be set up from its inventory entry (nothing was dialled yet).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Target(#[from] target::TargetError),
+    #[error(transparent)]
+    Socket(#[from] docker::SocketError),
+}
+
 impl Ssh {
     pub(super) fn new(
         name: &str,
         spec: &str,
         docker_socket: Option<&str>,
         opts: SshOptions,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, SetupError> {
         let config = target::load_config(opts.config_file.as_deref())?;
         let target = target::resolve(spec, config.as_ref())?;
         let socket = docker::Dial::parse(docker_socket.unwrap_or(DEFAULT_DOCKER_SOCKET))?;

@@ -28,7 +28,8 @@ pub enum KeyMode {
 #[derive(Debug, Clone)]
 pub struct SeenKey {
     pub key: PublicKey,
-    pub verdict: Result<Verdict, String>,
+    /// In an `Arc`, so the record stays `Clone`.
+    pub verdict: Result<Verdict, Arc<known_hosts::KnownHostsError>>,
 }
 
 /// Our russh client handler: checks the host key; tells the owner when the connection ends.
@@ -64,9 +65,9 @@ impl client::Handler for Client {
             // must be in known_hosts.
             PublicKeyOrCertificate::Certificate(c) => PublicKey::new(c.public_key().clone(), ""),
         };
-        let verdict = known_hosts::check(&self.known_hosts, &self.host, self.port, &key)
-            .map_err(|e| e.to_string());
-        let accept = self.mode == KeyMode::Strict && verdict == Ok(Verdict::Known);
+        let verdict =
+            known_hosts::check(&self.known_hosts, &self.host, self.port, &key).map_err(Arc::new);
+        let accept = self.mode == KeyMode::Strict && matches!(verdict, Ok(Verdict::Known));
         if let Ok(mut seen) = self.seen.lock() {
             *seen = Some(SeenKey { key, verdict });
         }
@@ -93,13 +94,42 @@ pub struct Ctx<'a> {
     pub keys: &'a KeyCache,
 }
 
-fn config(opts: &SshOptions, target: &Target) -> Arc<client::Config> {
+fn config(opts: &SshOptions, target: &Target, hop: &Target, mode: KeyMode) -> Arc<client::Config> {
+    let mut preferred = russh::Preferred::default();
+    if mode == KeyMode::Strict {
+        // Ask first for the key types known_hosts records for this hop, as OpenSSH does: a
+        // server that also has a key of a type it prefers must show the one we know.
+        if let Ok(recorded) = known_hosts::recorded(&opts.known_hosts, &hop.host, hop.port) {
+            let kinds: Vec<russh::keys::Algorithm> =
+                recorded.iter().map(|(_, k)| k.algorithm()).collect();
+            preferred.key = std::borrow::Cow::Owned(recorded_first(&preferred.key, &kinds));
+        }
+    }
     Arc::new(client::Config {
         keepalive_interval: Some(target.keepalive.unwrap_or(opts.keepalive_interval)),
         keepalive_max: 3,
         nodelay: true,
+        preferred,
         ..client::Config::default()
     })
+}
+
+/// `defaults` reordered: the algorithms of the recorded key types first (every RSA
+/// signature hash for a recorded `ssh-rsa` key), the rest after, in their own order.
+fn recorded_first(
+    defaults: &[russh::keys::Algorithm],
+    recorded: &[russh::keys::Algorithm],
+) -> Vec<russh::keys::Algorithm> {
+    use russh::keys::Algorithm;
+    let same_kind = |a: &Algorithm, b: &Algorithm| {
+        a == b || matches!((a, b), (Algorithm::Rsa { .. }, Algorithm::Rsa { .. }))
+    };
+    let (mut first, rest): (Vec<Algorithm>, Vec<Algorithm>) = defaults
+        .iter()
+        .cloned()
+        .partition(|a| recorded.iter().any(|r| same_kind(a, r)));
+    first.extend(rest);
+    first
 }
 
 /// Connect through every hop to `target` and authenticate on each. `on_drop` is called when
@@ -195,7 +225,7 @@ async fn open_hop(
         },
         reason,
     };
-    let cfg = config(ctx.opts, target);
+    let cfg = config(ctx.opts, target, hop, mode);
     let result = match via {
         None => {
             let tcp = tokio::net::TcpStream::connect((hop.host.as_str(), hop.port))
@@ -362,18 +392,43 @@ async fn authenticate(
     })
 }
 
+/// Why the ssh-agent could not be used (one entry of "what was tried").
+#[derive(Debug, thiserror::Error)]
+enum AgentError {
+    #[error("cannot connect to {path}: {detail}")]
+    Connect { path: String, detail: String },
+    #[error("cannot list keys: {0}")]
+    List(String),
+    #[error("signing failed: {0}")]
+    Sign(String),
+}
+
+/// Why a key file could not be used (one entry of "what was tried").
+#[derive(Debug, thiserror::Error)]
+enum KeyError {
+    #[error("encrypted, and no passphrase was given (set OPSDECK_SSH_PASSPHRASE, or add the key to ssh-agent)")]
+    NoPassphrase,
+    #[error("cannot decrypt it: wrong passphrase?")]
+    WrongPassphrase,
+    #[error("cannot read it: {0}")]
+    Unreadable(russh::keys::Error),
+}
+
 async fn agent_auth(
     handle: &mut Handle<Client>,
     user: &str,
     sock: &std::path::Path,
-) -> Result<bool, String> {
+) -> Result<bool, AgentError> {
     let mut agent = AgentClient::connect_uds(sock)
         .await
-        .map_err(|e| format!("cannot connect to {}: {e}", sock.display()))?;
+        .map_err(|e| AgentError::Connect {
+            path: sock.display().to_string(),
+            detail: e.to_string(),
+        })?;
     let ids = agent
         .request_identities()
         .await
-        .map_err(|e| format!("cannot list keys: {e}"))?;
+        .map_err(|e| AgentError::List(e.to_string()))?;
     let rsa_hash = handle
         .best_supported_rsa_hash()
         .await
@@ -395,14 +450,14 @@ async fn agent_auth(
         {
             Ok(AuthResult::Success) => return Ok(true),
             Ok(_) => {}
-            Err(e) => return Err(format!("signing failed: {e}")),
+            Err(e) => return Err(AgentError::Sign(e.to_string())),
         }
     }
     Ok(false)
 }
 
 /// Load (and decrypt) a key file; the reason as text when it cannot be used.
-async fn load_key(ctx: &Ctx<'_>, path: &std::path::Path) -> Result<Arc<PrivateKey>, String> {
+async fn load_key(ctx: &Ctx<'_>, path: &std::path::Path) -> Result<Arc<PrivateKey>, KeyError> {
     if let Some(k) = ctx.keys.lock().ok().and_then(|c| c.get(path).cloned()) {
         return Ok(k);
     }
@@ -416,19 +471,45 @@ async fn load_key(ctx: &Ctx<'_>, path: &std::path::Path) -> Result<Arc<PrivateKe
                 }
             }
             let Some(pass) = pass else {
-                return Err(
-                    "encrypted, and no passphrase was given (set OPSDECK_SSH_PASSPHRASE, or add the key to ssh-agent)"
-                        .into(),
-                );
+                return Err(KeyError::NoPassphrase);
             };
             russh::keys::load_secret_key(path, Some(&pass))
-                .map_err(|_| "cannot decrypt it: wrong passphrase?".to_string())?
+                .map_err(|_| KeyError::WrongPassphrase)?
         }
-        Err(e) => return Err(format!("cannot read it: {e}")),
+        Err(e) => return Err(KeyError::Unreadable(e)),
     };
     let key = Arc::new(key);
     if let Ok(mut c) = ctx.keys.lock() {
         c.insert(path.to_path_buf(), key.clone());
     }
     Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use russh::keys::{Algorithm, HashAlg};
+
+    #[test]
+    fn recorded_key_types_are_asked_for_first() {
+        let defaults = russh::Preferred::default().key.to_vec();
+        assert_ne!(defaults[0], Algorithm::Rsa { hash: None }, "{defaults:?}");
+        // known_hosts says `ssh-rsa`: every RSA signature algorithm moves to the front.
+        let order = recorded_first(&defaults, &[Algorithm::Rsa { hash: None }]);
+        let rsa = order
+            .iter()
+            .take_while(|a| matches!(a, Algorithm::Rsa { .. }))
+            .count();
+        assert!(rsa >= 2, "{order:?}");
+        assert!(order.contains(&Algorithm::Rsa {
+            hash: Some(HashAlg::Sha512)
+        }));
+        assert_eq!(order.len(), defaults.len(), "nothing dropped");
+        // Nothing recorded (or ed25519, already first): the defaults as they are.
+        assert_eq!(recorded_first(&defaults, &[]), defaults);
+        assert_eq!(
+            recorded_first(&defaults, &[Algorithm::Ed25519])[0],
+            Algorithm::Ed25519
+        );
+    }
 }

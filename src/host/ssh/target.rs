@@ -13,6 +13,30 @@ use std::time::Duration;
 /// How deep ProxyJump chains may nest (a jump host that itself has a ProxyJump...).
 const MAX_JUMPS: usize = 8;
 
+/// Why an inventory `ssh` value (or a ProxyJump entry, or the ssh client config) cannot be
+/// used; each names the value or file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    #[error("{path}: {detail}")]
+    Config { path: String, detail: String },
+    #[error("{spec:?} has a bad port {port:?}")]
+    BadPort { spec: String, port: String },
+    #[error("{spec:?}: unclosed '['")]
+    Unclosed { spec: String },
+    #[error("{spec:?}: unexpected {after:?} after ']'")]
+    AfterBracket { spec: String, after: String },
+    #[error("{spec:?} has no host")]
+    NoHost { spec: String },
+    #[error("ProxyJump nests deeper than {max} hops (a loop?) at {spec:?}", max = MAX_JUMPS)]
+    TooDeep { spec: String },
+    #[error("no user for {spec:?}: write user@{alias}")]
+    NoUser { spec: String, alias: String },
+    #[error("{alias}: the ssh config sets ProxyCommand {command:?}, which opsdeck does not run; use ProxyJump instead")]
+    ProxyCommand { alias: String, command: String },
+    #[error("{spec:?}: more than {max} ProxyJump hops", max = MAX_JUMPS)]
+    TooManyHops { spec: String },
+}
+
 /// One SSH hop, fully resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
@@ -58,12 +82,16 @@ impl Target {
 }
 
 /// Read the ssh client config; a missing file is an empty config.
-pub fn load_config(path: Option<&Path>) -> Result<Option<SshConfig>, String> {
+pub fn load_config(path: Option<&Path>) -> Result<Option<SshConfig>, TargetError> {
     let Some(path) = path else { return Ok(None) };
+    let config = |e: &dyn std::fmt::Display| TargetError::Config {
+        path: path.display().to_string(),
+        detail: e.to_string(),
+    };
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("{}: {e}", path.display())),
+        Err(e) => return Err(config(&e)),
     };
     let mut reader = std::io::BufReader::new(file);
     SshConfig::default()
@@ -72,11 +100,11 @@ pub fn load_config(path: Option<&Path>) -> Result<Option<SshConfig>, String> {
             ParseRule::ALLOW_UNKNOWN_FIELDS | ParseRule::ALLOW_UNSUPPORTED_FIELDS,
         )
         .map(Some)
-        .map_err(|e| format!("{}: {e}", path.display()))
+        .map_err(|e| config(&e))
 }
 
 /// Split `[user@]host[:port]` (also `[v6addr]:port` and `ssh://...`).
-fn split_spec(spec: &str) -> Result<(Option<String>, String, Option<u16>), String> {
+fn split_spec(spec: &str) -> Result<(Option<String>, String, Option<u16>), TargetError> {
     let spec = spec.strip_prefix("ssh://").unwrap_or(spec);
     let (user, host_port) = match spec.rsplit_once('@') {
         Some((u, h)) if !u.is_empty() => (Some(u.to_string()), h),
@@ -87,16 +115,24 @@ fn split_spec(spec: &str) -> Result<(Option<String>, String, Option<u16>), Strin
         p.parse::<u16>()
             .ok()
             .filter(|p| *p > 0)
-            .ok_or_else(|| format!("{spec:?} has a bad port {p:?}"))
+            .ok_or_else(|| TargetError::BadPort {
+                spec: spec.to_string(),
+                port: p.to_string(),
+            })
     };
     let (host, port) = if let Some(rest) = host_port.strip_prefix('[') {
-        let (h, after) = rest
-            .split_once(']')
-            .ok_or_else(|| format!("{spec:?}: unclosed '['"))?;
+        let (h, after) = rest.split_once(']').ok_or_else(|| TargetError::Unclosed {
+            spec: spec.to_string(),
+        })?;
         match after.strip_prefix(':') {
             Some(p) => (h.to_string(), Some(parse_port(p)?)),
             None if after.is_empty() => (h.to_string(), None),
-            None => return Err(format!("{spec:?}: unexpected {after:?} after ']'")),
+            None => {
+                return Err(TargetError::AfterBracket {
+                    spec: spec.to_string(),
+                    after: after.to_string(),
+                })
+            }
         }
     } else {
         match host_port.split_once(':') {
@@ -106,7 +142,9 @@ fn split_spec(spec: &str) -> Result<(Option<String>, String, Option<u16>), Strin
         }
     };
     if host.is_empty() {
-        return Err(format!("{spec:?} has no host"));
+        return Err(TargetError::NoHost {
+            spec: spec.to_string(),
+        });
     }
     Ok((user, host, port))
 }
@@ -131,15 +169,19 @@ fn local_user() -> Option<String> {
 }
 
 /// Resolve an inventory `ssh` value (or a ProxyJump entry) against the config.
-pub fn resolve(spec: &str, config: Option<&SshConfig>) -> Result<Target, String> {
+pub fn resolve(spec: &str, config: Option<&SshConfig>) -> Result<Target, TargetError> {
     resolve_depth(spec, config, 0)
 }
 
-fn resolve_depth(spec: &str, config: Option<&SshConfig>, depth: usize) -> Result<Target, String> {
+fn resolve_depth(
+    spec: &str,
+    config: Option<&SshConfig>,
+    depth: usize,
+) -> Result<Target, TargetError> {
     if depth > MAX_JUMPS {
-        return Err(format!(
-            "ProxyJump nests deeper than {MAX_JUMPS} hops (a loop?) at {spec:?}"
-        ));
+        return Err(TargetError::TooDeep {
+            spec: spec.to_string(),
+        });
     }
     let (user, alias, port) = split_spec(spec)?;
     let params = config.map(|c| c.query(&alias));
@@ -151,7 +193,10 @@ fn resolve_depth(spec: &str, config: Option<&SshConfig>, depth: usize) -> Result
     let user = user
         .or_else(|| p.and_then(|p| p.user.clone()))
         .or_else(local_user)
-        .ok_or_else(|| format!("no user for {spec:?}: write user@{alias}"))?;
+        .ok_or_else(|| TargetError::NoUser {
+            spec: spec.to_string(),
+            alias: alias.clone(),
+        })?;
     let port = port.or_else(|| p.and_then(|p| p.port)).unwrap_or(22);
     let identity_files = p.and_then(|p| p.identity_file.clone()).unwrap_or_default();
     let proxy_command = p
@@ -159,9 +204,7 @@ fn resolve_depth(spec: &str, config: Option<&SshConfig>, depth: usize) -> Result
         .map(|args| args.join(" "))
         .filter(|c| !c.eq_ignore_ascii_case("none"));
     if let (Some(command), None) = (proxy_command, p.and_then(|p| p.proxy_jump.as_ref())) {
-        return Err(format!(
-            "{alias}: the ssh config sets ProxyCommand {command:?}, which opsdeck does not run; use ProxyJump instead"
-        ));
+        return Err(TargetError::ProxyCommand { alias, command });
     }
     let mut jumps = Vec::new();
     if let Some(list) = p.and_then(|p| p.proxy_jump.clone()) {
@@ -180,7 +223,9 @@ fn resolve_depth(spec: &str, config: Option<&SshConfig>, depth: usize) -> Result
         }
     }
     if jumps.len() > MAX_JUMPS {
-        return Err(format!("{spec:?}: more than {MAX_JUMPS} ProxyJump hops"));
+        return Err(TargetError::TooManyHops {
+            spec: spec.to_string(),
+        });
     }
     Ok(Target {
         alias,
@@ -214,6 +259,7 @@ mod tests {
              Host fine\n  User u\n  ProxyCommand none\n",
         );
         let e = resolve("old", Some(&c)).expect_err("refused");
+        let e = e.to_string();
         assert!(e.contains("ProxyCommand") && e.contains("ProxyJump"), "{e}");
         assert!(resolve("fine", Some(&c)).is_ok());
     }
@@ -265,6 +311,6 @@ mod tests {
     fn jump_loops_are_an_error_not_a_hang() {
         let c = config("Host a\n  ProxyJump b\nHost b\n  ProxyJump a\nHost *\n  User u\n");
         let e = resolve("u@a", Some(&c)).expect_err("a loop");
-        assert!(e.contains("loop"), "{e}");
+        assert!(e.to_string().contains("loop"), "{e}");
     }
 }

@@ -29,9 +29,9 @@ pub async fn trust(
     opts: &SshOptions,
     confirm: &(dyn Fn(&TrustedKey) -> bool + Sync),
 ) -> Result<Vec<TrustedKey>, HostError> {
-    let usage = |reason: String| HostError::Config {
+    let usage = |reason: target::TargetError| HostError::Config {
         host: name.to_string(),
-        reason,
+        reason: reason.to_string(),
     };
     let config = target::load_config(opts.config_file.as_deref()).map_err(usage)?;
     let target = target::resolve(spec, config.as_ref()).map_err(usage)?;

@@ -27,6 +27,7 @@ use tokio::sync::mpsc::UnboundedSender;
 mod dump;
 mod psql;
 mod restore;
+mod scratch;
 mod verify;
 
 pub(super) use dump::backup;
@@ -181,7 +182,16 @@ fn resolve(
 
 /// The planner of backup / verify / restore (the signature every planner has).
 pub async fn plan(inv: &Inventory, _hosts: &[Host], action: &Action) -> Result<Plan, Error> {
-    plan_backup(inv, action)
+    let mut plan = plan_backup(inv, action)?;
+    if let Action::Restore {
+        db,
+        maintenance: true,
+        ..
+    } = action
+    {
+        super::maintenance::around_restore(inv, db, &mut plan).await?;
+    }
+    Ok(plan)
 }
 
 /// Plan backup / verify (pure apart from reading the inventory).
@@ -221,7 +231,7 @@ pub fn plan_backup(inv: &Inventory, action: &Action) -> Result<Plan, Error> {
                 },
             )
         }
-        Action::Restore { db, backup, to } => {
+        Action::Restore { db, backup, to, .. } => {
             check_id(backup)?;
             let (host, d, s) = resolve(inv, db, to.as_deref())?;
             let apps: Vec<crate::inventory::AppSpec> = inv.databases[db]

@@ -94,17 +94,26 @@ async fn swap_in(
     } = job;
     let cid = tools.cid.as_str();
     let id = &m.id;
-    let stamp = chrono::Utc::now().format("%Y%m%d%H%M%S").to_string();
-    let scratch = format!("opsdeck_restore_{stamp}");
-    let kept = format!("{}_before_restore_{stamp}", db.database);
+    let scratch = super::scratch::name("restore");
+    let stamp = chrono::Utc::now().format("%Y%m%d%H%M%S%3f").to_string();
+    let kept = super::scratch::fit_name(&db.database, &format!("_before_restore_{stamp}"));
     let live = &db.database;
     let mut admin = Psql::open(d, cid, &db.user, "postgres").await?;
-    admin
-        .query(&format!("CREATE DATABASE \"{scratch}\";"))
-        .await?;
-    // 1. Into the scratch database, checked. The live database is not touched yet.
+    // 1. Into a scratch database made like the live one (owner, locale, grants), checked.
+    // The live database is not touched yet. (create_like drops what it made if it fails.)
+    let how = match super::scratch::create_like(&mut admin, live, &scratch).await {
+        Ok(how) => how,
+        Err(e) => {
+            admin.close().await;
+            return Err(Error::failed(format!(
+                "{}; the live database and the apps were not touched",
+                e.message
+            )));
+        }
+    };
+    how.tell(events);
     let report = |n: u64| progress(events, seq, n);
-    let staged = restore_into_scratch(job, m, &scratch, &report).await;
+    let staged = restore_into_scratch(job, m, &scratch, how, &report).await;
     if let Err(e) = staged {
         let _ = admin
             .query(&format!("DROP DATABASE IF EXISTS \"{scratch}\";"))

@@ -64,6 +64,7 @@ pub(super) async fn restore_into_scratch(
     job: &Job<'_>,
     m: &Manifest,
     scratch: &str,
+    how: super::scratch::Scratch,
     report: crate::storage::Progress<'_>,
 ) -> Result<usize, Check> {
     let &Job {
@@ -80,15 +81,18 @@ pub(super) async fn restore_into_scratch(
             InContainer {
                 docker: d,
                 container: cid,
-                argv: argv(&[
-                    "pg_restore",
-                    "--no-owner",
-                    "--exit-on-error",
-                    "-U",
-                    &db.user,
-                    "-d",
-                    scratch,
-                ]),
+                argv: argv(
+                    &[
+                        &["pg_restore"][..],
+                        if how.keep_owners {
+                            &[]
+                        } else {
+                            &["--no-owner"]
+                        },
+                        &["--exit-on-error", "-U", &db.user, "-d", scratch],
+                    ]
+                    .concat(),
+                ),
             },
             report,
         )
@@ -210,16 +214,19 @@ async fn prove_with(job: &Job<'_>, m: &Manifest) -> Result<usize, Check> {
         ))));
     }
     // 2. Into a scratch database, counted, dropped whatever happens.
-    let scratch = format!(
-        "opsdeck_verify_{}",
-        chrono::Utc::now().format("%Y%m%d%H%M%S%3f")
-    );
+    let scratch = super::scratch::name("verify");
     let mut admin = Psql::open(d, cid, &db.user, "postgres").await?;
-    admin
-        .query(&format!("CREATE DATABASE \"{scratch}\";"))
-        .await?;
+    // (create_like drops what it made if it fails.)
+    let how = match super::scratch::create_like(&mut admin, &db.database, &scratch).await {
+        Ok(how) => how,
+        Err(e) => {
+            admin.close().await;
+            return Err(Check::Other(e));
+        }
+    };
+    how.tell(events);
     let report = |n: u64| progress(events, seq, n);
-    let outcome = restore_into_scratch(job, m, &scratch, &report).await;
+    let outcome = restore_into_scratch(job, m, &scratch, how, &report).await;
     let _ = admin
         .query(&format!("DROP DATABASE IF EXISTS \"{scratch}\";"))
         .await;

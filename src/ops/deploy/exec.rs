@@ -80,6 +80,37 @@ pub(in crate::ops) async fn compose_run(
         })
 }
 
+/// A one-shot service (`*-migrate`) run to completion with its own command: exit 0 or the
+/// deploy stops before any web container changes.
+pub(in crate::ops) async fn run_service(
+    host: &Host,
+    compose: &ComposeTarget,
+    service: &str,
+    env: &[(String, String)],
+    timeout_secs: u64,
+    cancel: &CancellationToken,
+) -> Result<String, Error> {
+    let flavor = compose_flavor(host).await?;
+    let mut cmd = compose
+        .cmd(&flavor, &["run", "--rm", "-T", "--no-deps", service])
+        .timeout(Duration::from_secs(timeout_secs.max(1)));
+    for (k, v) in env {
+        cmd = cmd.env(k, v);
+    }
+    let out = run_checked(
+        host,
+        &cmd,
+        cancel,
+        &format!("the one-shot service {service}"),
+    )
+    .await?;
+    let lines: Vec<&str> = out.lines().rev().take(3).collect();
+    Ok(format!(
+        "{service} exited 0: {}",
+        lines.into_iter().rev().collect::<Vec<_>>().join(" / ")
+    ))
+}
+
 pub(in crate::ops) async fn recreate(
     host: &Host,
     compose: &ComposeTarget,

@@ -6,7 +6,7 @@ use super::super::step::ComposeTarget;
 use super::super::Action;
 use super::exec::run_checked;
 use super::{DeployInput, Pin, RunningImage};
-use crate::docker::compose::dotenv::DotEnv;
+use crate::docker::compose::{self, dotenv::DotEnv};
 use crate::docker::{control, images};
 use crate::error::Error;
 use crate::host::{Cmd, Host};
@@ -68,8 +68,33 @@ pub async fn gather(
         }
         _ => vec![],
     };
+    // What compose will make of each service (the version set, so `${VERSION:?}` resolves).
+    let version = match action {
+        Action::Deploy { version, .. } => version.clone(),
+        Action::Rollback { to, .. } => to.clone().or_else(|| previous.clone()),
+        _ => None,
+    }
+    .or_else(|| current.clone());
+    let flavor = super::exec::compose_flavor(&host).await?;
+    let mut cmd = target.cmd(&flavor, &["config"]);
+    if let Some(v) = &version {
+        cmd = cmd.env(&spec.version_var, v);
+    }
+    let shapes = compose::shape::read(&host, cmd, &CancellationToken::new())
+        .await
+        .map_err(|e| match e {
+            compose::shape::ShapeError::Host(h) => Error::from(h),
+            other => Error::usage(format!(
+                "app {app}: reading {}/{}: {other}",
+                spec.dir.trim_end_matches('/'),
+                spec.compose_file
+            )),
+        })?;
+    let proxy = super::strategy::proxy_of(inv.hosts.get(&spec.host), &spec);
     Ok((
         DeployInput {
+            shapes,
+            proxy,
             app: app.to_string(),
             spec,
             current,

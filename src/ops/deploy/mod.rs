@@ -15,14 +15,17 @@ mod exec;
 mod gather;
 mod image;
 mod plan;
+mod strategy;
+mod switch;
 
 pub(super) use exec::{
-    build, compose_run, git_pull, git_reset, recreate, service_container, write_env,
+    build, compose_run, git_pull, git_reset, recreate, run_service, service_container, write_env,
 };
 pub use gather::gather;
 pub(super) use image::{check_images, pin_image, record_images, tag_image};
 pub use image::{images_from_config, registry_of};
 pub use plan::{plan, plan_deploy};
+pub(super) use switch::{switch, SwitchCtx};
 
 /// What a deploy or rollback plan is made from.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,6 +44,10 @@ pub struct DeployInput {
     pub project: compose::Project,
     /// Rollbacks: the images the journal recorded for the target version, per service.
     pub pins: Vec<Pin>,
+    /// Each service of the compose file as `compose config` resolves it.
+    pub shapes: std::collections::BTreeMap<String, compose::shape::ServiceShape>,
+    /// The host's proxy, as the zero-downtime switch needs it.
+    pub proxy: super::step::SwitchProxy,
 }
 
 /// An image a rollback puts back under its tag: what the journal recorded for the version,

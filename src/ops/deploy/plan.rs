@@ -2,9 +2,10 @@
 //! function to the steps, each service recreated and health-gated in turn, each with the undo
 //! that puts it back.
 
-use super::super::step::{ComposeTarget, Plan, Step, StepKind};
+use super::super::step::{ComposeTarget, Plan, Readiness, Step, StepKind, Switch};
 use super::super::Action;
 use super::gather::gather;
+use super::strategy::{self, Strategy};
 use super::{short_id, DeployInput};
 use crate::error::Error;
 use crate::host::Host;
@@ -205,49 +206,115 @@ pub fn plan_deploy(action: &Action, input: &DeployInput, host: &str) -> Result<P
         .as_ref()
         .map(|c| vec![(spec.version_var.clone(), c.clone())])
         .unwrap_or_default();
+    let label = version.clone().unwrap_or_else(|| "the new build".into());
+    let mut chosen = Vec::new();
     for svc in &spec.services {
-        let wait = StepKind::WaitService {
-            compose: target.clone(),
-            service: svc.clone(),
-            health_path: health.as_ref().map(|h| h.path.clone()),
-            health_port: health.as_ref().map(|h| h.port),
-            timeout_secs,
-        };
-        let label = version.clone().unwrap_or_else(|| "the new build".into());
+        chosen.push((svc, strategy::choose(input, svc)?));
+    }
+    // One-shot services (`*-migrate`) first: a failed migration stops the deploy before any
+    // web container changes. Not on a rollback (migrations are not run backwards).
+    for (svc, _) in chosen.iter().filter(|(_, s)| *s == Strategy::RunOnce) {
+        if is_rollback {
+            continue;
+        }
         steps.push(Step {
-            name: format!("recreate {svc} at {label}"),
-            kind: StepKind::ComposeRecreate {
+            name: format!(
+                "run {svc} once at {label} (run-once: a one-shot service, exit 0 required before any web service changes)"
+            ),
+            kind: StepKind::ComposeRunService {
                 compose: target.clone(),
-                service: svc.clone(),
+                service: svc.to_string(),
                 env: env.clone(),
-                build: git,
+                timeout_secs: 1800,
             },
-            // Put the service back on the version it ran, and check it is healthy again. A git
-            // deploy first puts the kept image back under the compose image name.
-            undo: input
-                .running
-                .iter()
-                .filter(|r| git && &r.service == svc)
-                .map(|r| StepKind::TagImage {
-                    image_id: r.id.clone(),
-                    reference: r.image.clone(),
-                })
-                .chain([
-                    StepKind::ComposeRecreate {
-                        compose: target.clone(),
-                        service: svc.clone(),
-                        env: old_env.clone(),
-                        build: false,
-                    },
-                    wait.clone(),
-                ])
-                .collect(),
-        });
-        steps.push(Step {
-            name: format!("wait until {svc} is healthy (up to {timeout_secs}s)"),
-            kind: wait,
             undo: vec![],
         });
+    }
+    for (svc, strat) in &chosen {
+        let svc: &String = svc;
+        // A git deploy first puts the kept image back under the compose image name.
+        let retag: Vec<StepKind> = input
+            .running
+            .iter()
+            .filter(|r| git && &r.service == svc)
+            .map(|r| StepKind::TagImage {
+                image_id: r.id.clone(),
+                reference: r.image.clone(),
+            })
+            .collect();
+        match strat {
+            Strategy::RunOnce => {}
+            Strategy::StartFirst => {
+                let switch = |env: &Vec<(String, String)>, build: bool| {
+                    StepKind::ComposeSwitch(Box::new(Switch {
+                        compose: target.clone(),
+                        service: svc.clone(),
+                        env: env.clone(),
+                        build,
+                        ready: strategy::readiness(spec, svc),
+                        drain_secs: spec.drain().as_secs(),
+                        timeout_secs,
+                        proxy: input.proxy.clone(),
+                    }))
+                };
+                steps.push(Step {
+                    name: format!(
+                        "switch {svc} to {label} (start-first: a new container beside the old, ready when {} (up to {timeout_secs}s) and routed, then the old one drained (up to {}s) and removed)",
+                        strategy::describe_readiness(&strategy::readiness(spec, svc)),
+                        spec.drain().as_secs()
+                    ),
+                    kind: switch(&env, git),
+                    // Back to the version it ran, the same gapless way.
+                    undo: retag
+                        .into_iter()
+                        .chain([switch(&old_env, false)])
+                        .collect(),
+                });
+            }
+            Strategy::InPlace { why } => {
+                let wait = StepKind::WaitService {
+                    compose: target.clone(),
+                    service: svc.clone(),
+                    health_path: match strategy::readiness(spec, svc) {
+                        Readiness::Http { path, .. } => Some(path),
+                        Readiness::Settle { .. } => None,
+                    },
+                    health_port: match strategy::readiness(spec, svc) {
+                        Readiness::Http { port, .. } => Some(port),
+                        Readiness::Settle { .. } => None,
+                    },
+                    timeout_secs,
+                };
+                steps.push(Step {
+                    name: format!("recreate {svc} at {label} (in-place, with a gap: {why})"),
+                    kind: StepKind::ComposeRecreate {
+                        compose: target.clone(),
+                        service: svc.clone(),
+                        env: env.clone(),
+                        build: git,
+                    },
+                    // Put the service back on the version it ran, and check it is healthy
+                    // again.
+                    undo: retag
+                        .into_iter()
+                        .chain([
+                            StepKind::ComposeRecreate {
+                                compose: target.clone(),
+                                service: svc.clone(),
+                                env: old_env.clone(),
+                                build: false,
+                            },
+                            wait.clone(),
+                        ])
+                        .collect(),
+                });
+                steps.push(Step {
+                    name: format!("wait until {svc} is healthy (up to {timeout_secs}s)"),
+                    kind: wait,
+                    undo: vec![],
+                });
+            }
+        }
     }
     if let (Some(v), false) = (&version, git) {
         let previous = input.current.clone().unwrap_or_default();
@@ -321,6 +388,10 @@ mod tests {
             }),
             domains: vec![],
             deploy: DeployKind::Image,
+            drain: None,
+            zero_downtime: false,
+            workers: vec![],
+            settle: None,
         }
     }
 
@@ -338,6 +409,10 @@ mod tests {
                 working_dir: "/opt/alpha/sites/shop".into(),
             },
             pins: vec![],
+            shapes: ["platform-a", "platform-b"]
+                .map(|s| (s.to_string(), Default::default()))
+                .into(),
+            proxy: Default::default(),
         }
     }
 
@@ -347,12 +422,21 @@ mod tests {
 
     #[test]
     fn deploy_plan_rolls_one_service_at_a_time_and_writes_env_last() {
+        // platform-a can run twice (start-first); platform-b publishes a host port (in place).
+        let mut input = input();
+        input.shapes.insert(
+            "platform-b".into(),
+            compose::shape::ServiceShape {
+                fixed_ports: vec!["8080".into()],
+                ..Default::default()
+            },
+        );
         let p = plan_deploy(
             &Action::Deploy {
                 app: "shop".into(),
                 version: Some("1.4.2".into()),
             },
-            &input(),
+            &input,
             "alpha",
         )
         .expect("plan");
@@ -362,22 +446,111 @@ mod tests {
                 "record the images platform-a, platform-b run now (1.4.1) in the journal",
                 "check that the images of platform-a, platform-b at 1.4.2 are available",
                 "migrate: bunx drizzle-kit migrate in platform-a",
-                "recreate platform-a at 1.4.2",
-                "wait until platform-a is healthy (up to 60s)",
-                "recreate platform-b at 1.4.2",
+                "switch platform-a to 1.4.2 (start-first: a new container beside the old, ready when GET /health on :3000 answers (up to 60s) and routed, then the old one drained (up to 10s) and removed)",
+                "recreate platform-b at 1.4.2 (in-place, with a gap: it publishes host port 8080, which a second container cannot bind)",
                 "wait until platform-b is healthy (up to 60s)",
                 "write VERSION=1.4.2 to .env (previous: 1.4.1)",
                 "record the images platform-a, platform-b run at 1.4.2 in the journal",
             ]
         );
-        // Each recreate can be undone: back to 1.4.1, then health-checked.
-        let undo = &p.steps[3].undo;
+        // The switch is undone the same gapless way, back to 1.4.1.
+        let StepKind::ComposeSwitch(sw) = &p.steps[3].kind else {
+            panic!("{:?}", p.steps[3].kind)
+        };
+        assert_eq!(sw.env, [("VERSION".to_string(), "1.4.2".to_string())]);
+        assert_eq!((sw.drain_secs, sw.timeout_secs), (10, 60));
+        assert!(
+            matches!(&p.steps[3].undo[..], [StepKind::ComposeSwitch(b)] if b.env == [("VERSION".to_string(), "1.4.1".to_string())])
+        );
+        assert!(p.steps[3].kind.puts_itself_back());
+        // The recreate is undone by a recreate back to 1.4.1, then health-checked.
+        let undo = &p.steps[4].undo;
         assert!(
             matches!(&undo[0], StepKind::ComposeRecreate { env, .. } if env == &vec![("VERSION".to_string(), "1.4.1".to_string())])
         );
         assert!(matches!(&undo[1], StepKind::WaitService { .. }));
+        assert!(!p.steps[4].kind.puts_itself_back());
         assert!(!p.destructive);
         assert_eq!(p.lock, "shop");
+    }
+
+    #[test]
+    fn each_shape_gets_its_strategy_and_the_plan_says_why() {
+        let deploy = Action::Deploy {
+            app: "shop".into(),
+            version: Some("1.4.2".into()),
+        };
+        let mut input = input();
+        input.spec.services = vec![
+            "web".into(),
+            "worker".into(),
+            "db-migrate".into(),
+            "legacy".into(),
+        ];
+        input.spec.workers = vec!["worker".into()];
+        input.spec.drain = Some(ConfigDuration(Duration::from_secs(3)));
+        input.shapes = [
+            ("web", compose::shape::ServiceShape::default()),
+            ("worker", compose::shape::ServiceShape::default()),
+            ("db-migrate", compose::shape::ServiceShape::default()),
+            (
+                "legacy",
+                compose::shape::ServiceShape {
+                    container_name: Some("legacy".into()),
+                    ..Default::default()
+                },
+            ),
+        ]
+        .map(|(k, v)| (k.to_string(), v))
+        .into();
+        let p = plan_deploy(&deploy, &input, "alpha").expect("plan");
+        let names = names_of(&p);
+        let at = |prefix: &str| {
+            names
+                .iter()
+                .position(|n| n.starts_with(prefix))
+                .unwrap_or_else(|| panic!("{prefix}: {names:#?}"))
+        };
+        // The one-shot runs first, before any web container changes, listed order kept
+        // for the rest.
+        assert!(at("run db-migrate once at 1.4.2 (run-once") < at("switch web to 1.4.2"));
+        assert!(at("switch web to 1.4.2") < at("switch worker to 1.4.2"));
+        assert!(names[at("switch worker")].contains("running 5s without a restart"));
+        assert!(names[at("switch web")].contains("drained (up to 3s)"));
+        assert!(names[at("recreate legacy")].contains("container_name: legacy"));
+        let StepKind::ComposeSwitch(w) = &p.steps[at("switch worker")].kind else {
+            panic!("worker")
+        };
+        assert_eq!(w.ready, Readiness::Settle { secs: 5 });
+        // zero_downtime = true refuses what cannot be gapless, naming it.
+        input.spec.zero_downtime = true;
+        let e = plan_deploy(&deploy, &input, "alpha").expect_err("refused");
+        assert!(
+            e.message.contains("legacy") && e.message.contains("container_name"),
+            "{}",
+            e.message
+        );
+        // A service compose does not know is named.
+        input.spec.zero_downtime = false;
+        input.spec.services.push("nope".into());
+        let e = plan_deploy(&deploy, &input, "alpha").expect_err("unknown");
+        assert!(
+            e.message.contains("\"nope\" is not in docker-compose.yml"),
+            "{}",
+            e.message
+        );
+        // No one-shot on a rollback.
+        input.spec.services.pop();
+        let p = plan_deploy(
+            &Action::Rollback {
+                app: "shop".into(),
+                to: None,
+            },
+            &input,
+            "alpha",
+        )
+        .expect("plan");
+        assert!(!names_of(&p).iter().any(|n| n.starts_with("run db-migrate")));
     }
 
     #[test]
@@ -394,7 +567,7 @@ mod tests {
         assert!(p.destructive);
         assert!(names_of(&p)
             .iter()
-            .any(|n| n == "recreate platform-a at 1.4.0"));
+            .any(|n| n.starts_with("switch platform-a to 1.4.0 (start-first")));
         assert!(
             !names_of(&p).iter().any(|n| n.starts_with("migrate")),
             "no migration on rollback"
@@ -457,7 +630,7 @@ mod tests {
         let first_recreate = p
             .steps
             .iter()
-            .position(|s| matches!(s.kind, StepKind::ComposeRecreate { .. }))
+            .position(|s| matches!(s.kind, StepKind::ComposeSwitch(_)))
             .expect("recreate");
         let pin_at = p
             .steps
@@ -541,14 +714,15 @@ mod tests {
         let recreate_a = p
             .steps
             .iter()
-            .find(|s| s.name.starts_with("recreate platform-a"))
-            .expect("recreate a");
+            .find(|s| s.name.starts_with("switch platform-a"))
+            .expect("switch a");
         assert!(
             matches!(&recreate_a.undo[0], StepKind::TagImage { reference, .. } if reference == "shop_platform-a")
         );
         assert!(matches!(
             &recreate_a.undo[1],
-            StepKind::ComposeRecreate { build: false, .. }
+            StepKind::ComposeSwitch(b) if !b.build
         ));
+        assert!(matches!(&recreate_a.kind, StepKind::ComposeSwitch(b) if b.build));
     }
 }

@@ -56,13 +56,13 @@ impl App {
         }
     }
 
-    pub fn history_loaded(&mut self, h: Result<Vec<Entry>, String>) {
+    pub fn history_loaded(&mut self, h: Result<Vec<Entry>, crate::error::Error>) {
         match h {
             Ok(entries) => {
                 self.history = entries;
                 self.history_error = None;
             }
-            Err(e) => self.history_error = Some(e),
+            Err(e) => self.history_error = Some(e.message),
         }
         self.history_selected = self
             .history_selected
@@ -72,16 +72,22 @@ impl App {
     pub fn doctor_done(
         &mut self,
         app: String,
-        report: Result<crate::ops::doctor::DoctorReport, String>,
+        report: Result<crate::ops::doctor::DoctorReport, crate::error::Error>,
     ) {
         self.doctor.insert(app, DoctorState::Done(report));
     }
 
-    pub fn backups_loaded(&mut self, b: Result<Vec<crate::ops::backup::Manifest>, String>) {
+    pub fn backups_loaded(
+        &mut self,
+        b: Result<Vec<crate::ops::backup::Manifest>, crate::error::Error>,
+    ) {
         self.backups = Some(b);
     }
 
-    pub fn databases_loaded(&mut self, d: Result<crate::ops::provision::ServerDatabases, String>) {
+    pub fn databases_loaded(
+        &mut self,
+        d: Result<crate::ops::provision::ServerDatabases, crate::error::Error>,
+    ) {
         self.databases = Some(d);
     }
 }

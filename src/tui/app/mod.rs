@@ -46,7 +46,7 @@ pub enum Popup {
 #[derive(Debug, Clone)]
 pub enum DoctorState {
     Running,
-    Done(Result<crate::ops::doctor::DoctorReport, String>),
+    Done(Result<crate::ops::doctor::DoctorReport, crate::error::Error>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,12 +105,12 @@ pub struct App {
     pub effects: Vec<Effect>,
     pub logs: LogsView,
     /// Per server: its databases, or why they could not be listed.
-    pub databases: Option<Result<crate::ops::provision::ServerDatabases, String>>,
+    pub databases: Option<Result<crate::ops::provision::ServerDatabases, crate::error::Error>>,
     pub databases_selected: usize,
     /// Every published backup (newest first), or why they could not be read.
-    pub backups: Option<Result<Vec<crate::ops::backup::Manifest>, String>>,
+    pub backups: Option<Result<Vec<crate::ops::backup::Manifest>, crate::error::Error>>,
     /// Every host's routes, or why they could not be listed.
-    pub routes: Option<Result<Vec<crate::ops::routes::HostRoutes>, String>>,
+    pub routes: Option<Result<Vec<crate::ops::routes::HostRoutes>, crate::error::Error>>,
     pub routes_selected: usize,
     /// The routes file editor (open, or kept as a draft while its apply runs or after it
     /// failed, so nothing typed is lost).
@@ -137,6 +137,9 @@ pub struct App {
     pub page: usize,
     /// The terminal's width at the last draw (for mouse clicks on the tabs).
     pub width: u16,
+    /// Hosts that refuse changes, and why (`--read-only`, `read_only = true`): shown in the
+    /// header. The refusal itself is the action layer's, when an action is planned.
+    pub read_only: BTreeMap<String, String>,
 }
 
 impl App {
@@ -218,6 +221,7 @@ impl App {
             now: chrono::Utc::now(),
             page: 10,
             width: 200,
+            read_only: BTreeMap::new(),
         }
     }
 

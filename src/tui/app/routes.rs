@@ -47,7 +47,10 @@ impl RoutesEditor {
 }
 
 impl App {
-    pub fn routes_loaded(&mut self, r: Result<Vec<crate::ops::routes::HostRoutes>, String>) {
+    pub fn routes_loaded(
+        &mut self,
+        r: Result<Vec<crate::ops::routes::HostRoutes>, crate::error::Error>,
+    ) {
         self.routes = Some(r);
         self.routes_selected = self
             .routes_selected
@@ -113,7 +116,7 @@ impl App {
     pub fn routes_file_loaded(
         &mut self,
         host: String,
-        file: Result<(String, Option<String>), String>,
+        file: Result<(String, Option<String>), crate::error::Error>,
     ) {
         match file {
             Ok((path, text)) => {

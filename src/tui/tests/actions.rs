@@ -93,9 +93,9 @@ fn actions_and_history_panes() {
 
     app.run(KeyCommand::NextPane);
     assert_eq!(app.pane, Pane::History);
-    app.history_loaded(Err(
-        "journal /x/journal.db: unable to open database file".into()
-    ));
+    app.history_loaded(Err(crate::error::Error::failed(
+        "journal /x/journal.db: unable to open database file",
+    )));
     assert_pane_snapshot!("history_error", text(&render(&app, &dark(), 90, 6)));
     app.history_loaded(Ok(vec![Entry {
         id: 7,

@@ -41,7 +41,8 @@ fn backups_pane_and_backup_progress() {
         Action::Restore {
             db: "shopdb".into(),
             backup: "shopdb-20261122T110000Z".into(),
-            to: None
+            to: None,
+            maintenance: false,
         }
     );
     assert!(cli.is_destructive());

@@ -48,3 +48,42 @@ fn filter_narrows_and_help_lists_the_key_map() {
         assert!(help.contains(&desc), "help lacks {desc:?}:\n{help}");
     }
 }
+
+#[test]
+fn an_app_in_maintenance_has_a_banner_on_its_rows() {
+    use crate::ops::step::MaintenanceSite as M;
+    let mut model = demo_model(&["alpha"]);
+    let mut page = container(
+        "alpha",
+        None,
+        "opsdeck-maint-shop",
+        State::Running,
+        Health::None,
+        "busybox:stable",
+    );
+    page.labels = HashMap::from([
+        (M::LABEL.to_string(), "shop".to_string()),
+        (M::PROJECT_LABEL.to_string(), "shop".to_string()),
+        (
+            M::MESSAGE_LABEL.to_string(),
+            "Restoring the database".to_string(),
+        ),
+    ]);
+    model.apply(Update::Upsert(Box::new(page)));
+    let app = app_with(model);
+    let screen = text(&render(&app, &dark(), 110, 16));
+    let shop = screen
+        .lines()
+        .find(|l| l.contains("▾ shop"))
+        .expect("the shop group row");
+    assert!(
+        shop.contains("MAINT") && shop.contains("Restoring the database"),
+        "{screen}"
+    );
+    let infra = screen
+        .lines()
+        .find(|l| l.contains("▾ infra"))
+        .expect("infra");
+    assert!(!infra.contains("MAINT"), "{screen}");
+    assert_pane_snapshot!("containers_maintenance", screen);
+}

@@ -5,13 +5,7 @@ use super::*;
 #[test]
 fn databases_pane_and_provisioning_from_the_palette() {
     let mut app = app_with(demo_model(&["alpha"]));
-    for _ in 0..Pane::ALL
-        .iter()
-        .position(|p| *p == Pane::Databases)
-        .unwrap_or(0)
-    {
-        app.run(KeyCommand::NextPane);
-    }
+    go_to_pane(&mut app, Pane::Databases);
     assert_eq!(app.pane, Pane::Databases);
     assert_eq!(app.effects.last(), Some(&Effect::LoadDatabases));
     app.databases_loaded(Ok(vec![(
@@ -34,9 +28,9 @@ fn databases_pane_and_provisioning_from_the_palette() {
         ],
     )]));
     assert_pane_snapshot!("databases", text(&render(&app, &dark(), 100, 8)));
-    app.databases_loaded(Err(
-        "connecting to postgres at 127.0.0.1:5432: password authentication failed".into(),
-    ));
+    app.databases_loaded(Err(crate::error::Error::unreachable(
+        "connecting to postgres at 127.0.0.1:5432: password authentication failed",
+    )));
     assert!(text(&render(&app, &dark(), 100, 8)).contains("password authentication failed"));
     // Provisioning through the palette builds the same Action as `opsdeck db create`.
     app.effects.clear();

@@ -42,6 +42,7 @@ mod monitoring;
 mod mouse;
 mod palette;
 mod quit;
+mod read_only;
 mod routes;
 mod themes;
 
@@ -184,6 +185,14 @@ fn app_with(model: Model) -> App {
     app
 }
 
+/// Step through the panes with `NextPane`, as a user would, until `pane` is shown.
+fn go_to_pane(app: &mut App, pane: Pane) {
+    let steps = Pane::ALL.iter().position(|p| *p == pane).unwrap_or(0);
+    for _ in 0..steps {
+        app.run(KeyCommand::NextPane);
+    }
+}
+
 fn render(app: &App, theme: &Theme, w: u16, h: u16) -> Buffer {
     let mut t = Terminal::new(TestBackend::new(w, h)).expect("terminal");
     t.draw(|f| view::draw(f, app, theme)).expect("draw");
@@ -239,6 +248,7 @@ fn listed(
             hosts: vec![host.into()],
             entrypoints: vec!["web".into()],
             cert_resolver: None,
+            tls: false,
             service: Some(router.into()),
             targets: vec![format!("http://{router}:80")],
             source: "/srv/traefik/routes.yml".into(),

@@ -105,6 +105,12 @@ fn keys_and_palette_build_the_same_actions_as_the_cli() {
         confirm.contains("stop shop_platform-a_1") && confirm.contains("destructive"),
         "{confirm}"
     );
+    assert!(
+        confirm.contains("Confirm: ")
+            && confirm.contains("run it")
+            && confirm.contains("esc: do nothing"),
+        "{confirm}"
+    );
     app.on_event(&key(KeyCode::Char('n'), KeyModifiers::NONE));
     assert!(app.effects.is_empty());
     assert_eq!(app.runs[0].progress.outcome, Some(Outcome::Refused));
@@ -186,6 +192,10 @@ fn the_palette_deploys_with_a_version_picker() {
             health: None,
             domains: vec![],
             deploy: crate::inventory::DeployKind::Image,
+            drain: None,
+            zero_downtime: false,
+            workers: vec![],
+            settle: None,
         },
         current: Some("1.4.2".into()),
         previous: None,
@@ -195,8 +205,46 @@ fn the_palette_deploys_with_a_version_picker() {
             working_dir: "/opt/shop".into(),
         },
         pins: vec![],
+        shapes: [("platform-a".to_string(), Default::default())].into(),
+        proxy: Default::default(),
     };
     let plan = crate::ops::deploy::plan_deploy(&deploy, &input, "alpha").expect("plan");
-    app.plan_ready(1, Ok(plan));
+    let switch = plan
+        .steps
+        .iter()
+        .position(|s| {
+            s.name
+                .starts_with("switch platform-a to 1.4.1 (start-first")
+        })
+        .expect("a start-first switch")
+        + 1;
+    app.plan_ready(1, Ok(plan.clone()));
     assert_eq!(app.popup, Popup::Confirm { run: 1 });
+    // Running, the switch shows both containers live, as the step reports them.
+    app.on_event(&key(KeyCode::Char('y'), KeyModifiers::NONE));
+    app.action_event(
+        1,
+        ActionEvent::StepStarted {
+            seq: switch,
+            name: plan.steps[switch - 1].name.clone(),
+        },
+    );
+    for line in [
+        "started shop_platform-a_2 (0123456789ab) beside shop_platform-a_1 (ba9876543210)",
+        "shop_platform-a_2 (0123456789ab) is ready: GET /health answered 200 in 3 ms",
+    ] {
+        app.action_event(
+            1,
+            ActionEvent::Output {
+                seq: switch,
+                stream: crate::ops::event::Stream::Stdout,
+                line: line.into(),
+            },
+        );
+    }
+    let shown = text(&render(&app, &dark(), 160, 30));
+    assert!(
+        shown.contains("beside shop_platform-a_1") && shown.contains("shop_platform-a_2"),
+        "{shown}"
+    );
 }

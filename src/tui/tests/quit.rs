@@ -2,6 +2,18 @@
 
 use super::*;
 
+/// The console with one restart of `shop` planned (run 1), so it is executing.
+fn restart_planned() -> App {
+    let mut app = app_with(demo_model(&["alpha"]));
+    app.start_action(Action::Lifecycle {
+        op: ContainerOp::Restart,
+        target: Target::App { app: "shop".into() },
+    });
+    let plan = restart_plan(&app);
+    app.plan_ready(1, Ok(plan));
+    app
+}
+
 fn restart_plan(app: &App) -> crate::ops::Plan {
     let action = app
         .effects
@@ -40,13 +52,7 @@ fn quitting_with_nothing_running_is_immediate() {
 
 #[test]
 fn quitting_while_an_action_runs_asks_then_cancels_and_waits_for_its_end() {
-    let mut app = app_with(demo_model(&["alpha"]));
-    app.start_action(Action::Lifecycle {
-        op: ContainerOp::Restart,
-        target: Target::App { app: "shop".into() },
-    });
-    let plan = restart_plan(&app);
-    app.plan_ready(1, Ok(plan));
+    let mut app = restart_planned();
     assert!(app.effects.contains(&Effect::Execute { run: 1 }));
     let cancel = app.runs[0].cancel.clone();
 
@@ -57,6 +63,10 @@ fn quitting_while_an_action_runs_asks_then_cancels_and_waits_for_its_end() {
     let shown = text(&render(&app, &dark(), 100, 20));
     assert!(shown.contains("Quit while actions run?"), "{shown}");
     assert!(shown.contains("restart"), "{shown}");
+    assert!(
+        shown.contains("cancel them and quit") && shown.contains("esc: keep working"),
+        "{shown}"
+    );
     app.on_event(&key(KeyCode::Char('n'), KeyModifiers::NONE));
     assert_eq!(app.popup, Popup::None);
     assert!(!cancel.is_cancelled() && !app.ready_to_quit());
@@ -82,13 +92,7 @@ fn quitting_while_an_action_runs_asks_then_cancels_and_waits_for_its_end() {
 
 #[test]
 fn ctrl_c_in_the_quit_question_is_a_yes() {
-    let mut app = app_with(demo_model(&["alpha"]));
-    app.start_action(Action::Lifecycle {
-        op: ContainerOp::Restart,
-        target: Target::App { app: "shop".into() },
-    });
-    let plan = restart_plan(&app);
-    app.plan_ready(1, Ok(plan));
+    let mut app = restart_planned();
     app.run(KeyCommand::Quit);
     app.on_event(&key(KeyCode::Char('c'), KeyModifiers::CONTROL));
     assert!(app.runs[0].cancel.is_cancelled());

@@ -5,13 +5,7 @@ use super::*;
 #[test]
 fn routes_pane_and_the_routes_file_editor() {
     let mut app = app_with(demo_model(&["alpha"]));
-    for _ in 0..Pane::ALL
-        .iter()
-        .position(|p| *p == Pane::Routes)
-        .unwrap_or(0)
-    {
-        app.run(KeyCommand::NextPane);
-    }
+    go_to_pane(&mut app, Pane::Routes);
     assert_eq!(app.pane, Pane::Routes);
     assert_eq!(app.effects.last(), Some(&Effect::LoadRoutes));
     app.routes_loaded(Ok(vec![crate::ops::routes::HostRoutes {

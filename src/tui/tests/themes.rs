@@ -74,7 +74,7 @@ fn every_pane_with_every_theme_at_every_size() {
             }],
         }),
     );
-    app.history_loaded(Err("the journal is locked".into()));
+    app.history_loaded(Err(crate::error::Error::failed("the journal is locked")));
     app.start_action(Action::Lifecycle {
         op: ContainerOp::Restart,
         target: Target::App { app: "shop".into() },

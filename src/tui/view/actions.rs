@@ -1,24 +1,16 @@
 //! The actions pane: the runs of this session, the selected one's steps and output.
 
-use super::widgets::{empty_pane, outcome_style, pane_title};
+use super::widgets::{block, empty_pane, outcome_style};
 use crate::tui::app::App;
 use crate::tui::runs::StepState;
 use crate::tui::theme::Theme;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
 pub(super) fn draw(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(theme.border())
-        .title(pane_title(
-            app,
-            theme,
-            format!("({})", app.runs.len()),
-            area.width,
-        ));
+    let block = block(app, theme, format!("({})", app.runs.len()), area.width);
     if app.runs.is_empty() {
         empty_pane(
             f,

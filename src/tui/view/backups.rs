@@ -26,7 +26,7 @@ pub(super) fn draw(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
         }
         Some(Err(e)) => {
             f.render_widget(
-                Paragraph::new(Span::styled(e.clone(), theme.danger())).block(b),
+                Paragraph::new(Span::styled(e.to_string(), theme.danger())).block(b),
                 area,
             );
             return;

@@ -1,13 +1,13 @@
 //! The containers pane: a table grouped by host and compose project, with live stats.
 
-use super::widgets::{cpu_scale, health_label, pane_title, shorten_left, spark, uptime};
+use super::widgets::{block, cpu_scale, health_label, shorten_left, spark, uptime};
 use crate::model::Connection;
 use crate::ops::State;
 use crate::tui::app::{App, Row};
 use crate::tui::theme::Theme;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Span;
-use ratatui::widgets::{Block, Borders, Paragraph, Row as TRow, Table, TableState};
+use ratatui::widgets::{Paragraph, Row as TRow, Table, TableState};
 use ratatui::Frame;
 
 pub(super) fn draw(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
@@ -19,19 +19,16 @@ pub(super) fn draw(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
     } else {
         format!(" Containers ({shown} of {total}) ")
     };
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(theme.border())
-        .title(pane_title(
-            app,
-            theme,
-            title.trim().trim_start_matches("Containers ").to_string(),
-            area.width,
-        ))
-        .title_bottom(Span::styled(
-            format!(" sort: {} ", app.sort.label()),
-            theme.muted(),
-        ));
+    let block = block(
+        app,
+        theme,
+        title.trim().trim_start_matches("Containers ").to_string(),
+        area.width,
+    )
+    .title_bottom(Span::styled(
+        format!(" sort: {} ", app.sort.label()),
+        theme.muted(),
+    ));
     if rows.is_empty() {
         let any_connected = app
             .model
@@ -81,7 +78,13 @@ pub(super) fn draw(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
                 } else {
                     format!("▾ {name} ({count})")
                 };
-                let cells = vec![Span::styled(label, theme.project())];
+                let mut cells = vec![Span::styled(label, theme.project())];
+                // The app's maintenance banner: in the state column, its message under IMAGE.
+                if let Some(m) = project.and_then(|p| maintenance(app, host, p)) {
+                    cells.push(Span::styled("⚠ MAINT", theme.warn()));
+                    cells.push(Span::raw(""));
+                    cells.push(Span::styled(m.to_string(), theme.warn()));
+                }
                 TRow::new(cells)
             }
             Row::Container(c) => {
@@ -174,4 +177,20 @@ pub(super) fn draw(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
         .column_spacing(1);
     let mut state = TableState::default().with_selected(selected_row);
     f.render_stateful_widget(table, area, &mut state);
+}
+
+/// The message of the running maintenance container of `project` on `host`, if any.
+fn maintenance<'a>(app: &'a App, host: &str, project: &str) -> Option<&'a str> {
+    use crate::ops::step::MaintenanceSite as M;
+    app.model
+        .containers
+        .values()
+        .filter(|c| c.host == host && c.state == State::Running)
+        .find(|c| c.labels.get(M::PROJECT_LABEL).map(String::as_str) == Some(project))
+        .map(|c| {
+            c.labels
+                .get(M::MESSAGE_LABEL)
+                .map(String::as_str)
+                .unwrap_or("")
+        })
 }

@@ -13,7 +13,7 @@ pub(super) fn draw(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
     let b = block(app, theme, String::new(), area.width);
     match &app.databases {
         None => f.render_widget(Paragraph::new(Span::styled("Reading the database servers…", theme.muted())).block(b), area),
-        Some(Err(e)) => f.render_widget(Paragraph::new(Span::styled(e.clone(), theme.danger())).block(b), area),
+        Some(Err(e)) => f.render_widget(Paragraph::new(Span::styled(e.to_string(), theme.danger())).block(b), area),
         Some(Ok(servers)) if servers.is_empty() => f.render_widget(
             Paragraph::new(Span::styled(
                 "No Postgres server in the inventory: add [databases.NAME] with engine = \"postgres\". Then : db-create APP.",

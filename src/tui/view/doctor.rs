@@ -1,6 +1,6 @@
 //! The doctor pane: the apps, and the selected one's checklist with hints.
 
-use super::widgets::{key_hint, pane_title};
+use super::widgets::{block, key_hint};
 use crate::ops::doctor::Verdict;
 use crate::tui::app::{App, DoctorState};
 use crate::tui::keymap::KeyCommand;
@@ -20,19 +20,15 @@ fn verdict_style(theme: &Theme, v: Verdict) -> Style {
 }
 
 pub(super) fn draw(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(theme.border())
-        .title(pane_title(app, theme, String::new(), area.width))
-        .title_bottom(Span::styled(
-            format!(
-                "{} run the checklist for the selected app ",
-                key_hint(app, KeyCommand::Doctor, "")
-                    .trim_end_matches(" ·")
-                    .trim_end()
-            ),
-            theme.muted(),
-        ));
+    let block = block(app, theme, String::new(), area.width).title_bottom(Span::styled(
+        format!(
+            "{} run the checklist for the selected app ",
+            key_hint(app, KeyCommand::Doctor, "")
+                .trim_end_matches(" ·")
+                .trim_end()
+        ),
+        theme.muted(),
+    ));
     let inner = block.inner(area);
     f.render_widget(block, area);
     if app.apps.is_empty() {
@@ -93,7 +89,7 @@ pub(super) fn draw(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
             theme.info(),
         ))],
         Some(DoctorState::Done(Err(e))) => {
-            vec![Line::from(Span::styled(e.clone(), theme.danger()))]
+            vec![Line::from(Span::styled(e.to_string(), theme.danger()))]
         }
         Some(DoctorState::Done(Ok(r))) => {
             let mut l = vec![Line::from(vec![

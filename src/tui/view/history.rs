@@ -1,23 +1,15 @@
 //! The history pane: the journal's entries.
 
-use super::widgets::{empty_pane, outcome_style, pane_title};
+use super::widgets::{block, empty_pane, outcome_style};
 use crate::tui::app::App;
 use crate::tui::theme::Theme;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Span;
-use ratatui::widgets::{Block, Borders, Paragraph, Row as TRow, Table, TableState};
+use ratatui::widgets::{Paragraph, Row as TRow, Table, TableState};
 use ratatui::Frame;
 
 pub(super) fn draw(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(theme.border())
-        .title(pane_title(
-            app,
-            theme,
-            format!("({})", app.history.len()),
-            area.width,
-        ));
+    let block = block(app, theme, format!("({})", app.history.len()), area.width);
     if let Some(e) = &app.history_error {
         f.render_widget(
             Paragraph::new(Span::styled(e.clone(), theme.danger())).block(block),

@@ -1,13 +1,12 @@
 //! The logs pane: merged sources, levels and JSON keys picked out, search matches, input line.
 
-use super::widgets::empty_pane;
-use super::widgets::pane_title;
+use super::widgets::{block, empty_pane};
 use crate::tui::app::{App, LogInput};
 use crate::tui::theme::Theme;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
 fn level_style(theme: &Theme, text: &str) -> Option<Style> {
@@ -123,18 +122,14 @@ pub(super) fn draw(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
     if l.wrap {
         flags.push("wrap");
     }
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(theme.border())
-        .title(pane_title(app, theme, extra, area.width))
-        .title_bottom(Span::styled(
-            format!(" {} ", flags.join(" · ")),
-            if l.paused {
-                theme.warn()
-            } else {
-                theme.muted()
-            },
-        ));
+    let block = block(app, theme, extra, area.width).title_bottom(Span::styled(
+        format!(" {} ", flags.join(" · ")),
+        if l.paused {
+            theme.warn()
+        } else {
+            theme.muted()
+        },
+    ));
     if l.title.is_empty() {
         empty_pane(f, area, block, "No logs open. In the containers pane: l for a container, L for its whole compose project.", theme);
         return;

@@ -69,6 +69,16 @@ pub fn draw(f: &mut Frame, app: &App, theme: &Theme) {
 
 fn draw_hosts(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
     let mut spans = vec![Span::styled(" opsdeck ", theme.title())];
+    let all_read_only = !app.read_only.is_empty()
+        && app
+            .model
+            .hosts
+            .keys()
+            .all(|h| app.read_only.contains_key(h));
+    if all_read_only {
+        spans.push(Span::raw(" "));
+        spans.push(Span::styled(" READ-ONLY ", theme.danger()));
+    }
     for h in app.model.hosts.values() {
         spans.push(Span::raw(" "));
         match &h.connection {
@@ -102,6 +112,9 @@ fn draw_hosts(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
                     theme.muted(),
                 ));
             }
+        }
+        if !all_read_only && app.read_only.contains_key(&h.name) {
+            spans.push(Span::styled(" [read-only]", theme.danger()));
         }
     }
     f.render_widget(Paragraph::new(Line::from(spans)), area);

@@ -58,7 +58,7 @@ pub(super) fn draw_confirm(f: &mut Frame, app: &App, theme: &Theme, area: Rect, 
     let Some(run) = app.runs.iter().find(|r| r.id == run) else {
         return;
     };
-    let mut lines: Vec<Line> = run
+    let lines: Vec<Line> = run
         .plan
         .as_ref()
         .map(|p| p.describe())
@@ -66,14 +66,36 @@ pub(super) fn draw_confirm(f: &mut Frame, app: &App, theme: &Theme, area: Rect, 
         .into_iter()
         .map(Line::from)
         .collect();
+    draw_yes_no(
+        f,
+        theme,
+        area,
+        format!(" Confirm: {} ", run.title),
+        lines,
+        ("run it   ", "/ esc: do nothing"),
+        2,
+    );
+}
+
+/// A question in the danger colour: `lines`, a blank line, then what `y` and `n` do
+/// (`keys`). `spare` is the height beyond the lines (the frame, and a line that wraps).
+fn draw_yes_no(
+    f: &mut Frame,
+    theme: &Theme,
+    area: Rect,
+    title: String,
+    mut lines: Vec<Line>,
+    keys: (&str, &str),
+    spare: u16,
+) {
     lines.push(Line::from(""));
     lines.push(Line::from(vec![
         Span::styled(" y ", theme.key()),
-        Span::raw("run it   "),
+        Span::raw(keys.0.to_string()),
         Span::styled(" n ", theme.key()),
-        Span::raw("/ esc: do nothing"),
+        Span::raw(keys.1.to_string()),
     ]));
-    let r = popup(area, 76, lines.len() as u16 + 2);
+    let r = popup(area, 76, lines.len() as u16 + spare);
     f.render_widget(Clear, r);
     f.render_widget(
         Paragraph::new(lines)
@@ -83,10 +105,7 @@ pub(super) fn draw_confirm(f: &mut Frame, app: &App, theme: &Theme, area: Rect, 
                 Block::default()
                     .borders(Borders::ALL)
                     .border_style(theme.danger())
-                    .title(Span::styled(
-                        format!(" Confirm: {} ", run.title),
-                        theme.danger(),
-                    )),
+                    .title(Span::styled(title, theme.danger())),
             ),
         r,
     );
@@ -102,26 +121,14 @@ pub(super) fn draw_quit(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
             .filter(|r| r.is_executing())
             .map(|r| Line::from(format!("  • {}", r.title))),
     );
-    lines.push(Line::from(""));
-    lines.push(Line::from(vec![
-        Span::styled(" y ", theme.key()),
-        Span::raw("cancel them and quit   "),
-        Span::styled(" n ", theme.key()),
-        Span::raw("/ esc: keep working"),
-    ]));
-    let r = popup(area, 76, lines.len() as u16 + 3);
-    f.render_widget(Clear, r);
-    f.render_widget(
-        Paragraph::new(lines)
-            .style(theme.base())
-            .wrap(Wrap { trim: false })
-            .block(
-                Block::default()
-                    .borders(Borders::ALL)
-                    .border_style(theme.danger())
-                    .title(Span::styled(" Quit while actions run? ", theme.danger())),
-            ),
-        r,
+    draw_yes_no(
+        f,
+        theme,
+        area,
+        " Quit while actions run? ".to_string(),
+        lines,
+        ("cancel them and quit   ", "/ esc: keep working"),
+        3,
     );
 }
 

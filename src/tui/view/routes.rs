@@ -1,13 +1,13 @@
 //! The routes pane: every host's routes, where they come from, and what Traefik says.
 
-use super::widgets::{empty_pane, key_hint, pane_title, shorten};
+use super::widgets::{block, empty_pane, key_hint, shorten};
 use crate::tui::app::App;
 use crate::tui::keymap::KeyCommand;
 use crate::tui::theme::Theme;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph, Row as TRow, Table, TableState, Wrap};
+use ratatui::widgets::{Paragraph, Row as TRow, Table, TableState, Wrap};
 use ratatui::Frame;
 
 fn status_style(theme: &Theme, status: Option<&str>, errors: bool) -> Style {
@@ -33,16 +33,13 @@ pub(super) fn draw(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
         key_hint(app, KeyCommand::Edit, "edit routes file"),
         key_hint(app, KeyCommand::Refresh, "reload"),
     );
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(theme.border())
-        .title(pane_title(
-            app,
-            theme,
-            format!("({} routes, {failing} not enabled)", rows.len()),
-            area.width,
-        ))
-        .title_bottom(Span::styled(hint, theme.muted()));
+    let block = block(
+        app,
+        theme,
+        format!("({} routes, {failing} not enabled)", rows.len()),
+        area.width,
+    )
+    .title_bottom(Span::styled(hint, theme.muted()));
     let hosts = match &app.routes {
         None => {
             empty_pane(f, area, block, "Reading routes and Traefik's API…", theme);
@@ -50,7 +47,7 @@ pub(super) fn draw(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
         }
         Some(Err(e)) => {
             f.render_widget(
-                Paragraph::new(Span::styled(e.clone(), theme.danger()))
+                Paragraph::new(Span::styled(e.to_string(), theme.danger()))
                     .wrap(Wrap { trim: true })
                     .block(block),
                 area,

@@ -112,6 +112,11 @@ pub struct Sshd {
 
 impl Sshd {
     pub fn start(bed: &Bed, allow_tcp_forwarding: bool) -> Self {
+        Self::start_with_keys(bed, allow_tcp_forwarding, &[])
+    }
+
+    /// [`Sshd::start`] with more host keys beside the test bed's (each a private key file).
+    pub fn start_with_keys(bed: &Bed, allow_tcp_forwarding: bool, more: &[PathBuf]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         let ssh_dir = bed.state.join("ssh");
@@ -120,12 +125,16 @@ impl Sshd {
         std::fs::write(
             &config,
             format!(
-                "Port {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nPidFile none\n\
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {hk}\n{more}PidFile none\n\
                  AuthorizedKeysFile {ak}\nStrictModes no\nPubkeyAuthentication yes\n\
                  PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n\
                  AllowStreamLocalForwarding yes\nAllowTcpForwarding {fw}\nX11Forwarding no\n\
                  PrintMotd no\nLogLevel DEBUG1\n",
                 hk = ssh_dir.join("host_ed25519").display(),
+                more = more
+                    .iter()
+                    .map(|k| format!("HostKey {}\n", k.display()))
+                    .collect::<String>(),
                 ak = ssh_dir.join("authorized_keys").display(),
                 fw = if allow_tcp_forwarding { "yes" } else { "no" },
             ),

@@ -47,9 +47,26 @@ impl Stack {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// The container compose v1 made for `service`.
+    /// The container of `service` (by compose's labels: after a zero-downtime deploy it has
+    /// the next number, `_2`, as compose's own scaling names it); compose v1's first name
+    /// when there is none yet.
     pub fn container(&self, service: &str) -> String {
-        format!("{}_{service}_1", self.project)
+        let names = docker(&[
+            "ps",
+            "-a",
+            "--filter",
+            &format!("label=com.docker.compose.project={}", self.project),
+            "--filter",
+            &format!("label=com.docker.compose.service={service}"),
+            "--format",
+            "{{.Names}}",
+        ]);
+        let names: Vec<&str> = names.lines().collect();
+        match names[..] {
+            [one] => one.to_string(),
+            [] => format!("{}_{service}_1", self.project),
+            _ => panic!("{service} has {} containers: {names:?}", names.len()),
+        }
     }
 
     pub fn image_id(&self, service: &str) -> String {
