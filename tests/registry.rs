@@ -48,8 +48,10 @@ fn deploys_pull_with_the_hosts_login_refuse_unknown_tags_and_roll_back_to_the_re
             ),
         ],
     );
-    let web = stack.container("web");
-    assert_eq!(inspect(&web, "{{.Image}}"), good_v1);
+    // The web container of the moment: a zero-downtime deploy replaces it with one of the
+    // next number (`_web_2`), so it is looked up by compose's labels each time.
+    let web = || stack.container("web");
+    assert_eq!(inspect(&web(), "{{.Image}}"), good_v1);
     sb.write(
         "opsdeck.toml",
         &format!(
@@ -61,7 +63,7 @@ fn deploys_pull_with_the_hosts_login_refuse_unknown_tags_and_roll_back_to_the_re
     // 1. A deploy pulls v2 from the registry with the host's login.
     let (code, out, err) = sb.run(&["deploy", "site", "--version", "v2"]);
     assert_eq!(code, 0, "deploy v2: {out}{err}");
-    assert_eq!(inspect(&web, "{{.Image}}"), v2);
+    assert_eq!(inspect(&web(), "{{.Image}}"), v2);
     // The image carries digests of every repository it was pushed to (other tests', earlier
     // runs'): ours is the one of this repository.
     let digest_in = |image: &str| {
@@ -87,7 +89,7 @@ fn deploys_pull_with_the_hosts_login_refuse_unknown_tags_and_roll_back_to_the_re
     );
 
     // 2. A tag the registry does not have: refused before anything changes.
-    let before = inspect(&web, "{{.Id}}");
+    let before = inspect(&web(), "{{.Id}}");
     let (code, out, err) = sb.run(&["deploy", "site", "--version", "v9"]);
     assert_eq!(code, 1, "{out}{err}");
     assert!(
@@ -97,7 +99,7 @@ fn deploys_pull_with_the_hosts_login_refuse_unknown_tags_and_roll_back_to_the_re
         "{err}"
     );
     assert_eq!(
-        inspect(&web, "{{.Id}}"),
+        inspect(&web(), "{{.Id}}"),
         before,
         "the container was not touched"
     );
@@ -115,7 +117,7 @@ fn deploys_pull_with_the_hosts_login_refuse_unknown_tags_and_roll_back_to_the_re
     assert_eq!(code, 0, "rollback: {out}{err}");
     assert!(out.contains("pin ") || err.contains("pin "), "{out}{err}");
     assert_eq!(
-        inspect(&web, "{{.Image}}"),
+        inspect(&web(), "{{.Image}}"),
         good_v1,
         "the rollback ran the image recorded for v1, not what the tag names now"
     );
