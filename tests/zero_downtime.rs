@@ -32,6 +32,12 @@ fn site(services: &str, extra_inventory: &str) -> Site {
 
 /// [`site`], on this machine or (`ssh`) on a host reached through the test bed's sshd.
 fn site_on(ssh: bool, services: &str, extra_inventory: &str) -> Site {
+    site_with(ssh, services, extra_inventory, "")
+}
+
+/// [`site_on`], with `extra_services` (compose YAML at the services' indentation) added to
+/// the compose file.
+fn site_with(ssh: bool, services: &str, extra_inventory: &str, extra_services: &str) -> Site {
     require_docker();
     let sb = Sandbox::new();
     let tr = Traefik::start(sb.path(), "http: {}\n");
@@ -48,7 +54,7 @@ fn site_on(ssh: bool, services: &str, extra_inventory: &str) -> Site {
     std::fs::write(
         dir.join("docker-compose.yml"),
         format!(
-            "version: \"2.4\"\nservices:\n  web:\n    image: \"opsdeck-test/busybox:${{VERSION}}\"\n    labels:\n{labels_yaml}  worker:\n    image: \"opsdeck-test/busybox:${{VERSION}}\"\n    command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; while :; do sleep 1; done\"]\n    healthcheck:\n      disable: true\n"
+            "version: \"2.4\"\nservices:\n  web:\n    image: \"opsdeck-test/busybox:${{VERSION}}\"\n    labels:\n{labels_yaml}  worker:\n    image: \"opsdeck-test/busybox:${{VERSION}}\"\n    command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; while :; do sleep 1; done\"]\n    healthcheck:\n      disable: true\n{extra_services}"
         ),
     )
     .expect("compose file");
@@ -314,6 +320,45 @@ fn services_that_cannot_run_twice_are_said_in_the_plan_or_refused() {
         err.contains("\"nope\" is not in docker-compose.yml"),
         "{err}"
     );
+}
+
+#[test]
+fn a_failing_migration_stops_the_deploy_before_any_web_container_changes() {
+    // A one-shot `migrate` service, as users write it: the new version's image, run to
+    // completion; it fails while ./flags/fail exists (a migration that errors).
+    let migrate = "  migrate:\n    image: \"opsdeck-test/busybox:${VERSION}\"\n    command: [\"sh\", \"-c\", \"echo migrating; test ! -e /flags/fail || { echo 'migration 0042 failed' >&2; exit 3; }\"]\n    volumes:\n      - ./flags:/flags\n    restart: \"no\"\n    healthcheck:\n      disable: true\n";
+    let s = site_with(false, r#"["migrate", "web"]"#, "", migrate);
+    let flags = s.dir.join("flags");
+    std::fs::create_dir_all(&flags).expect("flags");
+    std::fs::write(flags.join("fail"), "").expect("flag");
+    let web = s.one("web", "opsdeck-test/busybox:v1");
+    let env_before = s.env();
+    let probe = s.probe();
+
+    let (code, out, err) = s.run(&["deploy", "site", "--version", "v2"]);
+    assert_eq!(code, 1, "a failed migration fails the deploy: {out}{err}");
+    assert!(
+        format!("{out}{err}").contains("migrate"),
+        "the failure names the migration: {out}{err}"
+    );
+    assert_eq!(
+        s.one("web", "opsdeck-test/busybox:v1"),
+        web,
+        "the web container is the same one, untouched"
+    );
+    assert_eq!(s.env(), env_before, ".env unchanged");
+    let (_, hist, _) = s.run(&["history", "--output", "json", "--limit", "1"]);
+    let j: serde_json::Value = serde_json::from_str(&hist).expect("json");
+    assert_eq!(j[0]["outcome"], "failed", "{hist}");
+
+    // Fixed, the same deploy runs the migration at v2 (exit 0), then switches web.
+    std::fs::remove_file(flags.join("fail")).expect("unflag");
+    let (code, out, err) = s.run(&["deploy", "site", "--version", "v2"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_ne!(s.one("web", "opsdeck-test/busybox:v2"), web);
+    assert!(s.env().contains("VERSION=v2\n"), "{}", s.env());
+    let (ok, failures) = probe.finish();
+    assert!(failures.is_empty(), "{ok} ok, failed: {failures:?}");
 }
 
 /// The web containers' ids, and whether a second one is up and healthy.
