@@ -8,12 +8,14 @@
 //! needs a shell line quotes every argument.
 
 mod cmd;
+mod forward;
 mod local;
 pub mod metrics;
 mod ssh;
 mod stream;
 
 pub use cmd::{shell_quote, Cmd, ExecOutput};
+pub use forward::{ForwardCounts, ForwardStats};
 pub use ssh::{PassphraseSource, SshOptions, Target as SshTarget, TrustedKey};
 pub use stream::ExecEvent;
 
@@ -202,6 +204,7 @@ pub struct Forward {
     host: String,
     port: u16,
     task: Option<tokio::task::JoinHandle<()>>,
+    stats: Option<Arc<ForwardStats>>,
 }
 
 impl Forward {
@@ -210,15 +213,26 @@ impl Forward {
             host: host.to_string(),
             port,
             task: None,
+            stats: None,
         }
     }
 
-    fn tunnel(local: SocketAddr, task: tokio::task::JoinHandle<()>) -> Self {
+    fn tunnel(
+        local: SocketAddr,
+        task: tokio::task::JoinHandle<()>,
+        stats: Arc<ForwardStats>,
+    ) -> Self {
         Self {
             host: local.ip().to_string(),
             port: local.port(),
             task: Some(task),
+            stats: Some(stats),
         }
+    }
+
+    /// What a listening forward carried so far (none for a direct address).
+    pub fn counts(&self) -> Option<ForwardCounts> {
+        self.stats.as_ref().map(|s| s.counts())
     }
 
     /// Where to connect from this machine.
@@ -453,6 +467,50 @@ impl Host {
         match &*self.transport {
             Transport::Local(_) => Ok(Forward::direct(host, port)),
             Transport::Ssh(s) => s.forward_tcp(host, port).await,
+        }
+    }
+
+    /// A listener at `bind` (a loopback address of this machine) whose connections, from
+    /// our own user only, are carried to `host:port` as this host sees it: dialled directly
+    /// for this machine, through the SSH connection for a remote one. Until dropped.
+    pub async fn forward_listen(
+        &self,
+        bind: SocketAddr,
+        host: &str,
+        port: u16,
+    ) -> Result<Forward, HostError> {
+        if !bind.ip().is_loopback() {
+            return Err(HostError::Config {
+                host: self.name.clone(),
+                reason: format!(
+                    "a forward listens on loopback only (127.0.0.1 or ::1), not {}",
+                    bind.ip()
+                ),
+            });
+        }
+        match &*self.transport {
+            Transport::Local(_) => {
+                let listener =
+                    tokio::net::TcpListener::bind(bind)
+                        .await
+                        .map_err(|e| HostError::Config {
+                            host: self.name.clone(),
+                            reason: format!("cannot listen on {bind} for a forward: {e}"),
+                        })?;
+                let local = listener.local_addr().map_err(|e| HostError::Config {
+                    host: self.name.clone(),
+                    reason: format!("forward: {e}"),
+                })?;
+                let stats = Arc::new(ForwardStats::default());
+                let task = forward::serve(
+                    listener,
+                    forward::direct(host, port),
+                    stats.clone(),
+                    format!("{host}:{port}"),
+                );
+                Ok(Forward::tunnel(local, task, stats))
+            }
+            Transport::Ssh(s) => s.forward_listen(bind, host, port).await,
         }
     }
 }

@@ -38,7 +38,7 @@ fn own_uid() -> Option<u32> {
 }
 
 /// Whether the connection from `peer` belongs to our own user. Unknown owners are refused.
-pub(super) fn is_own_user(peer: SocketAddr) -> bool {
+pub(crate) fn is_own_user(peer: SocketAddr) -> bool {
     matches!((socket_uid(peer), own_uid()), (Some(a), Some(b)) if a == b)
 }
 

@@ -8,7 +8,6 @@ mod channel;
 mod docker;
 pub(crate) mod known_hosts;
 mod options;
-mod peer;
 mod session;
 mod target;
 mod trust;
@@ -18,7 +17,7 @@ pub use target::Target;
 pub use trust::{trust, TrustedKey};
 
 use super::stream::{self, ExecEvent};
-use super::{Cmd, ConnectionState, ExecOutput, Forward, HostError};
+use super::{forward, Cmd, ConnectionState, ExecOutput, Forward, HostError};
 use channel::ChannelJob;
 use russh::client::Handle;
 use session::{Client, Ctx, KeyCache};
@@ -268,75 +267,56 @@ trap - EXIT"#;
     }
 
     pub(super) async fn forward_tcp(&self, host: &str, port: u16) -> Result<Forward, HostError> {
+        let bind: std::net::SocketAddr = ([127, 0, 0, 1], 0).into();
+        self.forward_listen(bind, host, port).await
+    }
+
+    /// A listener at `bind` whose own-user connections go to `host:port` as the remote host
+    /// sees it, each through a direct-tcpip channel.
+    pub(super) async fn forward_listen(
+        &self,
+        bind: std::net::SocketAddr,
+        host: &str,
+        port: u16,
+    ) -> Result<Forward, HostError> {
         // Surface connection and authentication errors now, not at the first client.
         self.inner.session().await?;
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        let listener = tokio::net::TcpListener::bind(bind)
             .await
             .map_err(|e| HostError::Ssh {
                 host: self.inner.name.clone(),
-                reason: format!("cannot listen on 127.0.0.1 for a forward: {e}"),
+                reason: format!("cannot listen on {bind} for a forward: {e}"),
             })?;
         let local = listener.local_addr().map_err(|e| HostError::Ssh {
             host: self.inner.name.clone(),
             reason: format!("forward: {e}"),
         })?;
         let inner = self.inner.clone();
-        let (rhost, rport) = (host.to_string(), port);
-        let task = tokio::spawn(async move {
-            let mut conns = tokio::task::JoinSet::new();
-            let mut pause = Duration::from_millis(50);
-            loop {
-                let (mut sock, peer) = match listener.accept().await {
-                    Ok(c) => {
-                        pause = Duration::from_millis(50);
-                        c
-                    }
-                    // Out of descriptors and the like: wait instead of spinning.
-                    Err(e) => {
-                        tracing::warn!("forward listener: {e}; retrying in {pause:?}");
-                        tokio::time::sleep(pause).await;
-                        pause = (pause * 2).min(Duration::from_secs(2));
-                        continue;
-                    }
-                };
-                // Our SSH credentials reach the remote service: only our own user may.
-                if !peer::is_own_user(peer) {
-                    tracing::warn!(
-                        "forward listener: refused a connection of another user from {peer}"
-                    );
-                    drop(sock);
-                    continue;
-                }
-                let inner = inner.clone();
-                let rhost = rhost.clone();
-                conns.spawn(async move {
-                    let opened = inner
-                        .open("a TCP forward", |h| {
-                            let rhost = rhost.clone();
-                            async move {
-                                h.channel_open_direct_tcpip(
-                                    rhost,
-                                    u32::from(rport),
-                                    peer.ip().to_string(),
-                                    u32::from(peer.port()),
-                                )
-                                .await
-                            }
-                        })
-                        .await;
-                    match opened {
-                        Ok(ch) => {
-                            let mut stream = ch.into_stream();
-                            let _ = tokio::io::copy_bidirectional(&mut sock, &mut stream).await;
+        let rhost = host.to_string();
+        let open: forward::Opener = Arc::new(move |peer| {
+            let (inner, rhost) = (inner.clone(), rhost.clone());
+            Box::pin(async move {
+                let ch = inner
+                    .open("a TCP forward", |h| {
+                        let rhost = rhost.clone();
+                        async move {
+                            h.channel_open_direct_tcpip(
+                                rhost,
+                                u32::from(port),
+                                peer.ip().to_string(),
+                                u32::from(peer.port()),
+                            )
+                            .await
                         }
-                        Err(e) => tracing::warn!("forward to {rhost}:{rport}: {e}"),
-                    }
-                });
-                // Reap finished connections so the set does not grow.
-                while conns.try_join_next().is_some() {}
-            }
+                    })
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(Box::new(ch.into_stream()) as Box<dyn forward::Duplex>)
+            })
         });
-        Ok(Forward::tunnel(local, task))
+        let stats = Arc::new(forward::ForwardStats::default());
+        let task = forward::serve(listener, open, stats.clone(), format!("{host}:{port}"));
+        Ok(Forward::tunnel(local, task, stats))
     }
 }
 
