@@ -97,6 +97,9 @@ fn changing_commands(c: &str, routes_file: &str) -> Vec<Vec<String>> {
         "prune --host local --yes --label opsdeck.test=none",
         "maintenance shop on --message back-soon",
         "maintenance shop off",
+        "up shop",
+        "down shop --yes",
+        "pull shop",
     ]
     .iter()
     .map(|s| w(s))

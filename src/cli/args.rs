@@ -141,6 +141,16 @@ pub enum Command {
         #[arg(long, value_name = "KEY=VALUE")]
         label: Option<String>,
     },
+    /// `compose up -d` for APP's whole project in its directory (compose's project name and
+    /// `.env`), then wait until every container runs (healthy where it has a health check,
+    /// one-shots exited 0).
+    Up { app: String },
+    /// `compose down` for APP (destructive: needs --yes): its containers and networks are
+    /// removed; volumes and images are kept.
+    Down { app: String },
+    /// `compose pull` for APP: every service's image fetched with the host's registry login;
+    /// says which changed. Running containers are not changed (`up` or `deploy` starts them).
+    Pull { app: String },
     /// Start containers: TARGET is container, host/container, app or app/service.
     Start { target: String },
     /// Stop containers (destructive: needs --yes).

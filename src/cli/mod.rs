@@ -190,6 +190,9 @@ pub async fn run(cli: Cli, console: Console) -> Result<u8, Error> {
             };
             action::run(&inv, &cli, a).await
         }
+        Some(Command::Up { ref app }) => compose_app(&inv, &cli, app, ops::ComposeOp::Up).await,
+        Some(Command::Down { ref app }) => compose_app(&inv, &cli, app, ops::ComposeOp::Down).await,
+        Some(Command::Pull { ref app }) => compose_app(&inv, &cli, app, ops::ComposeOp::Pull).await,
         Some(Command::Inspect { ref target }) => inspect::run(&inv, &cli, target).await,
         Some(Command::Check { ref name }) => check::run(&inv, &cli, name.as_deref()).await,
         Some(Command::Stats { ref targets, watch }) => stats::run(&inv, &cli, targets, watch).await,
@@ -329,6 +332,16 @@ async fn lifecycle(
 ) -> Result<u8, Error> {
     let target = ops::parse_target(inv, target)?;
     action::run(inv, cli, ops::Action::Lifecycle { op, target }).await
+}
+
+async fn compose_app(
+    inv: &inventory::Inventory,
+    cli: &Cli,
+    app: &str,
+    op: ops::ComposeOp,
+) -> Result<u8, Error> {
+    let a = ops::Action::compose(app, op, |a| inv.apps.contains_key(a))?;
+    action::run(inv, cli, a).await
 }
 
 /// Exit code for a fan-out: 4 when some host refused us (host key), else 3 when some host

@@ -130,6 +130,30 @@ impl ContainerOp {
     }
 }
 
+/// Compose run for a whole app, as an operator runs it in the app's directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ComposeOp {
+    /// `compose up -d`: every service created or brought to its configuration, then waited
+    /// for (running, healthy where it has a check, one-shots exited 0).
+    Up,
+    /// `compose down`: the project's containers and networks removed; volumes and images kept.
+    Down,
+    /// `compose pull`: every service's image fetched with the host's registry login; running
+    /// containers are not changed.
+    Pull,
+}
+
+impl ComposeOp {
+    pub fn verb(self) -> &'static str {
+        match self {
+            ComposeOp::Up => "up",
+            ComposeOp::Down => "down",
+            ComposeOp::Pull => "pull",
+        }
+    }
+}
+
 /// Everything opsdeck can do to a host. Deploys, backups, provisioning and routes plug in
 /// here as variants, each with its own planner.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -137,6 +161,8 @@ impl ContainerOp {
 pub enum Action {
     /// Start, stop or restart containers (a compose service's, an app's, or one).
     Lifecycle { op: ContainerOp, target: Target },
+    /// `compose up -d`, `down` or `pull` for an app's whole project.
+    Compose { app: String, op: ComposeOp },
     /// Run a command inside a container.
     Exec {
         target: Target,
@@ -219,6 +245,7 @@ impl Action {
         match self {
             Action::Lifecycle { op, .. } => op.verb(),
             Action::Exec { .. } => "exec",
+            Action::Compose { op, .. } => op.verb(),
             Action::Deploy { .. } => "deploy",
             Action::Rollback { .. } => "rollback",
             Action::DbCreate { .. } => "db_create",
@@ -239,6 +266,7 @@ impl Action {
         match self {
             Action::Lifecycle { target, .. } | Action::Exec { target, .. } => target.clone(),
             Action::Deploy { app, .. }
+            | Action::Compose { app, .. }
             | Action::Rollback { app, .. }
             | Action::DbCreate { app, .. }
             | Action::RedisAssign { app, .. }
@@ -264,6 +292,9 @@ impl Action {
             self,
             Action::Lifecycle {
                 op: ContainerOp::Stop,
+                ..
+            } | Action::Compose {
+                op: ComposeOp::Down,
                 ..
             } | Action::Rollback { .. }
                 | Action::RouteRemove { .. }
@@ -306,6 +337,8 @@ impl Action {
             // Restarts and stops change containers; an exec may run anything.
             Action::Lifecycle { .. } | Action::Exec { .. } => true,
             Action::Deploy { .. } | Action::Rollback { .. } => true,
+            // Up and down change containers; a pull changes the host's images.
+            Action::Compose { .. } => true,
             // A backup writes to a storage; a verify creates (and drops) a scratch database.
             Action::Backup { .. } | Action::Verify { .. } | Action::Restore { .. } => true,
             Action::DbCreate { .. } | Action::RedisAssign { .. } => true,
@@ -316,6 +349,21 @@ impl Action {
             // Maintenance starts a container and rewrites the routes file.
             Action::Maintenance { .. } => true,
         }
+    }
+
+    /// Build an `up`/`down`/`pull` action for an app of the inventory.
+    pub fn compose(app: &str, op: ComposeOp, is_app: impl Fn(&str) -> bool) -> Result<Self, Error> {
+        names::check_name("app", app).map_err(Error::usage)?;
+        if !is_app(app) {
+            return Err(Error::usage(format!(
+                "no app named {app:?}: {} works on an app of the inventory (compose per app)",
+                op.verb()
+            )));
+        }
+        Ok(Action::Compose {
+            app: app.to_string(),
+            op,
+        })
     }
 
     /// Build an exec action, refusing commands that cannot be passed safely.
@@ -480,11 +528,14 @@ mod tests {
 }
 
 /// The action commands a palette (or any text frontend) can name, with their usage.
-pub const COMMANDS: [(&str, &str); 14] = [
+pub const COMMANDS: [(&str, &str); 17] = [
     ("restart", "restart TARGET"),
     ("start", "start TARGET"),
     ("stop", "stop TARGET"),
     ("exec", "exec TARGET CMD [ARGS...]"),
+    ("up", "up APP"),
+    ("down", "down APP"),
+    ("pull", "pull APP"),
     ("deploy", "deploy APP [VERSION]"),
     ("rollback", "rollback APP [VERSION]"),
     ("db-create", "db-create APP [SERVER]"),
@@ -613,6 +664,15 @@ pub fn parse_command(
             }
         });
     }
+    if let Some(op) = [ComposeOp::Up, ComposeOp::Down, ComposeOp::Pull]
+        .into_iter()
+        .find(|op| op.verb() == verb)
+    {
+        let [app] = rest else {
+            return Err(Error::usage(format!("usage: {verb} APP")));
+        };
+        return Action::compose(app, op, is_app);
+    }
     if verb == "deploy" || verb == "rollback" {
         let (app, version) = match rest {
             [app] => (*app, None),
@@ -700,7 +760,24 @@ mod palette_tests {
             p("maintenance shop off").ok(),
             Action::maintenance("shop", false, None).ok()
         );
+        assert_eq!(
+            p("down shop").ok(),
+            Some(Action::Compose {
+                app: "shop".into(),
+                op: ComposeOp::Down
+            })
+        );
+        assert!(p("down shop").is_ok_and(|a| a.is_destructive() && a.name() == "down"));
+        assert!(p("up shop").is_ok_and(|a| !a.is_destructive() && a.changes_anything()));
+        assert_eq!(
+            p("pull shop").ok().map(|a| a.target().to_string()),
+            Some("shop".into())
+        );
         for bad in [
+            "up",
+            "up nope",
+            "pull shop web",
+            "down ../x",
             "maintenance shop",
             "maintenance shop off now",
             "maintenance shop up",

@@ -93,6 +93,7 @@ pub fn plan_containers(action: &Action, input: &PlanInput) -> Result<Plan, Error
     let mut steps = Vec::new();
     match action {
         Action::Deploy { .. }
+        | Action::Compose { .. }
         | Action::Rollback { .. }
         | Action::DbCreate { .. }
         | Action::RedisAssign { .. }

@@ -16,6 +16,7 @@
 pub mod action;
 pub mod backup;
 pub mod checks;
+pub mod compose_app;
 pub mod deploy;
 pub mod disk;
 pub mod doctor;
@@ -46,7 +47,7 @@ pub use crate::docker::{parse_image_ref, ContainerInfo, Health, State, StatsSamp
 pub use crate::host::{PassphraseSource, TrustedKey};
 pub use crate::http::Probe;
 pub use crate::routes::Route;
-pub use action::{parse_target, Action, ContainerOp, Target};
+pub use action::{parse_target, Action, ComposeOp, ContainerOp, Target};
 pub use engine::{Engine, RunReport};
 pub use event::ActionEvent;
 pub use query::{hosts_report, status_report, HostReport, HostStatus, StatusOptions};
@@ -70,6 +71,7 @@ pub async fn plan(inv: &Inventory, hosts: &[Host], action: &Action) -> Result<Pl
 async fn plan_any(inv: &Inventory, hosts: &[Host], action: &Action) -> Result<Plan, Error> {
     match action {
         Action::Lifecycle { .. } | Action::Exec { .. } => lifecycle::plan(inv, hosts, action).await,
+        Action::Compose { .. } => compose_app::plan(inv, hosts, action).await,
         Action::Deploy { .. } | Action::Rollback { .. } => deploy::plan(inv, hosts, action).await,
         Action::DbCreate { .. } | Action::RedisAssign { .. } => {
             provision::plan(inv, hosts, action).await

@@ -145,6 +145,10 @@ mod tests {
                 on: true,
                 message: None,
             },
+            Action::Compose {
+                app: app(),
+                op: crate::ops::ComposeOp::Pull,
+            },
         ];
         let mut seen = std::collections::BTreeSet::new();
         for a in &all {
@@ -163,9 +167,10 @@ mod tests {
                 Action::RoutesApply { .. } => 11,
                 Action::Prune { .. } => 12,
                 Action::Maintenance { .. } => 13,
+                Action::Compose { .. } => 14,
             });
         }
-        assert_eq!(seen.len(), 14, "every variant has a sample");
+        assert_eq!(seen.len(), 15, "every variant has a sample");
         all
     }
 

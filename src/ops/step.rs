@@ -5,7 +5,7 @@
 //! never makes a cycle. Behaviour that needs an adapter lives with the planner that owns it
 //! (`impl` blocks in `deploy`, `backup`, `routes`, ...).
 
-use super::action::{Action, ContainerOp};
+use super::action::{Action, ComposeOp, ContainerOp};
 use crate::docker::compose::{self, ComposeFlavor};
 use crate::host::Cmd;
 use crate::inventory::{AppSpec, StorageSpec};
@@ -73,6 +73,14 @@ pub enum StepKind {
         compose: ComposeTarget,
         service: String,
         env: Vec<(String, String)>,
+        timeout_secs: u64,
+    },
+    /// `compose up -d` / `down` / `pull` of an app's whole project (`services`: each
+    /// service and its image, as compose resolved them when planned).
+    ComposeApp {
+        compose: ComposeTarget,
+        op: ComposeOp,
+        services: Vec<(String, Option<String>)>,
         timeout_secs: u64,
     },
     GitPull {

@@ -101,6 +101,15 @@ pub(super) async fn run(kind: &StepKind, cx: &StepCtx<'_>) -> Result<String, Err
         StepKind::ComposeBuild { compose, services } => {
             deploy::build(cx.host, compose, services, cx.cancel).await
         }
+        StepKind::ComposeApp {
+            compose,
+            op,
+            services,
+            timeout_secs,
+        } => {
+            super::compose_app::run_step(cx.host, compose, *op, services, *timeout_secs, cx.cancel)
+                .await
+        }
         StepKind::GitPull { dir } => deploy::git_pull(cx.host, dir, cx.cancel).await,
         StepKind::GitReset { dir, commit } => {
             deploy::git_reset(cx.host, dir, commit, cx.cancel).await

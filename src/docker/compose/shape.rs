@@ -16,6 +16,8 @@ pub struct ServiceShape {
     pub fixed_ports: Vec<String>,
     /// `network_mode: host`: it shares the host's ports.
     pub host_network: bool,
+    /// `image:`, resolved (`${VERSION}` filled in); none for a service that is only built.
+    pub image: Option<String>,
 }
 
 impl ServiceShape {
@@ -82,6 +84,7 @@ pub fn parse(yaml: &str) -> Result<BTreeMap<String, ServiceShape>, ShapeError> {
                 container_name: text("container_name"),
                 fixed_ports,
                 host_network: text("network_mode").as_deref() == Some("host"),
+                image: text("image"),
             },
         );
     }
@@ -148,6 +151,7 @@ mod tests {
         let v1 = "services:\n  db:\n    container_name: mydb\n    image: x\n    ports:\n    - published: 5432\n      target: 5432\n  web:\n    image: opsdeck-test/busybox:v1\n    ports:\n    - target: 81\n    - 127.0.0.1:9090:90/tcp\n  worker:\n    image: w\n    network_mode: host\n  api:\n    image: a\n    ports:\n    - target: 80\nversion: '3.9'\n";
         let s = parse(v1).expect("parse");
         assert_eq!(s["db"].container_name.as_deref(), Some("mydb"));
+        assert_eq!(s["web"].image.as_deref(), Some("opsdeck-test/busybox:v1"));
         assert_eq!(s["db"].fixed_ports, ["5432"]);
         assert_eq!(s["web"].fixed_ports, ["127.0.0.1:9090"]);
         assert!(s["worker"].host_network);

@@ -19,7 +19,8 @@ mod strategy;
 mod switch;
 
 pub(super) use exec::{
-    build, compose_run, git_pull, git_reset, recreate, run_service, service_container, write_env,
+    build, compose_flavor, compose_run, git_pull, git_reset, recreate, run_checked, run_service,
+    service_container, write_env,
 };
 pub use gather::gather;
 pub(super) use image::{check_images, pin_image, record_images, tag_image};

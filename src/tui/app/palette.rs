@@ -35,7 +35,11 @@ impl App {
             (words.len() - 1, *words.last().unwrap_or(&""))
         };
         let verb = words.first().copied().unwrap_or("");
-        let candidates: Vec<String> = if index == 1 && (verb == "deploy" || verb == "rollback") {
+        let app_verb = matches!(
+            verb,
+            "deploy" | "rollback" | "up" | "down" | "pull" | "maintenance"
+        );
+        let candidates: Vec<String> = if index == 1 && app_verb {
             self.apps.keys().cloned().collect()
         } else if index == 2 && (verb == "deploy" || verb == "rollback") {
             self.version_choices(words.get(1).copied().unwrap_or(""))
