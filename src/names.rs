@@ -216,3 +216,25 @@ mod suggest_tests {
         );
     }
 }
+
+/// A forward's listening address: `PORT` (on 127.0.0.1), `ADDR:PORT` or `[::1]:PORT`, on
+/// loopback only (so that no other machine can use the host connection behind it).
+pub fn parse_loopback(s: &str) -> Result<std::net::SocketAddr, String> {
+    let addr: std::net::SocketAddr = match s.parse::<u16>() {
+        Ok(port) => std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        Err(_) => s.parse().map_err(|_| {
+            format!(
+                "{:?}: write PORT, 127.0.0.1:PORT or [::1]:PORT",
+                printable(s)
+            )
+        })?,
+    };
+    if !addr.ip().is_loopback() {
+        return Err(format!(
+            "{s}: a forward listens on loopback only (127.0.0.1 or ::1), so that no other \
+             machine can use the host connection; {} is not loopback",
+            addr.ip()
+        ));
+    }
+    Ok(addr)
+}

@@ -77,14 +77,7 @@ fn app(ssh: bool, image: &str) -> App {
 
 impl App {
     fn run(&self, args: &[&str]) -> (i32, String, String) {
-        outcome(
-            self.sb
-                .opsdeck_env(&self.env)
-                .env("OPSDECK_LOCK_DIR", self.sb.path().join("locks"))
-                .args(args)
-                .output()
-                .expect("runs"),
-        )
+        self.sb.run_locked(&self.env, args)
     }
 
     /// `name state health exit` of every container of the project, sorted by service.
@@ -110,6 +103,20 @@ impl App {
             .collect();
         rows.sort();
         rows
+    }
+
+    /// The running web container's id.
+    fn web(&self) -> String {
+        docker(&[
+            "ps",
+            "-q",
+            "--filter",
+            &format!("label=com.docker.compose.project={}", self.project),
+            "--filter",
+            "label=com.docker.compose.service=web",
+        ])
+        .trim()
+        .to_string()
     }
 
     fn last_outcome(&self) -> String {
@@ -142,15 +149,7 @@ fn up_and_down(ssh: bool) {
     assert!(out.contains("2 container(s) up and ready"), "{out}");
     assert_eq!(a.last_outcome(), "succeeded");
     // Data in the named volume, to see that down keeps it.
-    let web = docker(&[
-        "ps",
-        "-q",
-        "--filter",
-        &format!("label=com.docker.compose.project={}", a.project),
-        "--filter",
-        "label=com.docker.compose.service=web",
-    ]);
-    docker(&["exec", web.trim(), "sh", "-c", "echo kept > /data/file"]);
+    docker(&["exec", &a.web(), "sh", "-c", "echo kept > /data/file"]);
 
     // Down is destructive: refused without --yes, and the plan names what it removes.
     let (code, out, err) = a.run(&["down", "shop"]);
@@ -171,16 +170,8 @@ fn up_and_down(ssh: bool) {
     // Up again: the volume kept its data; .env was never touched.
     let (code, out, err) = a.run(&["up", "shop"]);
     assert_eq!(code, 0, "up again: {out}{err}");
-    let web = docker(&[
-        "ps",
-        "-q",
-        "--filter",
-        &format!("label=com.docker.compose.project={}", a.project),
-        "--filter",
-        "label=com.docker.compose.service=web",
-    ]);
     assert_eq!(
-        docker(&["exec", web.trim(), "cat", "/data/file"]).trim(),
+        docker(&["exec", &a.web(), "cat", "/data/file"]).trim(),
         "kept"
     );
     assert_eq!(
@@ -230,15 +221,7 @@ fn pull_fetches_a_moved_tag_with_the_hosts_login_and_up_runs_it() {
     let (code, out, err) = a.run(&["up", "shop"]);
     assert_eq!(code, 0, "up pulls what is missing: {out}{err}");
     let web_image = || {
-        let id = docker(&[
-            "ps",
-            "-q",
-            "--filter",
-            &format!("label=com.docker.compose.project={}", a.project),
-            "--filter",
-            "label=com.docker.compose.service=web",
-        ]);
-        docker(&["inspect", "-f", "{{.Image}}", id.trim()])
+        docker(&["inspect", "-f", "{{.Image}}", &a.web()])
             .trim()
             .to_string()
     };

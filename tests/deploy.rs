@@ -185,14 +185,7 @@ fn shop_on(ssh: Option<&str>) -> Shop {
 
 impl Shop {
     fn run(&self, args: &[&str]) -> (i32, String, String) {
-        outcome(
-            self.sb
-                .opsdeck_env(&self.env)
-                .env("OPSDECK_LOCK_DIR", self.sb.path().join("locks"))
-                .args(args)
-                .output()
-                .expect("runs"),
-        )
+        self.sb.run_locked(&self.env, args)
     }
     fn env(&self) -> String {
         std::fs::read_to_string(self.dir.join(".env")).expect(".env")

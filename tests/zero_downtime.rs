@@ -131,14 +131,7 @@ fn compose_here(dir: &std::path::Path, args: &[&str]) -> String {
 
 impl Site {
     fn run(&self, args: &[&str]) -> (i32, String, String) {
-        outcome(
-            self.sb
-                .opsdeck_env(&self.env)
-                .env("OPSDECK_LOCK_DIR", self.sb.path().join("locks"))
-                .args(args)
-                .output()
-                .expect("runs"),
-        )
+        self.sb.run_locked(&self.env, args)
     }
 
     /// (id, image) of every container of a service, running or not.

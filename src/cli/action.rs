@@ -55,18 +55,7 @@ pub async fn run(inv: &Inventory, cli: &Cli, action: Action) -> Result<u8, Error
     let ctrl_c = {
         let cancel = cancel.clone();
         tokio::spawn(async move {
-            let term = async {
-                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                    Ok(mut s) => {
-                        s.recv().await;
-                    }
-                    Err(_) => std::future::pending::<()>().await,
-                }
-            };
-            tokio::select! {
-                r = tokio::signal::ctrl_c() => if r.is_err() { return },
-                _ = term => {}
-            }
+            super::interrupted().await;
             eprintln!(
                 "opsdeck: cancelling: the running step stops at its next safe point, then what was done is put back"
             );

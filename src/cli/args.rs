@@ -82,6 +82,22 @@ pub enum Command {
         #[arg(short, long)]
         timestamps: bool,
     },
+    /// The hosts' engine events: start, die (with exit code), oom, kill, health_status,
+    /// restart, image pull, network connect, ... Without -f: the last --since (default 1h) in
+    /// time order; with -f: new ones as they come. TARGETs (container, host/container, app,
+    /// app/service) narrow it; --action too (repeatable).
+    Events {
+        targets: Vec<String>,
+        /// Keep following new events.
+        #[arg(short, long)]
+        follow: bool,
+        /// How far back (e.g. 10m, 2h; default 1h without -f, none with it).
+        #[arg(long, value_name = "DURATION")]
+        since: Option<String>,
+        /// Only this action (die, oom, health_status, restart, ...); repeatable.
+        #[arg(long = "action", value_name = "ACTION")]
+        actions: Vec<String>,
+    },
     /// One resource snapshot: CPU, memory, network and block I/O per container.
     Stats {
         /// Only these (default: every running container).
@@ -140,6 +156,16 @@ pub enum Command {
         /// Only what carries this label.
         #[arg(long, value_name = "KEY=VALUE")]
         label: Option<String>,
+    },
+    /// Listen on loopback (--local, default 127.0.0.1 and the target's port when free) and
+    /// carry each connection through the host connection to TARGET: a database of the
+    /// inventory (NAME or databases.NAME), a container target with its port
+    /// (app/service:PORT, host/container:PORT), or a [forwards.NAME]. Only our own user may
+    /// connect. Until Ctrl-C.
+    Forward {
+        target: String,
+        #[arg(long, value_name = "ADDR:PORT")]
+        local: Option<String>,
     },
     /// `compose up -d` for APP's whole project in its directory (compose's project name and
     /// `.env`), then wait until every container runs (healthy where it has a health check,

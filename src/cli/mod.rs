@@ -34,7 +34,9 @@ mod check;
 mod dblist;
 mod disk;
 mod doctor;
+mod events;
 mod format;
+mod forward;
 mod history;
 mod hosts;
 mod inspect;
@@ -190,6 +192,16 @@ pub async fn run(cli: Cli, console: Console) -> Result<u8, Error> {
             };
             action::run(&inv, &cli, a).await
         }
+        Some(Command::Events {
+            ref targets,
+            follow,
+            ref since,
+            ref actions,
+        }) => events::run(&inv, &cli, targets, follow, since.as_deref(), actions).await,
+        Some(Command::Forward {
+            ref target,
+            ref local,
+        }) => forward::run(&inv, &cli, target, local.as_deref()).await,
         Some(Command::Up { ref app }) => compose_app(&inv, &cli, app, ops::ComposeOp::Up).await,
         Some(Command::Down { ref app }) => compose_app(&inv, &cli, app, ops::ComposeOp::Down).await,
         Some(Command::Pull { ref app }) => compose_app(&inv, &cli, app, ops::ComposeOp::Pull).await,
@@ -342,6 +354,28 @@ async fn compose_app(
 ) -> Result<u8, Error> {
     let a = ops::Action::compose(app, op, |a| inv.apps.contains_key(a))?;
     action::run(inv, cli, a).await
+}
+
+/// Ctrl-C or SIGTERM, whichever comes first (a `kill` from a supervisor stops us as cleanly
+/// as a person does). Never returns when neither can be listened for.
+pub(crate) async fn interrupted() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    let int = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        _ = int => {}
+        _ = term => {}
+    }
 }
 
 /// Exit code for a fan-out: 4 when some host refused us (host key), else 3 when some host

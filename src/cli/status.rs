@@ -38,6 +38,11 @@ pub async fn run(
                         other => other.as_str().to_string(),
                     };
                     let state = match i.exit_code {
+                        _ if i.restart_loop() => format!(
+                            "{} (restart loop, {} restarts)",
+                            i.state_label(),
+                            i.restart_count.unwrap_or(0)
+                        ),
                         Some(code) => format!("{} ({code})", i.state_label()),
                         None => i.state_label().to_string(),
                     };

@@ -136,6 +136,14 @@ impl ContainerInfo {
         }
     }
 
+    /// Restarting in a loop: the engine restarted it 3 times or more and it is restarting
+    /// now, or has been up less than a minute since.
+    pub fn restart_loop(&self) -> bool {
+        self.restart_count.unwrap_or(0) >= 3
+            && (self.state == State::Restarting
+                || (self.state == State::Running && self.uptime_secs.is_some_and(|u| u < 60)))
+    }
+
     /// `project/service` for compose containers, else the name.
     pub fn display_target(&self) -> String {
         match (&self.project, &self.service) {

@@ -20,6 +20,9 @@ pub struct Inventory {
     pub storage: BTreeMap<String, StorageSpec>,
     #[serde(default)]
     pub checks: BTreeMap<String, CheckSpec>,
+    /// Named port forwards (`opsdeck forward NAME`, the console's forwards).
+    #[serde(default)]
+    pub forwards: BTreeMap<String, ForwardSpec>,
     #[serde(default)]
     pub console: ConsoleSpec,
     /// `--read-only` for this run: every host refuses changes (not a key of the file).
@@ -213,6 +216,18 @@ pub struct StorageSpec {
     pub prefix: Option<String>,
     pub keep_days: Option<u32>,
     pub keep_count: Option<u32>,
+}
+
+/// A named forward: a loopback listener on this machine carried through a host's connection.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardSpec {
+    /// `databases.NAME`, or a container target with its port: `app/service:PORT`,
+    /// `host/container:PORT`, `container:PORT`.
+    pub target: String,
+    /// Where it listens: `127.0.0.1:PORT`, `[::1]:PORT` or `PORT` (default: 127.0.0.1 and
+    /// the target's port when free).
+    pub local: Option<String>,
 }
 
 /// An HTTP health check.

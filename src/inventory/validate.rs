@@ -18,6 +18,7 @@ pub(super) fn validate(inv: &Inventory) -> Problems {
         ("databases", inv.databases.keys().collect()),
         ("storage", inv.storage.keys().collect()),
         ("checks", inv.checks.keys().collect()),
+        ("forwards", inv.forwards.keys().collect()),
     ] {
         for n in names_ {
             if let Err(e) = names::check_name(section.trim_end_matches('s'), n) {
@@ -43,6 +44,9 @@ pub(super) fn validate(inv: &Inventory) -> Problems {
     }
     for (name, s) in &inv.storage {
         storage(&mut p, name, s);
+    }
+    for (name, f) in &inv.forwards {
+        forward(&mut p, inv, name, f);
     }
     for (name, c) in &inv.checks {
         let k = |f: &str| key(&["checks", name, f]);
@@ -413,4 +417,33 @@ fn check_url(u: &str, schemes: &[&str]) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+fn forward(p: &mut Problems, inv: &Inventory, name: &str, f: &ForwardSpec) {
+    let k = |field: &str| key(&["forwards", name, field]);
+    if let Some(db) = f.target.strip_prefix("databases.") {
+        if !inv.databases.contains_key(db) {
+            p.push((k("target"), unknown("database", db, inv.databases.keys())));
+        }
+    } else {
+        let (t, port) = f.target.rsplit_once(':').unwrap_or((&f.target, ""));
+        let port_ok = port.is_empty() || port.parse::<u16>().is_ok_and(|p| p > 0);
+        let target_ok = t.split('/').count() <= 2
+            && t.split('/')
+                .all(|part| names::check_container(part).is_ok());
+        if !port_ok || !target_ok || t.is_empty() {
+            p.push((
+                k("target"),
+                format!(
+                    "{:?}: write databases.NAME, app/service:PORT, host/container:PORT or container:PORT",
+                    names::printable(&f.target)
+                ),
+            ));
+        }
+    }
+    if let Some(local) = &f.local {
+        if let Err(e) = names::parse_loopback(local) {
+            p.push((k("local"), e));
+        }
+    }
 }

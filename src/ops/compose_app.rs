@@ -40,20 +40,7 @@ pub async fn plan(inv: &Inventory, _hosts: &[Host], action: &Action) -> Result<P
     }
     let target = ComposeTarget::new(&spec, &on_host.project);
     let flavor = compose_flavor(&host).await?;
-    let shapes = compose::shape::read(
-        &host,
-        target.cmd(&flavor, &["config"]),
-        &CancellationToken::new(),
-    )
-    .await
-    .map_err(|e| match e {
-        compose::shape::ShapeError::Host(h) => Error::from(h),
-        other => Error::usage(format!(
-            "app {app}: reading {}/{}: {other}",
-            spec.dir.trim_end_matches('/'),
-            spec.compose_file
-        )),
-    })?;
+    let shapes = query::app_shapes(&host, app, &spec, target.cmd(&flavor, &["config"])).await?;
     let services: Vec<(String, Option<String>)> = shapes
         .iter()
         .map(|(name, s)| (name.clone(), s.image.clone()))

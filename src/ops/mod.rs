@@ -22,6 +22,8 @@ pub mod disk;
 pub mod doctor;
 pub mod engine;
 pub mod event;
+pub mod events;
+pub mod forward;
 pub mod inspect;
 pub mod lifecycle;
 pub mod lock;

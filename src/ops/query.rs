@@ -203,6 +203,26 @@ pub async fn app_project_checked(
         .map_err(Error::from)
 }
 
+/// What `cmd` (the app's `compose config`, with the environment the caller needs) says of
+/// each service; a file compose cannot read is the app's usage error, naming the file.
+pub async fn app_shapes(
+    host: &Host,
+    app: &str,
+    spec: &AppSpec,
+    cmd: crate::host::Cmd,
+) -> Result<std::collections::BTreeMap<String, compose::shape::ServiceShape>, Error> {
+    compose::shape::read(host, cmd, &CancellationToken::new())
+        .await
+        .map_err(|e| match e {
+            compose::shape::ShapeError::Host(h) => Error::from(h),
+            other => Error::usage(format!(
+                "app {app}: reading {}/{}: {other}",
+                spec.dir.trim_end_matches('/'),
+                spec.compose_file
+            )),
+        })
+}
+
 /// Whether a container belongs to the app's project (by its compose project label, or the
 /// working directory compose recorded).
 pub fn belongs_to_app(c: &ContainerInfo, project: &compose::Project) -> bool {

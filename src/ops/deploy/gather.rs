@@ -6,7 +6,7 @@ use super::super::step::ComposeTarget;
 use super::super::Action;
 use super::exec::run_checked;
 use super::{DeployInput, Pin, RunningImage};
-use crate::docker::compose::{self, dotenv::DotEnv};
+use crate::docker::compose::dotenv::DotEnv;
 use crate::docker::{control, images};
 use crate::error::Error;
 use crate::host::{Cmd, Host};
@@ -80,16 +80,7 @@ pub async fn gather(
     if let Some(v) = &version {
         cmd = cmd.env(&spec.version_var, v);
     }
-    let shapes = compose::shape::read(&host, cmd, &CancellationToken::new())
-        .await
-        .map_err(|e| match e {
-            compose::shape::ShapeError::Host(h) => Error::from(h),
-            other => Error::usage(format!(
-                "app {app}: reading {}/{}: {other}",
-                spec.dir.trim_end_matches('/'),
-                spec.compose_file
-            )),
-        })?;
+    let shapes = super::super::query::app_shapes(&host, app, &spec, cmd).await?;
     let proxy = super::strategy::proxy_of(inv.hosts.get(&spec.host), &spec);
     Ok((
         DeployInput {

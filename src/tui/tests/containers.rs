@@ -87,3 +87,43 @@ fn an_app_in_maintenance_has_a_banner_on_its_rows() {
     assert!(!infra.contains("MAINT"), "{screen}");
     assert_pane_snapshot!("containers_maintenance", screen);
 }
+
+#[test]
+fn a_container_restarting_in_a_loop_is_flagged() {
+    let mut model = demo_model(&["alpha"]);
+    let mut looping = container(
+        "alpha",
+        Some("shop"),
+        "worker",
+        State::Restarting,
+        Health::None,
+        "shop:1.4.2",
+    );
+    looping.restart_count = Some(7);
+    let mut once = container(
+        "alpha",
+        Some("shop"),
+        "cron",
+        State::Running,
+        Health::None,
+        "shop:1.4.2",
+    );
+    once.restart_count = Some(1);
+    once.uptime_secs = Some(5);
+    model.apply(Update::Upsert(Box::new(looping)));
+    model.apply(Update::Upsert(Box::new(once)));
+    let app = app_with(model);
+    let screen = text(&render(&app, &dark(), 110, 20));
+    let row = |s: &str| {
+        screen
+            .lines()
+            .find(|l| l.contains(s))
+            .unwrap_or_else(|| panic!("no {s} row:\n{screen}"))
+            .to_string()
+    };
+    assert!(row("worker").contains("loop ×7"), "{screen}");
+    assert!(
+        !row("cron").contains("loop"),
+        "one restart is no loop: {screen}"
+    );
+}

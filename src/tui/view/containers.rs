@@ -100,7 +100,14 @@ pub(super) fn draw(f: &mut Frame, app: &App, theme: &Theme, area: Rect) {
                 };
                 let mut cells = vec![
                     Span::raw(format!("  {}", c.service.as_deref().unwrap_or(&c.name))),
-                    Span::styled(c.state_label(), theme.container_state(c)),
+                    if c.restart_loop() {
+                        Span::styled(
+                            format!("↻ loop ×{}", c.restart_count.unwrap_or(0)),
+                            theme.warn(),
+                        )
+                    } else {
+                        Span::styled(c.state_label(), theme.container_state(c))
+                    },
                     Span::styled(health_label(c.health), theme.health(c.health)),
                     Span::raw(image),
                     Span::styled(uptime(c, app.now), theme.muted()),

@@ -87,6 +87,18 @@ impl Sandbox {
         )
     }
 
+    /// [`Sandbox::run_env`] with the locks kept in the sandbox (`OPSDECK_LOCK_DIR`), as tests
+    /// of apps whose hosts are reached over SSH by another user need.
+    pub fn run_locked(&self, env: &[(String, String)], args: &[&str]) -> (i32, String, String) {
+        outcome(
+            self.opsdeck_env(env)
+                .env("OPSDECK_LOCK_DIR", self.path().join("locks"))
+                .args(args)
+                .output()
+                .expect("opsdeck runs"),
+        )
+    }
+
     /// Run with `--output json` and parse stdout.
     pub fn json(&self, args: &[&str]) -> (i32, serde_json::Value) {
         let mut all = args.to_vec();
