@@ -34,6 +34,7 @@ pub mod inventory;
 pub mod journal;
 pub mod model;
 pub mod names;
+pub mod notify;
 pub mod ops;
 pub mod paths;
 pub mod process;

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 /// Modules that talk to the outside world.
 const ADAPTERS: &[&str] = &[
-    "host", "docker", "db", "storage", "routes", "http", "journal",
+    "host", "docker", "db", "storage", "routes", "http", "journal", "notify",
 ];
 /// Leaves every layer may use.
 const SHARED: &[&str] = &[

@@ -98,6 +98,19 @@ pub enum Command {
         #[arg(long = "action", value_name = "ACTION")]
         actions: Vec<String>,
     },
+    /// Unattended: checks, container health, restart loops, OOM kills, disks, backup ages
+    /// and certificates, alerts through [alerts], scheduled backups. Runs until SIGTERM or
+    /// Ctrl-C (exit 0); --once looks until every failing subject has alerted or recovered,
+    /// then exits 1 if an alert is firing.
+    Watch {
+        #[arg(long)]
+        once: bool,
+        /// Serve Prometheus metrics here (e.g. 127.0.0.1:9187).
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<String>,
+    },
+    /// Uptime of the checks over 24 h, 7 d and 30 d, from what `opsdeck watch` recorded.
+    Uptime { check: Option<String> },
     /// One resource snapshot: CPU, memory, network and block I/O per container.
     Stats {
         /// Only these (default: every running container).

@@ -46,6 +46,7 @@ mod routes;
 mod stats;
 mod status;
 mod verbose;
+mod watch;
 
 pub use action::confirmation_needed;
 pub use args::{
@@ -198,6 +199,10 @@ pub async fn run(cli: Cli, console: Console) -> Result<u8, Error> {
             ref since,
             ref actions,
         }) => events::run(&inv, &cli, targets, follow, since.as_deref(), actions).await,
+        Some(Command::Watch { once, ref metrics }) => {
+            watch::run(&inv, &cli, once, metrics.as_deref()).await
+        }
+        Some(Command::Uptime { ref check }) => watch::uptime(&inv, &cli, check.as_deref()).await,
         Some(Command::Forward {
             ref target,
             ref local,

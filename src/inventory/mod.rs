@@ -9,7 +9,9 @@ mod duration;
 mod load;
 mod types;
 mod validate;
+mod watch;
 
 pub use duration::ConfigDuration;
 pub use load::{load, load_file, load_str, ConfigError, ConfigSource};
 pub use types::*;
+pub use watch::{parse_schedule, AlertKind, AlertSpec, SmtpTls, WatchSpec};

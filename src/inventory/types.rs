@@ -23,6 +23,12 @@ pub struct Inventory {
     /// Named port forwards (`opsdeck forward NAME`, the console's forwards).
     #[serde(default)]
     pub forwards: BTreeMap<String, ForwardSpec>,
+    /// Where `opsdeck watch` sends its alerts.
+    #[serde(default)]
+    pub alerts: BTreeMap<String, super::AlertSpec>,
+    /// The watcher's thresholds.
+    #[serde(default)]
+    pub watch: super::WatchSpec,
     #[serde(default)]
     pub console: ConsoleSpec,
     /// `--read-only` for this run: every host refuses changes (not a key of the file).
@@ -194,6 +200,10 @@ pub struct DatabaseSpec {
     /// (in a throwaway container on the host) for backups. Default: the newest `postgres`
     /// image on the host, else `postgres:18` pulled.
     pub tools_image: Option<String>,
+    /// Backups by `opsdeck watch`, cron syntax (`0 3 * * *`, the watcher's local time).
+    pub schedule: Option<String>,
+    /// Verification of the newest backup by `opsdeck watch`, cron syntax.
+    pub verify_schedule: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
@@ -243,6 +253,14 @@ pub struct CheckSpec {
     pub timeout: ConfigDuration,
     /// The HTTP status that counts as up (default: any 2xx).
     pub expect_status: Option<u16>,
+    /// The app this check is about (its alerts are muted while the app's deploy or restore
+    /// holds its lock, or the app is in maintenance). Default: the app whose `domains` hold
+    /// the URL's host.
+    pub app: Option<String>,
+    /// Consecutive failures before `opsdeck watch` alerts (default: the alert's `failures`).
+    pub failures: Option<u32>,
+    /// Consecutive successes before the alert is resolved (default: the alert's).
+    pub successes: Option<u32>,
 }
 
 fn default_every() -> ConfigDuration {

@@ -67,6 +67,7 @@ pub(super) fn validate(inv: &Inventory) -> Problems {
             }
         }
     }
+    p.extend(super::watch::validate(inv));
     if inv.console.log_lines == 0 || inv.console.log_lines > 1_000_000 {
         p.push((
             key(&["console", "log_lines"]),

@@ -41,6 +41,7 @@ pub mod select;
 pub mod stats;
 pub mod step;
 mod steps;
+pub mod watch;
 
 pub use crate::db::postgres::DbRow;
 pub use crate::docker::compose::{NameSource as ProjectNameSource, Project as ComposeProject};
