@@ -217,9 +217,10 @@ pub enum Command {
         to: Option<String>,
     },
     /// A streamed, checksummed pg_dump -Fc of a database, published only when complete.
+    /// Back up a database, or a `[volumes.NAME]` (a named volume or a host directory).
     Backup {
         db: String,
-        /// The storage (default: the database's backup_to).
+        /// The storage (default: the database's or volume's backup_to).
         #[arg(long, value_name = "STORAGE")]
         to: Option<String>,
     },

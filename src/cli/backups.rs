@@ -20,11 +20,22 @@ pub async fn run(inv: &Inventory, cli: &Cli, db: Option<&str>) -> Result<u8, Err
             let v: Vec<serde_json::Value> = list
                 .iter()
                 .map(|(m, _)| {
-                    serde_json::json!({
+                    let mut j = serde_json::json!({
                         "id": m.id, "database": m.database, "time": m.time, "size": m.size,
                         "sha256": m.sha256, "verified": m.verified, "verified_at": m.verified_at,
                         "age_secs": age(&m.time), "storage": m.storage, "tables": m.tables,
-                    })
+                        "kind": if m.kind.is_empty() { "postgres" } else { m.kind.as_str() },
+                        "host": m.host,
+                    });
+                    // Every file of a volume's backup when one name is asked for (a whole
+                    // listing stays small).
+                    if !m.files.is_empty() {
+                        j["file_count"] = m.files.len().into();
+                        if db.is_some() {
+                            j["files"] = serde_json::to_value(&m.files).unwrap_or_default();
+                        }
+                    }
+                    j
                 })
                 .collect();
             print_json(&v)?;

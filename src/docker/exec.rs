@@ -47,11 +47,24 @@ pub async fn start(
     cmd: Vec<String>,
     stdin: bool,
 ) -> Result<Session, EngineError> {
+    start_with_env(docker, container, cmd, Vec::new(), stdin).await
+}
+
+/// [`start`] with `KEY=VALUE` environment for the command (a password the command reads
+/// from its environment stays off every command line).
+pub async fn start_with_env(
+    docker: &Engine,
+    container: &str,
+    cmd: Vec<String>,
+    env: Vec<String>,
+    stdin: bool,
+) -> Result<Session, EngineError> {
     let created = docker
         .create_exec(
             container,
             CreateExecOptions::<String> {
                 cmd: Some(cmd),
+                env: (!env.is_empty()).then_some(env),
                 attach_stdin: Some(stdin),
                 attach_stdout: Some(true),
                 attach_stderr: Some(true),

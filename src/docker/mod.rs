@@ -8,6 +8,7 @@
 //! [`Engine`] and pass it to the functions here, and read our own shapes back
 //! ([`control::Inspected`], [`images::Image`], [`exec::Frame`], ...).
 
+pub mod archive;
 pub mod compose;
 pub mod containers;
 pub mod control;

@@ -7,11 +7,14 @@
 
 mod duration;
 mod load;
+mod refs;
 mod types;
 mod validate;
+mod volumes;
 mod watch;
 
 pub use duration::ConfigDuration;
 pub use load::{load, load_file, load_str, ConfigError, ConfigSource};
 pub use types::*;
+pub use volumes::{VolumeSource, VolumeSpec};
 pub use watch::{parse_schedule, AlertKind, AlertSpec, SmtpTls, WatchSpec};

@@ -20,6 +20,9 @@ pub struct Inventory {
     pub storage: BTreeMap<String, StorageSpec>,
     #[serde(default)]
     pub checks: BTreeMap<String, CheckSpec>,
+    /// Named volumes and host directories to back up (`opsdeck backup NAME`).
+    #[serde(default)]
+    pub volumes: BTreeMap<String, super::VolumeSpec>,
     /// Named port forwards (`opsdeck forward NAME`, the console's forwards).
     #[serde(default)]
     pub forwards: BTreeMap<String, ForwardSpec>,

@@ -1,6 +1,7 @@
 //! Checks that serde cannot express: names, references between sections, required fields
 //! per kind, URL and path shapes. Each problem carries the key path it is about.
 
+use super::refs::unknown;
 use super::*;
 use crate::names;
 
@@ -68,6 +69,7 @@ pub(super) fn validate(inv: &Inventory) -> Problems {
         }
     }
     p.extend(super::watch::validate(inv));
+    p.extend(super::volumes::validate(inv));
     if inv.console.log_lines == 0 || inv.console.log_lines > 1_000_000 {
         p.push((
             key(&["console", "log_lines"]),
@@ -358,16 +360,6 @@ fn storage(p: &mut Problems, name: &str, s: &StorageSpec) {
             k("keep_count"),
             "must be at least 1 (or left out to keep everything)".into(),
         ));
-    }
-}
-
-fn unknown<'a>(what: &str, name: &str, known: impl Iterator<Item = &'a String>) -> String {
-    let known: Vec<&String> = known.collect();
-    if known.is_empty() {
-        format!("no {what} named {name:?} (none are defined)")
-    } else {
-        let list: Vec<&str> = known.iter().map(|s| s.as_str()).collect();
-        format!("no {what} named {name:?}; known: {}", list.join(", "))
     }
 }
 

@@ -423,3 +423,22 @@ pub async fn trust(
         .await
         .map_err(Error::from)
 }
+
+/// The password of a Redis run with `--requirepass` (seed 002's `redis-server --requirepass
+/// ${REDIS_PASSWORD}`): in its own command line or environment, where an operator's
+/// `redis-cli -a` takes it from too. Used, never shown.
+pub(in crate::ops) fn redis_password(cmd: &[String], env: &[(String, String)]) -> Option<String> {
+    cmd.windows(2)
+        .find(|w| w[0] == "--requirepass")
+        .map(|w| w[1].clone())
+        .or_else(|| {
+            cmd.iter()
+                .find_map(|a| a.strip_prefix("--requirepass=").map(str::to_string))
+        })
+        .or_else(|| {
+            env.iter()
+                .find(|(k, _)| k == "REDIS_PASSWORD")
+                .map(|(_, v)| v.clone())
+        })
+        .filter(|p| !p.is_empty())
+}

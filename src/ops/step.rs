@@ -137,6 +137,34 @@ pub enum StepKind {
         id: String,
         apps: Vec<crate::inventory::AppSpec>,
     },
+    BackupVolume {
+        vol: VolRef,
+        storage: StorageRef,
+    },
+    VerifyVolume {
+        vol: VolRef,
+        storage: StorageRef,
+        id: String,
+    },
+    RestoreVolume {
+        vol: VolRef,
+        storage: StorageRef,
+        id: String,
+    },
+    BackupRedis {
+        db: RedisRef,
+        storage: StorageRef,
+    },
+    VerifyRedis {
+        db: RedisRef,
+        storage: StorageRef,
+        id: String,
+    },
+    RestoreRedis {
+        db: RedisRef,
+        storage: StorageRef,
+        id: String,
+    },
     ProvisionPostgres {
         server: ServerRef,
         ident: String,
@@ -452,6 +480,33 @@ pub struct DbRef {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server: Option<ToolsServer>,
     /// The database's apps (to tell its container from other projects' of the same name).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub apps: Vec<crate::inventory::AppSpec>,
+}
+
+/// A `[volumes.NAME]` as its backup steps see it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VolRef {
+    /// The inventory's name.
+    pub name: String,
+    pub source: crate::inventory::VolumeSource,
+    /// Its apps (stopped around a restore, and around a backup with `stop_apps`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub apps: Vec<crate::inventory::AppSpec>,
+    /// Their names, as the inventory gives them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub app_names: Vec<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stop_apps: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holder_image: Option<String>,
+}
+
+/// A Redis database (in a container) as its backup steps see it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RedisRef {
+    pub name: String,
+    pub container: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub apps: Vec<crate::inventory::AppSpec>,
 }

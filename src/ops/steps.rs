@@ -175,6 +175,25 @@ pub(super) async fn run(kind: &StepKind, cx: &StepCtx<'_>) -> Result<String, Err
             id,
             apps,
         } => super::backup::restore(cx.host, db, storage, id, apps, cx.seq, cx.events).await,
+        StepKind::BackupVolume { vol, storage } => {
+            super::backup::volume::backup(cx.host, vol, storage, cx.seq, cx.events).await
+        }
+        StepKind::VerifyVolume { vol, storage, id } => {
+            super::backup::volume::verify(cx.host, vol, storage, id, cx.seq, cx.events).await
+        }
+        StepKind::RestoreVolume { vol, storage, id } => {
+            super::backup::volume::restore(cx.host, vol, storage, id, cx.seq, cx.events, cx.cancel)
+                .await
+        }
+        StepKind::BackupRedis { db, storage } => {
+            super::backup::rdb::backup(cx.host, db, storage, cx.seq, cx.events).await
+        }
+        StepKind::VerifyRedis { db, storage, id } => {
+            super::backup::rdb::verify(cx.host, db, storage, id, cx.seq, cx.events).await
+        }
+        StepKind::RestoreRedis { db, storage, id } => {
+            super::backup::rdb::restore(cx.host, db, storage, id, cx.seq, cx.events).await
+        }
         StepKind::AssignRedis {
             server,
             app,

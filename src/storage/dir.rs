@@ -4,8 +4,8 @@
 //! renamed.
 
 use super::{
-    dump_name, manifest_name, partial_name, pull, stale_partial, InContainer, Pending, Progress,
-    Sink, Staged, StorageError, TransferError,
+    dump_name, manifest_name, partial_name, pull, stale_partial, Pending, Progress, Sink, Staged,
+    StorageError, TransferError,
 };
 use std::path::PathBuf;
 use tokio::io::AsyncWriteExt;
@@ -46,7 +46,7 @@ impl Dir {
 
     pub async fn dump(
         &self,
-        src: InContainer<'_>,
+        src: super::Source<'_>,
         id: &str,
         progress: Progress<'_>,
     ) -> Result<Staged, StorageError> {

@@ -14,36 +14,17 @@
 
 mod dir;
 mod host_dir;
+mod manifest;
 mod s3;
+pub use manifest::{FileEntry, Manifest};
+pub mod tar_index;
 
 use crate::docker::exec;
 use crate::host::Host;
 use crate::inventory::{StorageKind, StorageSpec};
 use futures_util::StreamExt;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-
-/// The record beside every backup.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Manifest {
-    pub id: String,
-    pub database: String,
-    pub db_name: String,
-    pub host: String,
-    pub container: String,
-    pub time: String,
-    pub size: u64,
-    pub sha256: String,
-    pub format: String,
-    pub server_version: String,
-    /// `schema.table` → rows, counted in the dump's own snapshot.
-    pub tables: BTreeMap<String, i64>,
-    pub verified: bool,
-    pub verified_at: Option<String>,
-    pub storage: String,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -78,6 +59,25 @@ pub struct InContainer<'a> {
     /// The container's id (the same engine the host's `docker` CLI talks to).
     pub container: &'a str,
     pub argv: Vec<String>,
+    /// `KEY=VALUE` for the command (never on its command line).
+    pub env: Vec<String>,
+}
+
+/// What a dump reads: a command's stdout in a container (pg_dump), or a stream of bytes
+/// opsdeck already has (the engine's tar of a volume).
+pub enum Source<'a> {
+    Exec(InContainer<'a>),
+    Stream {
+        /// What the bytes are, for messages (`the tar of volume X`).
+        what: String,
+        bytes: futures_util::stream::BoxStream<'a, Result<bytes::Bytes, String>>,
+    },
+}
+
+impl<'a> From<InContainer<'a>> for Source<'a> {
+    fn from(c: InContainer<'a>) -> Self {
+        Source::Exec(c)
+    }
 }
 
 /// A dump stored as partial: not visible until [`Store::publish`].
@@ -176,13 +176,22 @@ impl<'h> Store<'h> {
     /// On any failure the partial is gone when this returns.
     pub async fn dump(
         &self,
-        src: InContainer<'_>,
+        src: impl Into<Source<'_>>,
         id: &str,
         progress: Progress<'_>,
     ) -> Result<Staged, StorageError> {
+        let src = src.into();
         let staged = match self {
             Store::Dir(s) => s.dump(src, id, progress).await,
-            Store::HostDir(s) => s.dump(src, id, progress).await,
+            Store::HostDir(s) => match src {
+                Source::Exec(src) => s.dump(src, id, progress).await,
+                Source::Stream { what, .. } => Err(StorageError::Config {
+                    storage: s.name.clone(),
+                    what: format!(
+                        "a host-dir storage keeps dumps that a command on the host writes; {what} is not one: back it up to a dir or s3 storage"
+                    ),
+                }),
+            },
             Store::S3(s) => s.dump(src, id, progress).await,
         }?;
         if staged.size == 0 {
@@ -228,6 +237,21 @@ impl<'h> Store<'h> {
                 let r = s.open(id).await?;
                 feed_reader(self.name(), r, into, progress).await
             }
+        }
+    }
+
+    /// The published dump `id`, to read (not for a host-dir: its dumps do not leave the host).
+    pub async fn reader(
+        &self,
+        id: &str,
+    ) -> Result<Box<dyn AsyncRead + Send + Unpin + '_>, StorageError> {
+        match self {
+            Store::Dir(s) => Ok(Box::new(s.open(id).await?)),
+            Store::HostDir(s) => Err(StorageError::Config {
+                storage: s.name.clone(),
+                what: "its backups are read on its host only; volumes are backed up to dir or s3 storages".into(),
+            }),
+            Store::S3(s) => Ok(Box::new(s.open(id).await?)),
         }
     }
 
@@ -320,19 +344,75 @@ trait Sink {
 
 /// Run `src` in its container and stream its stdout into `sink`, hashing; returns size and
 /// sha256 once the command exited 0.
+/// Bytes on their way into a sink: hashed, counted, progress every MiB.
+struct Moved<'p> {
+    hasher: Sha256,
+    size: u64,
+    last_report: u64,
+    progress: Progress<'p>,
+}
+
+impl<'p> Moved<'p> {
+    fn new(progress: Progress<'p>) -> Self {
+        Self {
+            hasher: Sha256::new(),
+            size: 0,
+            last_report: 0,
+            progress,
+        }
+    }
+
+    async fn put(&mut self, sink: &mut impl Sink, bytes: &[u8]) -> Result<(), TransferError> {
+        self.hasher.update(bytes);
+        sink.put(bytes).await?;
+        self.size += bytes.len() as u64;
+        if self.size - self.last_report >= 1 << 20 {
+            (self.progress)(self.size);
+            self.last_report = self.size;
+        }
+        Ok(())
+    }
+
+    fn done(self) -> (u64, String) {
+        (self.progress)(self.size);
+        (self.size, format!("{:x}", self.hasher.finalize()))
+    }
+}
+
+/// Stream `src` into `sink`, hashing; returns size and sha256 once a command exited 0 (or a
+/// stream ended without error).
 async fn pull(
-    src: InContainer<'_>,
+    src: Source<'_>,
     sink: &mut impl Sink,
     progress: Progress<'_>,
 ) -> Result<(u64, String), TransferError> {
-    let mut dump = exec::start(src.docker, src.container, src.argv.clone(), false)
-        .await
-        .map_err(|e| TransferError::Start {
-            program: program(&src.argv).to_string(),
-            detail: crate::docker::describe_error(&e),
-        })?;
-    let mut hasher = Sha256::new();
-    let (mut size, mut last_report, mut stderr) = (0u64, 0u64, String::new());
+    let mut moved = Moved::new(progress);
+    let src = match src {
+        Source::Exec(src) => src,
+        Source::Stream { what, mut bytes } => {
+            while let Some(chunk) = bytes.next().await {
+                let chunk = chunk.map_err(|detail| TransferError::Stream {
+                    program: what.clone(),
+                    detail,
+                })?;
+                moved.put(sink, &chunk).await?;
+            }
+            return Ok(moved.done());
+        }
+    };
+    let mut dump = exec::start_with_env(
+        src.docker,
+        src.container,
+        src.argv.clone(),
+        src.env.clone(),
+        false,
+    )
+    .await
+    .map_err(|e| TransferError::Start {
+        program: program(&src.argv).to_string(),
+        detail: crate::docker::describe_error(&e),
+    })?;
+    let mut stderr = String::new();
     while let Some(frame) = dump.output.next().await {
         match frame.map_err(|e| TransferError::Stream {
             program: program(&src.argv).to_string(),
@@ -343,16 +423,7 @@ async fn pull(
                     stderr.push_str(&String::from_utf8_lossy(&message))
                 }
             }
-            other => {
-                let bytes = other.into_bytes();
-                hasher.update(&bytes);
-                sink.put(&bytes).await?;
-                size += bytes.len() as u64;
-                if size - last_report >= 1 << 20 {
-                    progress(size);
-                    last_report = size;
-                }
-            }
+            other => moved.put(sink, &other.into_bytes()).await?,
         }
     }
     let code = exec::exit_code(src.docker, &dump.id)
@@ -365,8 +436,7 @@ async fn pull(
             stderr: stderr.trim().to_string(),
         });
     }
-    progress(size);
-    Ok((size, format!("{:x}", hasher.finalize())))
+    Ok(moved.done())
 }
 
 fn program(argv: &[String]) -> &str {

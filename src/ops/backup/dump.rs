@@ -74,6 +74,7 @@ async fn dump(job: &Job<'_>, st: &StorageRef) -> Result<String, Error> {
     let staged = store
         .dump(
             InContainer {
+                env: vec![],
                 docker: d,
                 container: cid,
                 argv,
@@ -103,6 +104,8 @@ async fn dump(job: &Job<'_>, st: &StorageRef) -> Result<String, Error> {
         verified: false,
         verified_at: None,
         storage: st.name.clone(),
+        kind: String::new(),
+        files: vec![],
     };
     store.publish(&id, staged).await?;
     if let Err(e) = store.write_manifest(&manifest).await {
@@ -126,7 +129,11 @@ async fn dump(job: &Job<'_>, st: &StorageRef) -> Result<String, Error> {
 
 /// Delete backups beyond `keep_days`/`keep_count`, but only ones older than the newest
 /// verified backup: an unverified history is never thinned.
-async fn retention(store: &Store<'_>, db: &str, st: &StorageRef) -> Result<Vec<String>, Error> {
+pub(super) async fn retention(
+    store: &Store<'_>,
+    db: &str,
+    st: &StorageRef,
+) -> Result<Vec<String>, Error> {
     if st.spec.keep_days.is_none() && st.spec.keep_count.is_none() {
         return Ok(vec![]);
     }

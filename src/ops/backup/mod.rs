@@ -26,15 +26,17 @@ use tokio::sync::mpsc::UnboundedSender;
 
 mod dump;
 mod psql;
+pub(super) mod rdb;
 mod restore;
 mod scratch;
 mod verify;
+pub(super) mod volume;
 
 pub(super) use dump::backup;
 pub(super) use restore::restore;
 pub(super) use verify::verify;
 
-pub use crate::storage::Manifest;
+pub use crate::storage::{FileEntry, Manifest};
 
 impl DbRef {
     /// Where pg_dump and friends run for one action (close it when done); a tools container
@@ -189,6 +191,11 @@ pub async fn plan(inv: &Inventory, _hosts: &[Host], action: &Action) -> Result<P
         ..
     } = action
     {
+        if inv.volumes.contains_key(db) {
+            return Err(Error::usage(format!(
+                "{db} is a volume: restore it without --maintenance (its apps are stopped around the swap)"
+            )));
+        }
         super::maintenance::around_restore(inv, db, &mut plan).await?;
     }
     Ok(plan)
@@ -196,6 +203,20 @@ pub async fn plan(inv: &Inventory, _hosts: &[Host], action: &Action) -> Result<P
 
 /// Plan backup / verify (pure apart from reading the inventory).
 pub fn plan_backup(inv: &Inventory, action: &Action) -> Result<Plan, Error> {
+    if let Action::Backup { db, .. } | Action::Verify { db, .. } | Action::Restore { db, .. } =
+        action
+    {
+        if inv.volumes.contains_key(db) {
+            return volume::plan(inv, action);
+        }
+        if inv
+            .databases
+            .get(db)
+            .is_some_and(|d| d.engine == DbEngine::Redis)
+        {
+            return rdb::plan(inv, action);
+        }
+    }
     let (host, step) = match action {
         Action::Backup { db, to } => {
             let (host, d, s) = resolve(inv, db, to.as_deref())?;
@@ -367,21 +388,25 @@ impl<'a> Job<'a> {
     }
 }
 
-/// `opsdeck backups [DB]`: the backups of every (or one) database in its storage.
+/// `opsdeck backups [NAME]`: the backups of every (or one) database or volume in its storage.
 pub async fn list(
     inv: &Inventory,
     db: Option<&str>,
 ) -> Result<Vec<(Manifest, Option<u64>)>, Error> {
-    let dbs: Vec<&String> = match db {
+    let names: Vec<&String> = match db {
         Some(d) => vec![inv
             .databases
             .get_key_value(d)
             .map(|(k, _)| k)
+            .or_else(|| inv.volumes.get_key_value(d).map(|(k, _)| k))
             .ok_or_else(|| {
                 Error::usage(names::unknown_name_message(
-                    "database",
+                    "database or volume",
                     d,
-                    inv.databases.keys().map(String::as_str),
+                    inv.databases
+                        .keys()
+                        .chain(inv.volumes.keys())
+                        .map(String::as_str),
                 ))
             })?],
         None => inv
@@ -389,20 +414,51 @@ pub async fn list(
             .iter()
             .filter(|(_, s)| s.backup_to.is_some())
             .map(|(k, _)| k)
+            .chain(
+                inv.volumes
+                    .iter()
+                    .filter(|(_, s)| s.backup_to.is_some())
+                    .map(|(k, _)| k),
+            )
             .collect(),
     };
     let mut out = Vec::new();
-    for name in dbs {
-        let (host_name, _, st) = resolve(inv, name, None)?;
+    for name in names {
+        let (host_name, st, max_age) = match inv.volumes.get(name) {
+            Some(v) => {
+                let (h, _, st) = volume::resolve(inv, name, None)?;
+                (h, st, v.max_backup_age)
+            }
+            None => {
+                let spec = &inv.databases[name];
+                let sname = spec
+                    .backup_to
+                    .clone()
+                    .ok_or_else(|| Error::usage(format!("{name}: no storage: set backup_to")))?;
+                let st = inv.storage.get(&sname).ok_or_else(|| {
+                    Error::usage(names::unknown_name_message(
+                        "storage",
+                        &sname,
+                        inv.storage.keys().map(String::as_str),
+                    ))
+                })?;
+                Store::check(&sname, st)?;
+                let st = StorageRef {
+                    name: sname,
+                    spec: st.clone(),
+                };
+                (spec.host.clone(), st, spec.max_backup_age)
+            }
+        };
         if !inv.hosts.contains_key(&host_name) {
             return Err(Error::usage(format!(
-                "database {name}: no host {host_name:?} in the inventory"
+                "{name}: no host {host_name:?} in the inventory"
             )));
         }
         let host = super::select::host(inv, &host_name)?;
         let store = st.open(&host)?;
         for m in store.list(Some(name)).await? {
-            out.push((m, inv.databases[name].max_backup_age.map(|d| d.0.as_secs())));
+            out.push((m, max_age.map(|d| d.0.as_secs())));
         }
     }
     Ok(out)

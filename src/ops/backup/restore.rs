@@ -13,7 +13,7 @@ use crate::host::Host;
 use tokio::sync::mpsc::UnboundedSender;
 
 /// The containers of the apps that use a database (to stop them around a restore).
-async fn app_containers(
+pub(super) async fn app_containers(
     host: &Host,
     d: &Engine,
     apps: &[crate::inventory::AppSpec],
@@ -37,7 +37,11 @@ async fn app_containers(
         .collect())
 }
 
-async fn wait_running(d: &Engine, id: &str, limit: std::time::Duration) -> Result<(), String> {
+pub(super) async fn wait_running(
+    d: &Engine,
+    id: &str,
+    limit: std::time::Duration,
+) -> Result<(), String> {
     use crate::docker::wait::{self, Look, Verdict, WaitError};
     let never = tokio_util::sync::CancellationToken::new();
     let waited = wait::until(limit, &never, || async {

@@ -79,6 +79,7 @@ pub(super) async fn restore_into_scratch(
         .feed(
             &m.id,
             InContainer {
+                env: vec![],
                 docker: d,
                 container: cid,
                 argv: argv(
@@ -196,6 +197,7 @@ async fn prove_with(job: &Job<'_>, m: &Manifest) -> Result<usize, Check> {
         .feed(
             id,
             InContainer {
+                env: vec![],
                 docker: d,
                 container: cid,
                 argv: argv(&["pg_restore", "--list"]),

@@ -57,25 +57,8 @@ pub(super) async fn endpoint(
     // ${REDIS_PASSWORD}`): its password is in its own command line or environment, where
     // an operator's `redis-cli -a` takes it from too. Used here, never shown.
     let password = (default_port == 6379)
-        .then(|| {
-            c.cmd
-                .windows(2)
-                .find(|w| w[0] == "--requirepass")
-                .map(|w| w[1].clone())
-                .or_else(|| {
-                    c.cmd
-                        .iter()
-                        .find_map(|a| a.strip_prefix("--requirepass=").map(str::to_string))
-                })
-                .or_else(|| {
-                    c.env
-                        .iter()
-                        .find(|(k, _)| k == "REDIS_PASSWORD")
-                        .map(|(_, v)| v.clone())
-                })
-        })
-        .flatten()
-        .filter(|p| !p.is_empty());
+        .then(|| super::super::query::redis_password(&c.cmd, &c.env))
+        .flatten();
     Ok(Endpoint {
         host_side: (c.app_name.clone(), default_port),
         from_host: (c.ip.clone(), default_port),

@@ -5,7 +5,7 @@
 use super::client::{call, fetch, may_pass, S3Error};
 use super::{QUICK, S3, SIGNED_FOR, SLOW};
 use crate::storage::{
-    dump_name, pull, InContainer, Pending, Progress, Sink, Staged, StorageError, TransferError,
+    dump_name, pull, Pending, Progress, Sink, Staged, StorageError, TransferError,
 };
 use hyper::body::Bytes;
 use rusty_s3::actions::{
@@ -20,7 +20,7 @@ const PART: usize = 8 << 20;
 impl S3 {
     pub async fn dump(
         &self,
-        src: InContainer<'_>,
+        src: crate::storage::Source<'_>,
         id: &str,
         progress: Progress<'_>,
     ) -> Result<Staged, StorageError> {

@@ -23,6 +23,8 @@ fn backups_pane_and_backup_progress() {
         verified,
         verified_at: None,
         storage: "nightly".into(),
+        kind: String::new(),
+        files: vec![],
     };
     app.backups_loaded(Ok(vec![
         m("shopdb-20261123T110000Z", "2026-11-23T11:00:00Z", false),
